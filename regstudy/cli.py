@@ -1,0 +1,89 @@
+"""The `regstudy` command: run a parameters file, run a study, list plugins, open the MLflow UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from regstudy.errors import ConfigError, RegstudyError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="regstudy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the training notebook with a parameters file, through papermill")
+    run.add_argument("params", type=Path, help="a parameters file, e.g. params/train.yaml")
+    run.add_argument("--output", type=Path, help="also keep the executed notebook here")
+    sweep = commands.add_parser("sweep", help="run every variant of a study file, each through papermill")
+    sweep.add_argument("study", type=Path, help="a study file, e.g. params/default-study.yaml")
+    commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
+    ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    arguments = parser.parse_args(argv)
+    try:
+        return {"run": _run, "sweep": _sweep, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
+    except ConfigError as error:
+        print(f"regstudy: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RegstudyError as error:
+        print(f"regstudy: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(arguments) -> int:
+    from regstudy import tracking
+    from regstudy.config import load_params_file
+    from regstudy.notebooks import run_training_notebook
+
+    config = load_params_file(arguments.params)
+    run_id = run_training_notebook(config, output=arguments.output)
+    metrics = tracking.connect().get_run(run_id).data.metrics
+    print(f"run {run_id} FINISHED in experiment '{config.experiment}' ({tracking.tracking_uri()})")
+    for key in sorted(metrics):
+        print(f"  {key:24} {metrics[key]:.4f}")
+    return 0
+
+
+def _sweep(arguments) -> int:
+    from regstudy import tracking
+    from regstudy.study import load_study, run_study
+
+    study = load_study(arguments.study)
+    print(f"study '{study.name}': {len(study.runs)} runs")
+    outcomes = run_study(study)
+    failed = [(config, failure) for config, _, failure in outcomes if failure]
+    print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed; results in {tracking.tracking_uri()}")
+    for config, failure in failed:
+        print(f"  FAILED {config.plugin_label} seed={config.seed}: {failure}")
+    print("Look at them with `make ui` (the MLflow UI on http://127.0.0.1:5000).")
+    return EXIT_FAILED if failed else 0
+
+
+def _plugins(arguments) -> int:
+    from regstudy.plugins import PLUGINS
+
+    for name in PLUGINS.names():
+        plugin = PLUGINS.get(name)
+        print(f"{name:18} {plugin.describe()}")
+        for key, default in plugin.hyperparameters().items():
+            print(f"{'':18}   {key} = {default!r}")
+    return 0
+
+
+def _ui(arguments) -> int:
+    from regstudy import tracking
+
+    uri = tracking.tracking_uri()
+    tracking.connect()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(arguments.port)]
+    print(f"MLflow UI on http://127.0.0.1:{arguments.port} for {uri}", flush=True)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

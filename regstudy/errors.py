@@ -1,0 +1,73 @@
+"""The exceptions regstudy raises on purpose: one hierarchy, one docstring line each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RegstudyError(Exception):
+    """Base class of every error regstudy raises on purpose."""
+
+
+class ConfigError(RegstudyError, ValueError):
+    """A parameter is unknown, of the wrong type or out of range.
+
+    The message names where the value came from (file), the key that holds it and the value received,
+    on one line, so that a command-line user can fix the file without reading a traceback.
+    """
+
+    def __init__(self, key: str | None, value: Any, problem: str, source: str | None = None):
+        self.key = key
+        self.value = value
+        self.problem = problem
+        self.source = source
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = []
+        if self.source:
+            parts.append(str(self.source))
+        if self.key:
+            parts.append(f"key '{self.key}'")
+        received = "" if self.value is _NO_VALUE else f" (got {self.value!r})"
+        return ": ".join(parts + [self.problem + received])
+
+    def located(self, source: str | None = None, prefix: str | None = None) -> "ConfigError":
+        """Return the same error placed inside a file and under a parent key, e.g. `plugins.l2`."""
+        key = ".".join(part for part in (prefix, self.key) if part) or None
+        error = type(self).__new__(type(self))
+        ConfigError.__init__(error, key, self.value, self.problem, source or self.source)
+        return error
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A plugin, data set or parameter name that nothing is registered under."""
+
+    def _message(self) -> str:
+        # The problem already names the value, before the (long) list of valid names.
+        parts = [str(self.source)] if self.source else []
+        return ": ".join(parts + ([f"key '{self.key}'"] if self.key else []) + [self.problem])
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class IncompatiblePluginsError(ConfigError):
+    """Plugins combined in one run that cannot work together."""
+
+
+class TrainingError(RegstudyError):
+    """Training itself failed, for example the loss became NaN."""
+
+
+class NotebookError(RegstudyError):
+    """A papermill execution of a notebook failed."""
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE: Any = _NoValue()
+"""Marks a ConfigError about a whole key rather than about a value received."""

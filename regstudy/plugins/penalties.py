@@ -1,0 +1,114 @@
+"""Penalties and constraints on the parameters: L1, L2, elastic net, orthogonality, max-norm, weight decay.
+
+Each uses Keras' own regularizer or constraint; the penalty reaches every weight kernel (Dense and Conv),
+not the biases. Keras defines the penalties as sums over the weights: `l2 * sum(w²)`, with no 1/2.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from regstudy.keras_additions import MaxNormPerUnit, OnMatrix
+from regstudy.plugins.base import Plugin, register
+from regstudy.validation import check_choice, check_number
+
+
+@register("l1")
+class L1(Plugin):
+    """L1 penalty (lasso): `l1 * sum(|w|)` on every kernel; drives weights to zero.
+
+    Args:
+        l1: the strength, >= 0. Defaults to 0.001.
+    """
+
+    def __init__(self, l1=0.001):
+        self.l1 = check_number("l1", l1, minimum=0)
+
+    def kernel_regularizer(self):
+        return keras.regularizers.L1(self.l1)
+
+
+@register("l2")
+class L2(Plugin):
+    """L2 penalty (ridge): `l2 * sum(w²)` on every kernel; shrinks all weights.
+
+    Args:
+        l2: the strength, >= 0. Defaults to 0.001.
+    """
+
+    def __init__(self, l2=0.001):
+        self.l2 = check_number("l2", l2, minimum=0)
+
+    def kernel_regularizer(self):
+        return keras.regularizers.L2(self.l2)
+
+
+@register("l1l2")
+class ElasticNet(Plugin):
+    """Elastic net: `l1 * sum(|w|) + l2 * sum(w²)` on every kernel.
+
+    Args:
+        l1: the L1 strength, >= 0. Defaults to 0.0005.
+        l2: the L2 strength, >= 0. Defaults to 0.0005.
+    """
+
+    def __init__(self, l1=0.0005, l2=0.0005):
+        self.l1 = check_number("l1", l1, minimum=0)
+        self.l2 = check_number("l2", l2, minimum=0)
+
+    def kernel_regularizer(self):
+        return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
+
+
+@register("orthogonal")
+class Orthogonal(Plugin):
+    """Orthogonality penalty: `factor * mean(|off-diagonal of the Gram matrix of the normalised kernel|)`.
+
+    Keras' `OrthogonalRegularizer`; a Conv kernel is seen as the matrix `(h·w·in, filters)`.
+
+    Args:
+        factor: the strength, >= 0. Defaults to 0.01.
+        mode: "rows" (input features) or "columns" (units) are pushed towards orthogonality.
+            Defaults to "rows".
+    """
+
+    def __init__(self, factor=0.01, mode="rows"):
+        self.factor = check_number("factor", factor, minimum=0)
+        self.mode = check_choice("mode", mode, ("rows", "columns"), kind="mode")
+
+    def kernel_regularizer(self):
+        return OnMatrix(keras.regularizers.OrthogonalRegularizer(factor=self.factor, mode=self.mode))
+
+
+@register("max_norm")
+class MaxNorm(Plugin):
+    """Max-norm constraint: each unit's incoming weight vector is rescaled to norm <= `max_value`.
+
+    Args:
+        max_value: the largest norm allowed, > 0. Defaults to 3.0 (Srivastava et al. use 3 to 4).
+    """
+
+    exclusive = ("kernel constraint",)
+
+    def __init__(self, max_value=3.0):
+        self.max_value = check_number("max_value", max_value, minimum=0, exclusive_minimum=True)
+
+    def kernel_constraint(self):
+        return MaxNormPerUnit(self.max_value)
+
+
+@register("weight_decay")
+class WeightDecay(Plugin):
+    """Decoupled weight decay (AdamW-style): each step `w ← w - learning_rate * weight_decay * w`.
+
+    It acts in the optimizer, not in the loss, so it adds nothing to the logged penalty.
+
+    Args:
+        weight_decay: the decay rate, >= 0. Defaults to 0.004 (Keras' AdamW default).
+    """
+
+    def __init__(self, weight_decay=0.004):
+        self.weight_decay = check_number("weight_decay", weight_decay, minimum=0)
+
+    def optimizer_options(self):
+        return {"weight_decay": self.weight_decay}

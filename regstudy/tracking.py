@@ -1,0 +1,134 @@
+"""MLflow tracking: where the store is, run lifecycle, per-epoch logging, and the tags every run carries.
+
+The embedded store is `mlflow/mlflow.db` (SQLite) with artifacts in `mlflow/artifacts/`, at the repository
+root whichever folder a command runs from; `MLFLOW_TRACKING_URI` points everything at another store or at
+an `mlflow server`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import keras
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+FAILURE_TAG = "failure_reason"
+_MAX_TAG_LENGTH = 5000
+_VERSIONED_PACKAGES = ("regstudy", "tensorflow", "keras", "mlflow", "numpy", "scikit-learn", "papermill")
+
+
+def repository_root() -> Path:
+    """The folder holding regstudy's `pyproject.toml` (an editable install), else the working directory."""
+    candidate = Path(__file__).resolve().parents[1]
+    return candidate if (candidate / "pyproject.toml").is_file() else Path.cwd()
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `mlflow/`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repository_root() / 'mlflow' / 'mlflow.db'}"
+
+
+def connect() -> MlflowClient:
+    """Point MLflow at the tracking store (creating an embedded store's folder) and return a client."""
+    uri = tracking_uri()
+    database = _sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, created if needed with its artifacts beside a SQLite store."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    database = _sqlite_path(client.tracking_uri)
+    # A SQLite store would otherwise put artifacts under the working directory of whoever created it.
+    location = (database.parent / "artifacts").as_uri() if database is not None else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # created meanwhile by a concurrent writer
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def create_run(client: MlflowClient, experiment: str, run_name: str | None, tags: dict[str, str] | None = None) -> str:
+    """Create a RUNNING run and return its id."""
+    run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=tags or {})
+    return run.info.run_id
+
+
+def fail_run(client: MlflowClient, run_id: str, reason: str, status: str = "FAILED") -> None:
+    """End a run as FAILED (or KILLED) with the reason as a tag, unless it has already ended."""
+    if client.get_run(run_id).info.status != "RUNNING":
+        return
+    client.set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
+    client.set_terminated(run_id, status)
+
+
+@contextlib.contextmanager
+def active_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """Make `run_id` MLflow's active run; end it FINISHED, or FAILED (KILLED on Ctrl-C) with the reason as a tag."""
+    run = mlflow.start_run(run_id=run_id)
+    try:
+        yield run
+    except BaseException as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        reason = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
+        mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED if interrupted else RunStatus.FAILED))
+        raise
+    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Log every metric Keras reports at the end of an epoch to the active run, with step = epoch (from 1).
+
+    MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
+    swallows its errors; this callback logs each epoch once and lets errors surface.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics({key: float(value) for key, value in (logs or {}).items()}, step=epoch + 1)
+
+
+def environment_tags() -> dict[str, str]:
+    """Tags that say what produced a run: git commit, package versions, Python and platform."""
+    tags = {f"versions.{package}": _version(package) for package in _VERSIONED_PACKAGES}
+    tags["versions.python"] = platform.python_version()
+    tags["platform"] = platform.platform()
+    tags["git_commit"] = _git_commit()
+    return tags
+
+
+def _version(package: str) -> str:
+    names = (package, "tensorflow-cpu") if package == "tensorflow" else (package,)
+    for name in names:
+        with contextlib.suppress(PackageNotFoundError):
+            return version(name)
+    return "not installed"
+
+
+def _git_commit() -> str:
+    """HEAD's commit, with "-dirty" when tracked files have changed since, or "unknown" outside git."""
+    root = repository_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, or None for any other store."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]) if uri.startswith(prefix) else None

@@ -1,0 +1,160 @@
+"""`train`: one deterministic Keras training run, tracked in MLflow from its parameters to its figures."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+import yaml
+
+from regstudy import tracking
+from regstudy.config import RunConfig
+from regstudy.datasets import Splits
+from regstudy.determinism import make_deterministic
+from regstudy.errors import TrainingError
+from regstudy.figures import learning_curves, weight_histogram
+from regstudy.models import build_model, kernels
+
+NEAR_ZERO = 1e-3
+"""A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+
+
+@dataclass
+class TrainResult:
+    """What one run produced: its MLflow run id, per-epoch history, final metrics and the trained model."""
+
+    run_id: str
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    config: RunConfig
+    sizes: dict[str, int] = field(default_factory=dict)
+    model: keras.Model | None = field(default=None, repr=False)
+
+
+def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
+    """Train one model with the given plugins and log everything to MLflow.
+
+    Takes the parameters of `RunConfig` by name (the same as the training notebook's `parameters` cell),
+    validates them all before anything is written to the tracking store, trains deterministically, and
+    returns the per-epoch history, the final metrics and the run id. The run ends FINISHED, or FAILED with
+    a `failure_reason` tag (and the error raised again) if training fails or the loss becomes NaN.
+
+    Args:
+        run_id: an existing RUNNING run to log into (as `regstudy run` and sweeps create), or None to
+            create one in `experiment`. Defaults to None.
+        **parameters: see `RunConfig`.
+
+    >>> result = regstudy.train(dataset="digits", plugins={"l2": {"l2": 1e-4}}, epochs=5)
+    >>> result.metrics["test_accuracy"]
+    """
+    return train_config(RunConfig.from_mapping(parameters), run_id=run_id)
+
+
+def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
+    """`train` for an already validated `RunConfig`."""
+    determinism_tags = make_deterministic(config.seed)
+    splits = config.splits()
+    combination = config.combination()
+    x_train, y_train = combination.transform_training_data(
+        splits.x_train, splits.y_train, np.random.default_rng(config.seed)
+    )
+    model = build_model(config, splits, combination)
+    model.compile(
+        optimizer=OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate, **combination.optimizer_options()),
+        loss=_loss(splits.task, combination.loss_options()),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if splits.task == "classification" else keras.metrics.MeanSquaredError(name="mse")],
+    )
+    sets = {
+        "train": (x_train, _encode(y_train, splits)),
+        "validation": (splits.x_validation, _encode(splits.y_validation, splits)),
+        "test": (splits.x_test, _encode(splits.y_test, splits)),
+    }
+    tags = {
+        "plugins": config.plugin_label,
+        "dataset": config.dataset,
+        "model": config.model,
+        "seed": str(config.seed),
+        **determinism_tags,
+        **tracking.environment_tags(),
+    }
+    client = tracking.connect()
+    if run_id is None:
+        run_id = tracking.create_run(client, config.experiment, config.run_name)
+    with tracking.active_run(run_id):
+        mlflow.set_tags(tags)
+        mlflow.log_params(config.mlflow_params())
+        mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
+        mlflow.log_text(_summary(model), "model_summary.txt")
+        history = model.fit(
+            *sets["train"],
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=sets["validation"],
+            callbacks=[WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
+            verbose=0,
+        ).history
+        if not np.isfinite(history["loss"][-1]):
+            raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
+        metrics = _final_metrics(model, sets, splits.task)
+        metrics["epochs_trained"] = len(history["loss"])
+        metrics.update(combination.final_metrics())
+        mlflow.log_metrics(metrics)
+        mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
+        mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
+    return TrainResult(run_id, history, metrics, config, splits.sizes, model)
+
+
+class WeightStatistics(keras.callbacks.Callback):
+    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(weight_statistics(self.model))
+
+
+def weight_statistics(model: keras.Model) -> dict[str, float]:
+    """The penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near zero."""
+    weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
+    return {
+        "penalty": float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)),
+        "weights_l1": float(np.sum(np.abs(weights))),
+        "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
+        "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),
+    }
+
+
+def _loss(task: str, options: dict[str, Any]) -> keras.losses.Loss:
+    if task == "classification":
+        return keras.losses.CategoricalCrossentropy(**options)
+    return keras.losses.MeanSquaredError(**options)
+
+
+def _encode(labels: np.ndarray, splits: Splits) -> np.ndarray:
+    """Targets in the form the loss takes: one-hot for classification, as they are for regression."""
+    if splits.task == "classification":
+        return keras.utils.to_categorical(labels, splits.classes).astype(np.float32)
+    return labels
+
+
+def _final_metrics(model: keras.Model, sets: dict[str, tuple], task: str) -> dict[str, float]:
+    """Loss and score on each set with the final weights, and the generalization gaps."""
+    metrics = {}
+    for name, (x, y) in sets.items():
+        scores = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
+    metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
+    if task == "classification":
+        metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
+    return metrics
+
+
+def _summary(model: keras.Model) -> str:
+    lines = io.StringIO()
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.write(line + "\n"))
+    return lines.getvalue()

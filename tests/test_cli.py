@@ -1,0 +1,89 @@
+"""The command line: `regstudy run` through papermill, `regstudy plugins`, and every kind of bad input."""
+
+import subprocess
+import sys
+
+import nbformat
+import papermill
+import pytest
+
+from conftest import ROOT, runs_of
+from regstudy import PLUGINS
+from regstudy.cli import main
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, capsys):
+    path = _write(tmp_path, f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\n")
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    (run,) = runs_of(client, experiment)
+    assert run.info.run_id in out and "test_accuracy" in out
+    assert run.info.status == "FINISHED"
+    assert run.data.params["l1.l1"] == "0.0001"
+    notebook = nbformat.read(client.download_artifacts(run.info.run_id, "notebook/01-train.ipynb"), as_version=4)
+    injected = next(c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f"run_id = \"{run.info.run_id}\"" in injected.source
+
+
+def test_plugins_lists_every_plugin_with_its_defaults(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in PLUGINS.names():
+        assert f"\n{name} " in "\n" + out
+    assert "patience = 5" in out and "rate = 0.5" in out
+
+
+BAD_INPUTS = [
+    ("plugins: {l3: {}}", "key 'plugins': unknown plugin 'l3'; did you mean 'l2'? valid plugins are: dropconnect,"),
+    ("dataset: cifar10", "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, linear,"),
+    ("epoch: 5", "key 'epoch': unknown parameter; did you mean 'epochs'?"),
+    ("epochs: five", "key 'epochs': expected an integer (got 'five')"),
+    ("epochs: 0", "key 'epochs': expected an integer >= 1 (got 0)"),
+    ("learning_rate: -0.1", "key 'learning_rate': expected a number > 0"),
+    ("plugins: {dropout: {rate: 1.5}}", "key 'plugins.dropout.rate': expected a number < 1 (got 1.5)"),
+    ("epochs: [1, 2", "malformed YAML at line"),
+    ("- just\n- a list", "expected a mapping of parameter names to values"),
+    ("run_name: \"x'); import os; os.system('touch pwned'); ('\"", "key 'run_name': expected a plain name"),
+    ("dataset: \"__import__('os').system('ls')\"", "key 'dataset': unknown data set"),
+    ("model: cnn\ndataset: linear", "key 'model': needs image data"),
+    ("train_size: 100000", "key 'train_size': expected at most the 1077 examples"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_INPUTS)
+def test_bad_input_is_one_line_naming_file_key_and_value_and_writes_nothing(client, experiment, tmp_path, capsys, text, message):
+    path = _write(tmp_path, text if text.startswith("-") else f"experiment: {experiment}\n{text}\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"regstudy: error: {path}: ")
+    assert message in err
+    assert client.get_experiment_by_name(experiment) is None
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_missing_file_exits_2_from_the_real_command(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "regstudy.cli", "run", str(tmp_path / "absent.yaml")], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"regstudy: error: {tmp_path / 'absent.yaml'}: no such file (got '{tmp_path / 'absent.yaml'}')"
+
+
+def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hostile = "x'); import os; os.system('touch pwned'); ('"
+    output = tmp_path / "prepared.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "01-train.ipynb"), str(output), parameters={"run_name": hostile}, prepare_only=True
+    )
+    injected = next(c for c in nbformat.read(output, as_version=4).cells if "injected-parameters" in c.metadata.get("tags", []))
+    namespace = {}
+    exec(injected.source, namespace)
+    assert namespace["run_name"] == hostile
+    assert not (tmp_path / "pwned").exists()

@@ -1,0 +1,44 @@
+"""Data sets and their splits: sizes, stratification, seeds, and the linear set's formula."""
+
+import numpy as np
+import pytest
+
+from regstudy import DATASETS, ConfigError, RunConfig
+from regstudy.datasets import Linear, split
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_data_set_loads_and_splits(name):
+    splits = RunConfig(dataset=name).splits()
+    total = sum(splits.sizes.values())
+    assert splits.sizes["test"] == pytest.approx(0.2 * total, abs=1)
+    assert splits.sizes["validation"] == pytest.approx(0.2 * total, abs=1)
+    assert splits.x_train.dtype == np.float32 and splits.x_train.ndim == 2
+    assert not np.isnan(splits.x_train).any()
+
+
+def test_real_data_sets_are_the_shipped_ones():
+    digits = RunConfig(dataset="digits").build_dataset().arrays()
+    mnist = RunConfig(dataset="mnist_5k").build_dataset().arrays()
+    assert digits[0].shape == (1797, 64) and mnist[0].shape == (5000, 784)
+    assert np.bincount(mnist[1]).tolist() == [500] * 10
+    assert 0 <= digits[0].min() and digits[0].max() == 1
+
+
+def test_splits_are_fixed_by_the_split_seed_and_stratified():
+    first, again, other = (RunConfig(train_size=100, split_seed=s).splits() for s in (3, 3, 4))
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    assert not np.array_equal(first.x_train, other.x_train)
+    assert np.bincount(first.y_train).min() >= 9  # 100 of 10 balanced classes
+
+
+def test_linear_targets_follow_the_formula():
+    dataset = Linear(n_samples=50, n_features=3, noise=0.0)
+    x, y = dataset.arrays()
+    assert 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(y, x @ dataset.true_weights(), rtol=1e-5)
+
+
+def test_a_training_set_larger_than_what_is_left_is_refused():
+    with pytest.raises(ConfigError, match="train_size.*at most the 1077 examples"):
+        split(DATASETS.get("digits")(), train_size=5000)

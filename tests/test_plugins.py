@@ -1,0 +1,203 @@
+"""Every registered plugin: config round trip, a short fit, and what each kind of plugin must do."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import regstudy
+from regstudy import PLUGINS, ConfigError, IncompatiblePluginsError, RunConfig, UnknownNameError
+from regstudy.models import build_model, kernels
+from regstudy.training import train
+
+ALL_PLUGINS = PLUGINS.names()
+
+
+def _normalized(matrix, axis):
+    norm = np.linalg.norm(matrix, axis=axis, keepdims=True)
+    return matrix / np.where(norm == 0, 1, norm)
+
+
+def _orthogonal(kernel, factor, mode):
+    matrix = kernel.reshape(-1, kernel.shape[-1])
+    matrix = _normalized(matrix, 1) if mode == "rows" else _normalized(matrix, 0).T
+    product = matrix @ matrix.T
+    size = product.shape[0]
+    return factor * 0.5 * np.sum(np.abs(product * (1 - np.eye(size)))) / (size * (size - 1) / 2)
+
+
+# The penalty each penalty plugin must add for one kernel, written in numpy from the definitions.
+NUMPY_PENALTIES = {
+    "l1": lambda w, c: c["l1"] * np.sum(np.abs(w)),
+    "l2": lambda w, c: c["l2"] * np.sum(w**2),
+    "l1l2": lambda w, c: c["l1"] * np.sum(np.abs(w)) + c["l2"] * np.sum(w**2),
+    "orthogonal": lambda w, c: _orthogonal(w, c["factor"], c["mode"]),
+}
+
+
+@pytest.mark.parametrize("name", ALL_PLUGINS)
+def test_config_round_trip(name):
+    plugin = PLUGINS.get(name)()
+    config = plugin.get_config()
+    assert json.loads(json.dumps(config)) == config
+    assert set(config) == set(plugin.hyperparameters())
+    assert PLUGINS.get(name).from_config(config).get_config() == config
+    assert plugin.describe(), f"{name} needs a docstring summary line"
+
+
+@pytest.mark.parametrize("name", ALL_PLUGINS)
+def test_one_epoch_fit_runs(name, experiment):
+    result = train(experiment=experiment, plugins=[name], train_size=100, epochs=1, hidden_units=[16])
+    assert len(result.history["loss"]) == 1
+    assert np.isfinite(result.metrics["test_loss"])
+
+
+@pytest.mark.parametrize("name", ALL_PLUGINS)
+def test_one_epoch_fit_runs_in_a_cnn(name, experiment):
+    result = train(experiment=experiment, plugins=[name], model="cnn", filters=[4], hidden_units=[8], train_size=100, epochs=1)
+    assert np.isfinite(result.metrics["test_loss"])
+
+
+def _model(plugins, model="mlp"):
+    config = RunConfig(plugins=plugins, model=model, hidden_units=[12, 8], filters=[3], train_size=60)
+    splits = config.splits()
+    return build_model(config, splits, config.combination()), splits
+
+
+@pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", [n for n in ALL_PLUGINS if PLUGINS.get(n)().kernel_regularizer() is not None])
+def test_penalty_equals_numpy(name, model_kind):
+    assert name in NUMPY_PENALTIES, f"write the numpy definition of the '{name}' penalty in NUMPY_PENALTIES"
+    options = {key: (value * 7 if isinstance(value, float) else value) for key, value in PLUGINS.get(name)().get_config().items()}
+    model, _ = _model({name: options}, model_kind)
+    weights = [kernel.numpy().astype(np.float64) for kernel in kernels(model)]
+    assert len(weights) == (4 if model_kind == "cnn" else 3)  # every weight layer is penalised
+    expected = sum(NUMPY_PENALTIES[name](w, options) for w in weights)
+    actual = sum(float(loss) for loss in model.losses)
+    assert actual == pytest.approx(expected, rel=1e-5)
+
+
+def test_penalties_add_up():
+    model, _ = _model({"l1": {"l1": 0.01}, "l2": {"l2": 0.02}})
+    weights = [kernel.numpy().astype(np.float64) for kernel in kernels(model)]
+    expected = sum(0.01 * np.abs(w).sum() + 0.02 * (w**2).sum() for w in weights)
+    assert sum(float(loss) for loss in model.losses) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
+def test_max_norm_bounds_each_unit_after_training(model_kind, experiment):
+    result = train(experiment=experiment, plugins={"max_norm": {"max_value": 0.5}}, model=model_kind, filters=[4], hidden_units=[16], train_size=200, epochs=2)
+    for kernel in kernels(result.model):
+        w = kernel.numpy()
+        norms = np.sqrt(np.sum(w**2, axis=tuple(range(w.ndim - 1))))
+        assert norms.max() <= 0.5 + 1e-5
+
+
+@pytest.mark.parametrize("name", ["dropout", "gaussian_dropout", "dropconnect", "gaussian_noise"])
+def test_noise_acts_in_training_only(name):
+    options = {"where": "both"} if name == "gaussian_noise" else {}
+    model, splits = _model({name: options})
+    x = splits.x_train[:32]
+    inference = [model(x, training=False).numpy() for _ in range(2)]
+    training = [model(x, training=True).numpy() for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    assert not np.allclose(training[0], inference[0])
+    assert not np.allclose(training[0], training[1])
+
+
+def test_dropconnect_drops_weights_not_units():
+    layer = regstudy.keras_additions.DropConnectDense(200, rate=0.5, use_bias=False)
+    x = np.ones((1, 300), dtype=np.float32)
+    layer.build(x.shape)
+    layer.kernel.assign(np.ones((300, 200), dtype=np.float32))
+    y = layer(x, training=True).numpy()[0]
+    # Each output sums 300 weights, each kept with probability 1/2 and doubled: mean 300, sd ~17.
+    assert np.all(y > 0), "whole units were dropped"
+    assert 250 < y.mean() < 350 and y.std() > 5
+    np.testing.assert_array_equal(layer(x, training=False).numpy()[0], np.full(200, 300.0))
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(experiment):
+    # A wide net with a large learning rate on 100 examples overfits quickly, so validation loss turns up.
+    result = train(
+        experiment=experiment,
+        plugins={"early_stopping": {"patience": 3}},
+        hidden_units=[256],
+        learning_rate=0.01,
+        train_size=100,
+        epochs=60,
+    )
+    history, metrics = result.history, result.metrics
+    best = int(np.argmin(history["val_loss"])) + 1
+    assert metrics["stopped_epoch"] == len(history["loss"]) < 60
+    assert metrics["stopped_epoch"] == best + 3
+    assert metrics["restored_epoch"] == best
+    assert metrics["validation_loss"] == pytest.approx(min(history["val_loss"]), rel=1e-4)
+
+
+def test_weight_decay_and_label_smoothing_reach_the_optimizer_and_loss():
+    config = RunConfig(plugins={"weight_decay": {"weight_decay": 0.01}, "label_smoothing": {"smoothing": 0.2}})
+    combination = config.combination()
+    assert combination.optimizer_options() == {"weight_decay": 0.01}
+    assert combination.loss_options() == {"label_smoothing": 0.2}
+
+
+def test_unknown_plugin_names_the_closest_and_lists_all():
+    with pytest.raises(UnknownNameError) as caught:
+        PLUGINS.get("dropuot")
+    message = str(caught.value)
+    assert "'dropuot'" in message and "did you mean 'dropout'" in message
+    assert all(name in message for name in ALL_PLUGINS)
+
+
+@pytest.mark.parametrize(
+    "plugins, key, fragment",
+    [
+        ({"l2": {"l2": -1}}, "plugins.l2.l2", "expected a number >= 0"),
+        ({"l2": {"l2": "big"}}, "plugins.l2.l2", "expected a number"),
+        ({"dropout": {"rate": 1.0}}, "plugins.dropout.rate", "< 1"),
+        ({"dropout": {"rat": 0.5}}, "plugins.dropout.rat", "did you mean 'rate'"),
+        ({"early_stopping": {"patience": 2.5}}, "plugins.early_stopping.patience", "expected an integer"),
+        ({"orthogonal": {"mode": "diagonal"}}, "plugins.orthogonal.mode", "valid modes are: columns, rows"),
+    ],
+)
+def test_bad_hyperparameters_name_the_key_and_value(plugins, key, fragment):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(plugins=plugins)
+    assert caught.value.key == key
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "parameters, why",
+    [
+        ({"plugins": "none + l2"}, "baseline"),
+        ({"plugins": "max_norm + max_norm"}, "twice"),
+        ({"plugins": {"early_stopping": {}, "none": {}}}, "baseline"),
+        ({"plugins": "dropout", "hidden_units": []}, "has none"),
+        ({"plugins": "dropconnect", "model": "cnn", "hidden_units": []}, "hidden Dense layers"),
+        ({"plugins": "label_smoothing", "dataset": "linear"}, "regression"),
+        ({"plugins": {"early_stopping": {"monitor": "val_accuracy"}}, "dataset": "linear"}, "not measured"),
+    ],
+)
+def test_combinations_that_cannot_work_are_refused(parameters, why):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(**parameters)
+    assert why in str(caught.value)
+
+
+def test_two_plugins_claiming_one_role_are_refused(monkeypatch):
+    class SecondConstraint(regstudy.Plugin):
+        """A second kernel constraint, which cannot share the kernel with max_norm."""
+
+        exclusive = ("kernel constraint",)
+
+        def kernel_constraint(self):
+            return keras.constraints.NonNeg()
+
+    monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
+    PLUGINS.add("test_second_constraint", SecondConstraint)
+    with pytest.raises(IncompatiblePluginsError, match="cannot be combined: each sets the kernel constraint") as caught:
+        RunConfig(plugins="max_norm + test_second_constraint")
+    assert caught.value.value == "max_norm + test_second_constraint"

@@ -1,0 +1,65 @@
+"""Training and tracking: determinism, what a run leaves in MLflow, and failed runs."""
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import runs_of
+from regstudy import TrainingError, train
+
+SMALL = {"train_size": 200, "hidden_units": [32], "epochs": 3}
+
+
+def test_same_parameters_and_seed_give_identical_numbers(experiment):
+    parameters = {**SMALL, "experiment": experiment, "plugins": "dropout + gaussian_noise + l2"}
+    first, second = train(**parameters), train(**parameters)
+    assert first.history == second.history
+    assert first.metrics == second.metrics
+    third = train(**{**parameters, "seed": 1})
+    assert third.history["loss"] != first.history["loss"]
+
+
+def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment):
+    result = train(**SMALL, experiment=experiment, plugins={"l2": {"l2": 0.001}, "early_stopping": {"patience": 10}})
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
+    assert params["l2.l2"] == "0.001" and params["early_stopping.patience"] == "10"
+    assert params["dataset"] == "digits" and params["epochs"] == "3" and params["plugins"] == "l2 + early_stopping"
+    assert tags["plugins"] == "l2 + early_stopping" and tags["seed"] == "0" and tags["dataset"] == "digits"
+    assert tags["determinism.op_determinism"] == "true" and int(tags["threads.cpu_count"]) >= 1
+    assert tags["versions.tensorflow"][0].isdigit() and tags["git_commit"]
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "penalty", "weights_l1", "weights_l2", "weights_near_zero"):
+        series = client.get_metric_history(result.run_id, key)
+        assert [m.step for m in series] == [1, 2, 3], key
+        assert [m.value for m in series] == pytest.approx(result.history[key])
+    for key in ("test_accuracy", "test_loss", "generalization_gap", "loss_gap", "stopped_epoch", "restored_epoch"):
+        assert key in metrics
+    assert metrics["generalization_gap"] == pytest.approx(metrics["train_accuracy"] - metrics["test_accuracy"])
+    assert metrics["loss_gap"] == pytest.approx(metrics["test_loss"] - metrics["train_loss"])
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
+        a.path for a in client.list_artifacts(result.run_id, "figures")
+    }
+    assert {"params.yaml", "model_summary.txt", "figures/learning_curves.png", "figures/weight_histogram.png"} <= artifacts
+    logged = yaml.safe_load(open(client.download_artifacts(result.run_id, "params.yaml")))
+    assert logged["plugins"] == {"l2": {"l2": 0.001}, "early_stopping": result.config.plugins["early_stopping"]}
+
+
+def test_the_penalty_series_is_the_l2_penalty_of_the_logged_weights(experiment):
+    result = train(**SMALL, experiment=experiment, plugins={"l2": {"l2": 0.01}})
+    # weights_l2 is the L2 norm of all kernels, so the L2 penalty is l2 * norm².
+    np.testing.assert_allclose(result.history["penalty"], 0.01 * np.square(result.history["weights_l2"]), rtol=1e-4)
+
+
+def test_a_nan_loss_ends_the_run_failed_with_the_reason(client, experiment):
+    with pytest.raises(TrainingError, match="became (nan|inf)"):
+        train(experiment=experiment, dataset="linear", optimizer="sgd", learning_rate=1e6, hidden_units=[8], epochs=5)
+    (run,) = runs_of(client, experiment)
+    assert run.info.status == "FAILED"
+    assert "TrainingError: the training loss became" in run.data.tags["failure_reason"]
+
+
+def test_regression_logs_mse(client, experiment):
+    result = train(experiment=experiment, dataset="linear", hidden_units=[], plugins="l2", epochs=2)
+    assert {"mse", "val_mse"} <= set(result.history) and "test_mse" in result.metrics
+    assert "generalization_gap" not in result.metrics
