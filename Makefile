@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: study test ui lab plugins clean-store
+.PHONY: study test ui lab plugins refresh-notebooks
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
@@ -27,3 +27,9 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
+
+# Re-execute the notebooks in place (into a throw-away store) to refresh the outputs nbval compares.
+refresh-notebooks: $(INSTALLED)
+	store=$$(mktemp -d) && cd notebooks && for notebook in *.ipynb; do \
+		MLFLOW_TRACKING_URI=sqlite:///$$store/mlflow.db ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$notebook || exit 1; \
+	done; rm -rf $$store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +9,7 @@ import keras
 import mlflow
 import numpy as np
 import yaml
+from IPython.utils.capture import capture_output
 
 from regstudy import tracking
 from regstudy.config import RunConfig
@@ -155,6 +155,9 @@ def _final_metrics(model: keras.Model, sets: dict[str, tuple], task: str) -> dic
 
 
 def _summary(model: keras.Model) -> str:
-    lines = io.StringIO()
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.write(line + "\n"))
-    return lines.getvalue()
+    """Keras' model summary as text."""
+    lines = []
+    # Keras draws the summary with rich, which in a notebook would also display an empty block.
+    with capture_output():
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
