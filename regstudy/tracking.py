@@ -21,6 +21,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 FAILURE_TAG = "failure_reason"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 _MAX_TAG_LENGTH = 5000
 _VERSIONED_PACKAGES = ("regstudy", "tensorflow", "keras", "mlflow", "numpy", "scikit-learn", "papermill")
 
@@ -55,7 +56,8 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     # A SQLite store would otherwise put artifacts under the working directory of whoever created it.
     location = (database.parent / "artifacts").as_uri() if database is not None else None
     try:
-        return client.create_experiment(name, artifact_location=location)
+        # The kind makes the MLflow UI open the experiment as model training (runs, charts), not GenAI traces.
+        return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
     except mlflow.exceptions.MlflowException:  # created meanwhile by a concurrent writer
         return client.get_experiment_by_name(name).experiment_id
 
