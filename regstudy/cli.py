@@ -21,12 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--output", type=Path, help="also keep the executed notebook here")
     sweep = commands.add_parser("sweep", help="run every variant of a study file, each through papermill")
     sweep.add_argument("study", type=Path, help="a study file, e.g. params/default-study.yaml")
+    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: the number of cores)")
+    sweep.add_argument("--executor", choices=("local", "dask"), default="local", help="a local process pool, or a Dask cluster")
+    sweep.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
+    sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
+    report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
+    report.add_argument("study", help="a study name, or its study file")
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     arguments = parser.parse_args(argv)
     try:
-        return {"run": _run, "sweep": _sweep, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
+        return {"run": _run, "sweep": _sweep, "report": _report, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
     except ConfigError as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -51,17 +57,29 @@ def _run(arguments) -> int:
 
 def _sweep(arguments) -> int:
     from regstudy import tracking
-    from regstudy.study import load_study, run_study
+    from regstudy.study import load_study
+    from regstudy.sweep import summary_table, sweep
 
+    if arguments.workers is not None and arguments.workers < 1:
+        raise ConfigError("--workers", arguments.workers, "expected an integer >= 1")
     study = load_study(arguments.study)
-    print(f"study '{study.name}': {len(study.runs)} runs")
-    outcomes = run_study(study)
-    failed = [(config, failure) for config, _, failure in outcomes if failure]
-    print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed; results in {tracking.tracking_uri()}")
-    for config, failure in failed:
-        print(f"  FAILED {config.plugin_label} seed={config.seed}: {failure}")
-    print("Look at them with `make ui` (the MLflow UI on http://127.0.0.1:5000).")
+    print(f"study '{study.name}': {len(study.runs)} runs validated")
+    outcomes = sweep(study, arguments.workers, arguments.executor, arguments.scheduler, arguments.force)
+    print(summary_table(outcomes))
+    failed = sum(1 for outcome in outcomes if outcome.failure)
+    print(f"{len(outcomes) - failed} finished, {failed} failed; experiment '{study.name}' in {tracking.tracking_uri()}")
+    print("Compare them with `regstudy report` or in the MLflow UI (`make ui`, http://127.0.0.1:5000).")
     return EXIT_FAILED if failed else 0
+
+
+def _report(arguments) -> int:
+    from regstudy.report import run_report_notebook
+    from regstudy.study import load_study
+
+    name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
+    parent_id = run_report_notebook(name)
+    print(f"report of study '{name}' logged to its parent run {parent_id} (figures/, ranking.csv, ranking.md, notebook/)")
+    return 0
 
 
 def _plugins(arguments) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -43,6 +44,9 @@ def connect() -> MlflowClient:
     database = _sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
+        # Write-ahead logging lets readers and one writer work at once: parallel runs share the file.
+        with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
 
@@ -66,6 +70,20 @@ def create_run(client: MlflowClient, experiment: str, run_name: str | None, tags
     """Create a RUNNING run and return its id."""
     run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=tags or {})
     return run.info.run_id
+
+
+def search_runs(client: MlflowClient, experiment: str, filter_string: str) -> list:
+    """Every run of `experiment` matching `filter_string`, newest first (none if it does not exist)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs, token = [], None
+    while True:
+        page = client.search_runs([found.experiment_id], filter_string, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def fail_run(client: MlflowClient, run_id: str, reason: str, status: str = "FAILED") -> None:

@@ -1,0 +1,183 @@
+"""Comparing the runs of a study, read back from MLflow: curves, per-variant statistics, a ranking.
+
+The comparison notebook (`notebooks/02-compare.ipynb`, run by `regstudy report`) calls these functions;
+every number comes from the tracking store, never from the sweep's memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from regstudy import tracking
+from regstudy.errors import ConfigError
+from regstudy.notebooks import execute
+
+COMPARE_NOTEBOOK = tracking.repository_root() / "notebooks" / "02-compare.ipynb"
+_CHILDREN = "tags.study = '{study}' and tags.`regstudy.role` = 'variant' and attributes.status = 'FINISHED'"
+_PARENT = "tags.study = '{study}' and tags.`regstudy.role` = 'study'"
+
+
+def study_runs(study: str) -> pd.DataFrame:
+    """One row per FINISHED run of `study` (the newest for each variant and seed).
+
+    Columns: run_id, variant, seed, method (the plugin combination), strength (the one hyperparameter that
+    varies among the method's variants, NaN if none does), strength_name, every final metric, and each
+    plugin hyperparameter as `<plugin>.<name>`.
+    """
+    client = tracking.connect()
+    runs = tracking.search_runs(client, study, _CHILDREN.format(study=study))
+    if not runs:
+        raise ConfigError("study", study, "has no finished runs in the tracking store " + tracking.tracking_uri())
+    rows = []
+    for run in sorted(runs, key=lambda r: r.info.start_time, reverse=True):
+        params = run.data.params
+        plugin_params = {key: _number(value) for key, value in params.items() if key.split(".", 1)[0] in params["plugins"].split(" + ")}
+        rows.append({
+            "run_id": run.info.run_id,
+            "variant": run.data.tags["variant"],
+            "seed": int(run.data.tags["seed"]),
+            "method": params["plugins"],
+            **plugin_params,
+            **run.data.metrics,
+        })
+    frame = pd.DataFrame(rows).drop_duplicates(["variant", "seed"]).reset_index(drop=True)
+    frame["strength_name"], frame["strength"] = None, np.nan
+    for method, group in frame.groupby("method"):
+        owned = [c for c in group.columns if c.startswith(tuple(f"{p}." for p in method.split(" + ")))]
+        varying = [c for c in owned if pd.api.types.is_numeric_dtype(group[c]) and group[c].nunique() > 1]
+        if len(varying) == 1:
+            frame.loc[group.index, "strength_name"] = varying[0]
+            frame.loc[group.index, "strength"] = group[varying[0]].astype(float)
+    return frame
+
+
+def score_name(runs: pd.DataFrame) -> str:
+    """"accuracy" for classification studies, "mse" for regression."""
+    return "accuracy" if "test_accuracy" in runs else "mse"
+
+
+def validation_curves(runs: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """The per-epoch `metric` (default: validation accuracy or MSE) of every run, long form: run_id, epoch, value."""
+    metric = metric or f"val_{score_name(runs)}"
+    client = tracking.connect()
+    rows = [
+        (run_id, point.step, point.value)
+        for run_id in runs["run_id"]
+        for point in client.get_metric_history(run_id, metric)
+    ]
+    return pd.DataFrame(rows, columns=["run_id", "epoch", "value"])
+
+
+def variant_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each variant's final metrics."""
+    score = score_name(runs)
+    metrics = [f"test_{score}", f"validation_{score}", f"train_{score}", "loss_gap"] + (["generalization_gap"] if score == "accuracy" else [])
+    grouped = runs.groupby(["method", "variant"], dropna=False)
+    summary = grouped[metrics].agg(["mean", "std"])
+    summary.columns = [f"{metric}_{statistic}" for metric, statistic in summary.columns]
+    summary["strength"] = grouped["strength"].first()
+    summary["strength_name"] = grouped["strength_name"].first()
+    summary["seeds"] = grouped["seed"].nunique()
+    return summary.reset_index().sort_values(["method", "strength"])
+
+
+def ranking(summary: pd.DataFrame) -> pd.DataFrame:
+    """Methods ranked by test score, each at the strength with the best mean validation score.
+
+    The strength is chosen on validation, not on test, so that the test score is an honest estimate.
+    """
+    score = "accuracy" if "test_accuracy_mean" in summary else "mse"
+    better_is_higher = score == "accuracy"
+    validation = summary[f"validation_{score}_mean"]
+    best = summary.loc[(validation if better_is_higher else -validation).groupby(summary["method"]).idxmax()]
+    table = pd.DataFrame({
+        "method": best["method"],
+        "strength": [f"{n.split('.', 1)[1]}={s:g}" if isinstance(n, str) else "" for n, s in zip(best["strength_name"], best["strength"])],
+        f"test {score}": best[f"test_{score}_mean"],
+        f"test {score} std": best[f"test_{score}_std"],
+        "gap": best["generalization_gap_mean"] if better_is_higher else best["loss_gap_mean"],
+        "gap std": best["generalization_gap_std"] if better_is_higher else best["loss_gap_std"],
+        "seeds": best["seeds"],
+    })
+    table = table.sort_values(f"test {score}", ascending=not better_is_higher).reset_index(drop=True)
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return table
+
+
+def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
+    """Validation curves per method: one line per strength, the mean over seeds with a band of ± one std."""
+    methods = sorted(runs["method"].unique())
+    columns = min(4, len(methods))
+    rows = -(-len(methods) // columns)
+    figure = Figure(figsize=(4 * columns, 3 * rows), layout="constrained")
+    axes_list = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    merged = curves.merge(runs[["run_id", "method", "variant", "strength"]], on="run_id")
+    for axes, method in zip(axes_list, methods):
+        for (variant, strength), group in merged[merged["method"] == method].groupby(["variant", "strength"], dropna=False):
+            statistics = group.groupby("epoch")["value"].agg(["mean", "std"]).fillna(0)
+            label = "" if np.isnan(strength) else f"{strength:g}"
+            axes.plot(statistics.index, statistics["mean"], label=label)
+            axes.fill_between(statistics.index, statistics["mean"] - statistics["std"], statistics["mean"] + statistics["std"], alpha=0.2)
+        axes.set_title(method)
+        axes.set_xlabel("epoch")
+        if any(axes.get_legend_handles_labels()[1]):
+            axes.legend(fontsize="small")
+    for axes in axes_list[len(methods):]:
+        axes.set_visible(False)
+    figure.supylabel(f"validation {score_name(runs)} (mean ± std over seeds)")
+    return figure
+
+
+def strength_figure(summary: pd.DataFrame) -> Figure:
+    """Test score and generalization gap against each method's strength (log axis), mean ± std over seeds."""
+    score = "accuracy" if "test_accuracy_mean" in summary else "mse"
+    gap = "generalization_gap" if score == "accuracy" else "loss_gap"
+    figure = Figure(figsize=(12, 4), layout="constrained")
+    score_axes, gap_axes = figure.subplots(1, 2)
+    for method, group in summary.dropna(subset=["strength"]).groupby("method"):
+        label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
+        score_axes.errorbar(group["strength"], group[f"test_{score}_mean"], group[f"test_{score}_std"], marker="o", capsize=3, label=label)
+        gap_axes.errorbar(group["strength"], group[f"{gap}_mean"], group[f"{gap}_std"], marker="o", capsize=3, label=label)
+    for axes, title in ((score_axes, f"test {score}"), (gap_axes, gap.replace("_", " "))):
+        axes.set_xscale("symlog", linthresh=1e-6) if (summary["strength"] <= 0).any() else axes.set_xscale("log")
+        axes.set_xlabel("strength (each method's own hyperparameter)")
+        axes.set_title(title)
+    gap_axes.legend(fontsize="small", loc="best")
+    return figure
+
+
+def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame) -> str:
+    """Log the figures and the ranking (CSV and markdown) as artifacts of the study's parent run."""
+    client = tracking.connect()
+    parents = tracking.search_runs(client, study, _PARENT.format(study=study))
+    if not parents:
+        raise ConfigError("study", study, "has no parent run in the tracking store " + tracking.tracking_uri())
+    parent_id = parents[0].info.run_id
+    for name, figure in figures.items():
+        client.log_figure(parent_id, figure, f"figures/{name}.png")
+    client.log_text(parent_id, table.to_csv(), "ranking.csv")
+    client.log_text(parent_id, table.to_markdown(floatfmt=".4f") + "\n", "ranking.md")
+    return parent_id
+
+
+def run_report_notebook(study: str) -> str:
+    """Execute the comparison notebook for `study` through papermill and log it to the parent run."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / COMPARE_NOTEBOOK.name
+        execute(COMPARE_NOTEBOOK, output, {"study": study})
+        client = tracking.connect()
+        parent_id = tracking.search_runs(client, study, _PARENT.format(study=study))[0].info.run_id
+        client.log_artifact(parent_id, str(output), "notebook")
+    return parent_id
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -1,0 +1,167 @@
+"""Running a study: every variant a papermill execution, in parallel, resumable, under one parent run.
+
+Runs go to a local process pool or to a Dask cluster; each is a child of the study's parent run, tagged
+with the study, its variant id and its seed. A rerun skips runs that already FINISHED, marks runs left
+RUNNING by an interrupted sweep as KILLED, and runs everything else again; `force` reruns everything.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import yaml
+from tqdm import tqdm
+
+from regstudy import tracking
+from regstudy.config import RunConfig
+from regstudy.errors import ConfigError
+from regstudy.notebooks import run_training_notebook
+from regstudy.study import Study, Variant
+
+EXECUTORS = ("local", "dask")
+ROLE_TAG, STUDY_TAG, VARIANT_TAG, SEED_TAG = "regstudy.role", "study", "variant", "seed"
+
+
+@dataclass
+class Outcome:
+    """What became of one run of a sweep."""
+
+    variant: Variant
+    run_id: str | None
+    failure: str | None = None
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+def execute_run(parameters: dict, tags: dict[str, str], tracking_uri: str) -> tuple[str | None, str | None, float]:
+    """Run one variant's notebook (in a pool worker or on a Dask worker); return run id, failure, seconds.
+
+    Never raises: a failure is returned as text so that one variant cannot stop the others.
+    """
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the kernel inherits it
+    started = time.perf_counter()
+    try:
+        run_id = run_training_notebook(RunConfig(**parameters), tags)
+        return run_id, None, time.perf_counter() - started
+    except Exception as error:  # noqa: BLE001  (reported in the summary, and the run is FAILED)
+        return None, f"{type(error).__name__}: {error}", time.perf_counter() - started
+
+
+def sweep(
+    study: Study,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> list[Outcome]:
+    """Run every run of `study` not yet FINISHED (all of them with `force`) and return what became of each."""
+    if executor not in EXECUTORS:
+        raise ConfigError("--executor", executor, "expected one of " + ", ".join(EXECUTORS))
+    workers = workers or os.cpu_count() or 1
+    client = tracking.connect()
+    parent_id = _open_parent_run(client, study)
+    children = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'")
+    for run in children:
+        if run.info.status == "RUNNING":
+            tracking.fail_run(client, run.info.run_id, "interrupted: the sweep that started it stopped", status="KILLED")
+    finished = {(run.data.tags.get(VARIANT_TAG), run.data.tags.get(SEED_TAG)): run for run in children if run.info.status == "FINISHED"}
+    outcomes = [Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force]
+    pending = [v for v in study.runs if force or v.key not in finished]
+    echo(f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
+         f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)")
+    try:
+        with _executor(executor, workers, scheduler) as (submit, completed):
+            futures = {submit(execute_run, v.config.to_dict(), _tags(v, study, parent_id), tracking.tracking_uri()): v for v in pending}
+            with tqdm(total=len(pending), unit="run", desc=study.name, file=sys.stderr) as progress:
+                for future in completed(futures):
+                    run_id, failure, seconds = future.result()
+                    outcomes.append(Outcome(futures[future], run_id, failure, seconds))
+                    progress.update()
+                    progress.set_postfix(done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes))
+    except BaseException as error:
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        tracking.fail_run(client, parent_id, f"{type(error).__name__}: {error}", status=status)
+        raise
+    client.set_terminated(parent_id, "FAILED" if any(o.failure for o in outcomes) else "FINISHED")
+    order = {v.key: index for index, v in enumerate(study.runs)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.variant.key])
+
+
+def summary_table(outcomes: list[Outcome], client=None) -> str:
+    """A text table of every run: label, seed, status, test accuracy (or loss), seconds, and failures."""
+    client = client or tracking.connect()
+    rows = [("variant", "seed", "status", "test score", "seconds")]
+    for outcome in outcomes:
+        score = ""
+        if outcome.run_id and not outcome.failure:
+            metrics = client.get_run(outcome.run_id).data.metrics
+            value = metrics.get("test_accuracy", metrics.get("test_mse"))
+            score = f"{value:.4f}" if value is not None else ""
+        status = "FAILED" if outcome.failure else "skipped" if outcome.skipped else "FINISHED"
+        rows.append((outcome.variant.label, str(outcome.variant.seed), status, score, f"{outcome.seconds:.1f}" if not outcome.skipped else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += [f"FAILED {o.variant.label} seed={o.variant.seed}: {o.failure}" for o in outcomes if o.failure]
+    return "\n".join(lines)
+
+
+def _tags(variant: Variant, study: Study, parent_id: str) -> dict[str, str]:
+    return {
+        "mlflow.parentRunId": parent_id,
+        "mlflow.runName": f"{variant.label} seed={variant.seed}",
+        ROLE_TAG: "variant",
+        STUDY_TAG: study.name,
+        VARIANT_TAG: variant.id,
+        SEED_TAG: str(variant.seed),
+    }
+
+
+def _open_parent_run(client, study: Study) -> str:
+    """The study's parent run, created on the first sweep and RUNNING again on each later one."""
+    existing = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'study'")
+    if existing:
+        parent_id = existing[0].info.run_id
+        client.update_run(parent_id, status="RUNNING")
+    else:
+        parent_id = tracking.create_run(client, study.name, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name})
+    client.log_text(parent_id, yaml.safe_dump(study.document, sort_keys=False), "study.yaml")
+    return parent_id
+
+
+@contextlib.contextmanager
+def _executor(kind: str, workers: int, scheduler: str | None) -> Iterator[tuple[Callable, Callable]]:
+    """(submit, as_completed) of a local process pool or of a Dask cluster."""
+    if kind == "local":
+        context = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow loaded
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
+            yield pool.submit, concurrent.futures.as_completed
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
+            dask_client = stack.enter_context(Client(cluster))
+        else:
+            dask_client = stack.enter_context(Client(scheduler))
+        yield (lambda fn, *args: dask_client.submit(fn, *args, pure=False)), as_completed
+
+
+def _die_with_parent() -> None:
+    """Make a pool worker die with the sweep (even on SIGKILL), so that its kernel stops and no run goes on.
+
+    The kernel itself exits when its parent, the worker, is gone (ipykernel's parent poller).
+    """
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
