@@ -8,6 +8,7 @@ INSTALLED := $(VENV)/.installed
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
+	$(BIN)/regstudy report default-study
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
@@ -28,8 +29,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Re-execute the notebooks in place (into a throw-away store) to refresh the outputs nbval compares.
+# Re-execute the notebooks in place, into a throw-away store holding the tiny study the comparison
+# notebook reads, to refresh the outputs nbval compares.
 refresh-notebooks: $(INSTALLED)
-	store=$$(mktemp -d) && cd notebooks && for notebook in *.ipynb; do \
-		MLFLOW_TRACKING_URI=sqlite:///$$store/mlflow.db ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$notebook || exit 1; \
+	store=$$(mktemp -d) && export MLFLOW_TRACKING_URI=sqlite:///$$store/mlflow.db && \
+	$(BIN)/regstudy sweep params/tiny-study.yaml && \
+	for notebook in notebooks/*.ipynb; do \
+		(cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$(basename $$notebook)) || exit 1; \
 	done; rm -rf $$store

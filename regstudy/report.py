@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -118,7 +119,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     axes_list = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
     merged = curves.merge(runs[["run_id", "method", "variant", "strength"]], on="run_id")
     for axes, method in zip(axes_list, methods):
-        for (variant, strength), group in merged[merged["method"] == method].groupby(["variant", "strength"], dropna=False):
+        for (strength, variant), group in merged[merged["method"] == method].groupby(["strength", "variant"], dropna=False):
             statistics = group.groupby("epoch")["value"].agg(["mean", "std"]).fillna(0)
             label = "" if np.isnan(strength) else f"{strength:g}"
             axes.plot(statistics.index, statistics["mean"], label=label)
@@ -139,6 +140,9 @@ def strength_figure(summary: pd.DataFrame) -> Figure:
     gap = "generalization_gap" if score == "accuracy" else "loss_gap"
     figure = Figure(figsize=(12, 4), layout="constrained")
     score_axes, gap_axes = figure.subplots(1, 2)
+    colors = matplotlib.colormaps["tab20"].colors  # more methods than the default ten colours
+    for axes in (score_axes, gap_axes):
+        axes.set_prop_cycle(color=colors[::2] + colors[1::2])
     for method, group in summary.dropna(subset=["strength"]).groupby("method"):
         label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
         score_axes.errorbar(group["strength"], group[f"test_{score}_mean"], group[f"test_{score}_std"], marker="o", capsize=3, label=label)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from regstudy import tracking
 from regstudy.config import RunConfig
 from regstudy.errors import ConfigError
-from regstudy.notebooks import run_training_notebook
+from regstudy.notebooks import run_training_notebook, warm_kernel
 from regstudy.study import Study, Variant
 
 EXECUTORS = ("local", "dask")
@@ -50,7 +50,7 @@ def execute_run(parameters: dict, tags: dict[str, str], tracking_uri: str) -> tu
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the kernel inherits it
     started = time.perf_counter()
     try:
-        run_id = run_training_notebook(RunConfig(**parameters), tags)
+        run_id = run_training_notebook(RunConfig(**parameters), tags, kernel=warm_kernel())
         return run_id, None, time.perf_counter() - started
     except Exception as error:  # noqa: BLE001  (reported in the summary, and the run is FAILED)
         return None, f"{type(error).__name__}: {error}", time.perf_counter() - started

@@ -8,6 +8,7 @@ an `mlflow server`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import platform
 import sqlite3
@@ -42,13 +43,20 @@ def connect() -> MlflowClient:
     """Point MLflow at the tracking store (creating an embedded store's folder) and return a client."""
     uri = tracking_uri()
     database = _sqlite_path(uri)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    if database is None:
+        return MlflowClient(uri)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    # MLflow creates and migrates a new database when a client first opens it, and processes starting
+    # together (sweep workers) would race at it: one at a time, under a lock beside the file.
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         # Write-ahead logging lets readers and one writer work at once: parallel runs share the file.
         with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-    mlflow.set_tracking_uri(uri)
-    return MlflowClient(uri)
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    return client
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:

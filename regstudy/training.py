@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import mlflow
 import numpy as np
+import tensorflow as tf
 import yaml
 from IPython.utils.capture import capture_output
 
@@ -21,6 +24,9 @@ from regstudy.models import build_model, kernels
 
 NEAR_ZERO = 1e-3
 """A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""
+
+EVALUATION_BATCH_SIZE = 1024
+"""Evaluation has no updates, so one large batch gives the same numbers in fewer steps."""
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
 
@@ -69,11 +75,15 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate, **combination.optimizer_options()),
         loss=_loss(splits.task, combination.loss_options()),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if splits.task == "classification" else keras.metrics.MeanSquaredError(name="mse")],
+        # Small models are dominated by per-step overhead: run a whole epoch's steps in one graph call.
+        steps_per_execution=math.ceil(len(x_train) / config.batch_size),
     )
-    sets = {
-        "train": (x_train, _encode(y_train, splits)),
-        "validation": (splits.x_validation, _encode(splits.y_validation, splits)),
-        "test": (splits.x_test, _encode(splits.y_test, splits)),
+    # Datasets built once: Keras would otherwise wrap the arrays anew, at a cost, for every epoch.
+    training_data = _batches(x_train, _encode(y_train, splits), config.batch_size, shuffle_seed=config.seed)
+    evaluation_data = {
+        "train": _batches(x_train, _encode(y_train, splits), EVALUATION_BATCH_SIZE),
+        "validation": _batches(splits.x_validation, _encode(splits.y_validation, splits), EVALUATION_BATCH_SIZE),
+        "test": _batches(splits.x_test, _encode(splits.y_test, splits), EVALUATION_BATCH_SIZE),
     }
     tags = {
         "plugins": config.plugin_label,
@@ -92,16 +102,16 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
         mlflow.log_text(_summary(model), "model_summary.txt")
         history = model.fit(
-            *sets["train"],
-            batch_size=config.batch_size,
+            training_data,
             epochs=config.epochs,
-            validation_data=sets["validation"],
+            validation_data=evaluation_data["validation"],
+            shuffle=False,  # the training dataset reshuffles itself, by seed
             callbacks=[WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
             verbose=0,
         ).history
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
-        metrics = _final_metrics(model, sets, splits.task)
+        metrics = _final_metrics(model, evaluation_data, splits.task)
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(combination.final_metrics())
         mlflow.log_metrics(metrics)
@@ -142,11 +152,19 @@ def _encode(labels: np.ndarray, splits: Splits) -> np.ndarray:
     return labels
 
 
-def _final_metrics(model: keras.Model, sets: dict[str, tuple], task: str) -> dict[str, float]:
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """A dataset of batches; reshuffled every epoch, in an order fixed by the seed, when one is given."""
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is None:
+        return data.batch(batch_size).cache()
+    return data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)
+
+
+def _final_metrics(model: keras.Model, data: dict[str, tf.data.Dataset], task: str) -> dict[str, float]:
     """Loss and score on each set with the final weights, and the generalization gaps."""
     metrics = {}
-    for name, (x, y) in sets.items():
-        scores = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+    for name, batches in data.items():
+        scores = model.evaluate(batches, verbose=0, return_dict=True)
         metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
     metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
     if task == "classification":

@@ -31,3 +31,21 @@ def runs_of(client, experiment):
     """Every run of `experiment` (none if it does not exist)."""
     found = client.get_experiment_by_name(experiment)
     return [] if found is None else client.search_runs([found.experiment_id])
+
+
+_swept: set[str] = set()
+
+
+def pytest_runtest_setup(item):
+    """Before nbval runs the comparison notebook, sweep the tiny study it reads from MLflow (once)."""
+    if item.path.name == "02-compare.ipynb" and "tiny-study" not in _swept:
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "regstudy.cli", "sweep", str(ROOT / "params" / "tiny-study.yaml"), "--workers", "2"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        _swept.add("tiny-study")

@@ -1,0 +1,62 @@
+"""The comparison functions over real runs of a study in MLflow."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regstudy import report, tracking
+from regstudy.study import load_study
+from regstudy.sweep import _open_parent_run, _tags
+from regstudy.training import train_config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A real study trained in-process: baseline and l2 at two strengths, two seeds each."""
+    path = tmp_path_factory.mktemp("study") / "study.yaml"
+    path.write_text(
+        "name: report-study\nparameters: {train_size: 150, hidden_units: [16], epochs: 3}\n"
+        "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-1]}\nseeds: [0, 1]\n"
+    )
+    study = load_study(path)
+    client = tracking.connect()
+    parent = _open_parent_run(client, study)
+    for variant in study.runs:
+        run_id = tracking.create_run(client, study.name, None, _tags(variant, study, parent))
+        train_config(variant.config, run_id)
+    client.set_terminated(parent, "FINISHED")
+    return study
+
+
+def test_study_runs_reads_every_finished_run_with_its_strength(study):
+    runs = report.study_runs(study.name)
+    assert len(runs) == 6 and set(runs["method"]) == {"none", "l2"}
+    l2 = runs[runs["method"] == "l2"]
+    assert set(l2["strength_name"]) == {"l2.l2"} and sorted(set(l2["strength"])) == [1e-4, 1e-1]
+    assert runs[runs["method"] == "none"]["strength"].isna().all()
+
+
+def test_summary_and_ranking_are_computed_from_the_runs(study):
+    runs = report.study_runs(study.name)
+    summary = report.variant_summary(runs)
+    strong = runs[(runs["method"] == "l2") & (runs["strength"] == 1e-1)]
+    row = summary[(summary["method"] == "l2") & (summary["strength"] == 1e-1)].iloc[0]
+    assert row["test_accuracy_mean"] == pytest.approx(strong["test_accuracy"].mean())
+    assert row["test_accuracy_std"] == pytest.approx(strong["test_accuracy"].std())
+    assert row["seeds"] == 2
+    table = report.ranking(summary)
+    assert list(table.index) == [1, 2] and table["test accuracy"].is_monotonic_decreasing
+    l2_choice = summary[summary["method"] == "l2"].sort_values("validation_accuracy_mean").iloc[-1]
+    assert table.set_index("method").loc["l2", "strength"] == f"l2={l2_choice['strength']:g}"  # chosen on validation
+
+
+def test_curves_have_one_point_per_epoch_and_the_report_is_logged(study, client):
+    runs = report.study_runs(study.name)
+    curves = report.validation_curves(runs)
+    assert curves.groupby("run_id")["epoch"].apply(list).tolist() == [[1, 2, 3]] * 6
+    figures = {"validation_curves": report.curves_figure(runs, curves), "strength": report.strength_figure(report.variant_summary(runs))}
+    parent = report.log_report(study.name, figures, report.ranking(report.variant_summary(runs)))
+    paths = {a.path for a in client.list_artifacts(parent)} | {a.path for a in client.list_artifacts(parent, "figures")}
+    assert {"ranking.csv", "ranking.md", "study.yaml", "figures/validation_curves.png", "figures/strength.png"} <= paths
+    logged = pd.read_csv(client.download_artifacts(parent, "ranking.csv"), index_col="rank")
+    assert np.allclose(logged["test accuracy"], report.ranking(report.variant_summary(runs))["test accuracy"])

@@ -1,0 +1,158 @@
+"""Sweeps for real: papermill runs in a process pool or on a Dask cluster, resumed after SIGKILL."""
+
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import runs_of
+from regstudy import tracking
+
+SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
+
+
+def _study(tmp_path, name, body):
+    path = tmp_path / "study.yaml"
+    path.write_text(f"name: {name}\n{SMALL}{body}")
+    return path
+
+
+def _sweep(*arguments, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "regstudy.cli", "sweep", *map(str, arguments)], capture_output=True, text=True, env=env
+    )
+
+
+def _children(runs):
+    return [run for run in runs if run.data.tags.get("regstudy.role") == "variant"]
+
+
+def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_path):
+    path = _study(tmp_path, experiment, (
+        "variants:\n  - {plugins: none}\n  - {plugins: l2}\n"
+        "  - {dataset: linear, hidden_units: [], optimizer: sgd, learning_rate: 1.0e6}\n"  # the loss overflows
+    ))
+    done = _sweep(path, "--workers", 2)
+    assert done.returncode == 1, done.stderr
+    runs = runs_of(client, experiment)
+    (parent,) = [run for run in runs if run.data.tags.get("regstudy.role") == "study"]
+    children = _children(runs)
+    assert sorted(run.info.status for run in children) == ["FAILED", "FINISHED", "FINISHED"]
+    assert all(run.data.tags["mlflow.parentRunId"] == parent.info.run_id for run in children)
+    assert parent.info.status == "FAILED"
+    assert "2 finished, 1 failed" in done.stdout
+    assert "FAILED none seed=0: NotebookError: 01-train.ipynb failed" in done.stdout and "TrainingError" in done.stdout
+    failed = next(run for run in children if run.info.status == "FAILED")
+    assert "became" in failed.data.tags["failure_reason"]
+    artifacts = {a.path for a in client.list_artifacts(failed.info.run_id, "notebook")}
+    assert artifacts == {"notebook/01-train.ipynb"}  # the failed notebook is kept for debugging
+    study_file = client.download_artifacts(parent.info.run_id, "study.yaml")
+    assert f"name: {experiment}" in open(study_file).read()
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
+    path.write_text(path.read_text().replace("epochs: 2", "epochs: 40"))
+    sweep = subprocess.Popen([sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        statuses = [run.info.status for run in _children(runs_of(client, experiment))]
+        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the sweep never had a finished and a running run: {statuses}")
+    first_finished = {run.info.run_id for run in _children(runs_of(client, experiment)) if run.info.status == "FINISHED"}
+    os.kill(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+
+    done = _sweep(path, "--workers", 1)
+    assert done.returncode == 0, done.stderr
+    children = _children(runs_of(client, experiment))
+    finished = [run for run in children if run.info.status == "FINISHED"]
+    assert sorted((r.data.tags["variant"], r.data.tags["seed"]) for r in finished) == sorted(
+        {(r.data.tags["variant"], r.data.tags["seed"]) for r in children}
+    )
+    assert len(finished) == 3
+    assert first_finished <= {run.info.run_id for run in finished}  # what had finished was not run again
+    assert not [run for run in children if run.info.status == "RUNNING"]
+    killed = [run for run in children if run.info.status == "KILLED"]
+    assert len(killed) == 1 and "interrupted" in killed[0].data.tags["failure_reason"]
+
+    again = _sweep(path, "--workers", 1)
+    assert again.returncode == 0
+    assert "3 already finished, 0 to run" in again.stdout
+    assert len(_children(runs_of(client, experiment))) == len(children)
+
+
+def _log_many(uri, experiment, worker):
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    client = tracking.connect()
+    run_id = tracking.create_run(client, experiment, f"writer {worker}")
+    for step in range(150):
+        client.log_metric(run_id, "value", float(step), step=step)
+    client.set_terminated(run_id, "FINISHED")
+
+
+def test_parallel_writers_to_the_embedded_sqlite_store_never_fail(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_log_many, args=(uri, "parallel", worker)) for worker in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0, 0]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
+    assert len(runs) == 4
+    assert all(len(client.get_metric_history(run.info.run_id, "value")) == 150 for run in runs)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend, as the README shows for a cluster."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("mlflow server did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, experiment, tmp_path):
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2, dropout]}\nseeds: [0]\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    done = _sweep(path, "--executor", "dask", "--workers", 2, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(mlflow_server)
+    children = _children(runs_of(client, experiment))
+    assert sorted(run.data.tags["mlflow.runName"] for run in children) == ["dropout seed=0", "l2 seed=0", "none seed=0"]
+    assert all(run.info.status == "FINISHED" for run in children)
+    for run in children:
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "notebook")} == {"notebook/01-train.ipynb"}
+        assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
