@@ -7,7 +7,7 @@ import nbformat
 import papermill
 import pytest
 
-from conftest import ROOT, runs_of
+from helpers import ROOT, runs_of
 from regstudy import PLUGINS
 from regstudy.cli import main
 

@@ -4,7 +4,7 @@ import tomllib
 
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_environment_yml_agrees_with_pyproject():

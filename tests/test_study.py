@@ -1,6 +1,6 @@
 """The study files shipped in params/ are valid and cover what they promise."""
 
-from conftest import ROOT
+from helpers import ROOT
 from regstudy import PLUGINS
 from regstudy.study import load_study
 

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import runs_of
+from helpers import runs_of
 from regstudy import tracking
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import runs_of
+from helpers import runs_of
 from regstudy import TrainingError, train
 
 SMALL = {"train_size": 200, "hidden_units": [32], "epochs": 3}
