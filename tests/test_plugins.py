@@ -176,6 +176,7 @@ def test_bad_hyperparameters_name_the_key_and_value(plugins, key, fragment):
         ({"plugins": "max_norm + max_norm"}, "twice"),
         ({"plugins": {"early_stopping": {}, "none": {}}}, "baseline"),
         ({"plugins": "dropout", "hidden_units": []}, "has none"),
+        ({"plugins": "early_stopping + gl"}, "each sets the stopping"),
         ({"plugins": "dropconnect", "model": "cnn", "hidden_units": []}, "hidden Dense layers"),
         ({"plugins": "label_smoothing", "dataset": "linear"}, "regression"),
         ({"plugins": {"early_stopping": {"monitor": "val_accuracy"}}, "dataset": "linear"}, "not measured"),

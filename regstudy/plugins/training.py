@@ -1,4 +1,4 @@
-"""Regularization of training itself: early stopping, and label smoothing of the targets."""
+"""Regularization of training itself: early stopping (patience, and Prechelt's GL, PQ, UP), label smoothing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import keras
 
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, register
+from regstudy.stopping import PrecheltStopping
 from regstudy.validation import check_bool, check_choice, check_number
 
 MONITORS = ("val_loss", "val_accuracy", "val_mse", "loss", "accuracy", "mse")
@@ -77,3 +78,76 @@ class LabelSmoothing(Plugin):
 
     def loss_options(self):
         return {"label_smoothing": self.smoothing}
+
+
+class _PrecheltCriterion(Plugin):
+    """What Prechelt's three stopping criteria share: the callback, the role, the logged epochs."""
+
+    exclusive = ("stopping",)
+    criterion: str = ""
+    strip: int = 1  # GL looks at single epochs; PQ and UP set their own strip length
+
+    def threshold(self) -> float:
+        raise NotImplementedError
+
+    def callbacks(self):
+        self._callback = PrecheltStopping(self.criterion, self.threshold(), strip=self.strip)
+        return [self._callback]
+
+    def final_metrics(self):
+        return {"stopped_epoch": self._callback.stopped_epoch, "restored_epoch": self._callback.best_epoch}
+
+
+@register("gl")
+class GeneralizationLoss(_PrecheltCriterion):
+    """Prechelt's GL_α: stop when the generalization loss `100·(E_va/E_opt − 1)` exceeds α; restore the best.
+
+    Args:
+        alpha: the largest generalization loss tolerated, in percent, > 0. Defaults to 5.0.
+    """
+
+    criterion = "gl"
+
+    def __init__(self, alpha=5.0):
+        self.alpha = check_number("alpha", alpha, minimum=0, exclusive_minimum=True)
+
+    def threshold(self):
+        return self.alpha
+
+
+@register("pq")
+class ProgressQuotient(_PrecheltCriterion):
+    """Prechelt's PQ_α: stop at the end of a strip of k epochs when GL / training progress P_k exceeds α.
+
+    Args:
+        alpha: the largest quotient tolerated, > 0. Defaults to 1.0.
+        strip: k, the strip length in epochs, >= 2. Defaults to 5.
+    """
+
+    criterion = "pq"
+
+    def __init__(self, alpha=1.0, strip=5):
+        self.alpha = check_number("alpha", alpha, minimum=0, exclusive_minimum=True)
+        self.strip = check_number("strip", strip, minimum=2, integer=True)
+
+    def threshold(self):
+        return self.alpha
+
+
+@register("up")
+class UpStrips(_PrecheltCriterion):
+    """Prechelt's UP_s: stop when the validation error rose over s successive strips of k epochs.
+
+    Args:
+        strips: s, the successive strips with a rise, >= 1. Defaults to 2.
+        strip: k, the strip length in epochs, >= 1. Defaults to 5.
+    """
+
+    criterion = "up"
+
+    def __init__(self, strips=2, strip=5):
+        self.strips = check_number("strips", strips, minimum=1, integer=True)
+        self.strip = check_number("strip", strip, minimum=1, integer=True)
+
+    def threshold(self):
+        return self.strips
