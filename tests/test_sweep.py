@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from helpers import runs_of
 from regstudy import tracking
+from regstudy.training import train
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
 
@@ -39,7 +40,7 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
         "variants:\n  - {plugins: none}\n  - {plugins: l2}\n"
         "  - {dataset: linear, hidden_units: [], optimizer: sgd, learning_rate: 1.0e6}\n"  # the loss overflows
     ))
-    done = _sweep(path, "--workers", 2)
+    done = _sweep(path, "--workers", 1)  # one worker: the second and third runs reuse its warm kernel
     assert done.returncode == 1, done.stderr
     runs = runs_of(client, experiment)
     (parent,) = [run for run in runs if run.data.tags.get("regstudy.role") == "study"]
@@ -55,6 +56,10 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
     assert artifacts == {"notebook/01-train.ipynb"}  # the failed notebook is kept for debugging
     study_file = client.download_artifacts(parent.info.run_id, "study.yaml")
     assert f"name: {experiment}" in open(study_file).read()
+    # A run in a reused kernel gives exactly the numbers of a run in a fresh process.
+    warm = next(run for run in children if run.data.tags["mlflow.runName"] == "l2 seed=0")
+    fresh = train(experiment=f"{experiment} fresh", train_size=100, hidden_units=[8], epochs=2, plugins="l2")
+    assert {key: warm.data.metrics[key] for key in fresh.metrics} == fresh.metrics
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
