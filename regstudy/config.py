@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keras
 import yaml
 
 from regstudy.combination import Combination
@@ -28,7 +29,8 @@ from regstudy.validation import (
 
 MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+"""The optimizers a run can name, and the Keras class each name builds."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ import yaml
 from IPython.utils.capture import capture_output
 
 from regstudy import tracking
-from regstudy.config import RunConfig
+from regstudy.config import OPTIMIZERS, RunConfig
 from regstudy.datasets import Splits
 from regstudy.determinism import make_deterministic
 from regstudy.errors import TrainingError
@@ -27,8 +27,6 @@ NEAR_ZERO = 1e-3
 
 EVALUATION_BATCH_SIZE = 1024
 """Evaluation has no updates, so one large batch gives the same numbers in fewer steps."""
-
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
 
 
 @dataclass
