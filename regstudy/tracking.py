@@ -13,13 +13,14 @@ import os
 import platform
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import keras
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 FAILURE_TAG = "failure_reason"
@@ -120,12 +121,36 @@ def active_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
 class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the active run, with step = epoch (from 1).
 
-    MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
-    swallows its errors; this callback logs each epoch once and lets errors surface.
+    Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
+    per epoch would cost more than a small model's epoch. MLflow's own `mlflow.keras.MlflowCallback` also
+    logs each validation pass again without a step and swallows its errors; this one lets errors surface.
+
+    Args:
+        flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
     """
 
+    def __init__(self, flush_seconds: float = 2.0):
+        super().__init__()
+        self.flush_seconds = flush_seconds
+
+    def on_train_begin(self, logs=None):
+        self._pending: list[Metric] = []
+        self._last_flush = time.monotonic()
+
     def on_epoch_end(self, epoch, logs=None):
-        mlflow.log_metrics({key: float(value) for key, value in (logs or {}).items()}, step=epoch + 1)
+        timestamp = int(time.time() * 1000)
+        self._pending.extend(Metric(key, float(value), timestamp, epoch + 1) for key, value in (logs or {}).items())
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
+
+    def _flush(self):
+        if self._pending:
+            MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=self._pending, synchronous=True)
+        self._pending = []
+        self._last_flush = time.monotonic()
 
 
 def environment_tags() -> dict[str, str]:
