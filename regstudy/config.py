@@ -46,6 +46,8 @@ class RunConfig:
         validation_fraction: the share of the whole set held out for validation. Defaults to 0.2.
         test_fraction: the share of the whole set held out for testing. Defaults to 0.2.
         split_seed: the seed of the splits, fixed separately from the training seed. Defaults to 0.
+        folds: cut the training set into this many folds for cross-validation, or None. Defaults to None.
+        fold: with `folds`, the fold (from 0) held out as the validation set. Defaults to 0.
         model: "mlp" or "cnn" (image data only). Defaults to "mlp".
         hidden_units: sizes of the hidden Dense layers; [] gives a linear/logistic model. Defaults to [64].
         filters: the CNN's convolution blocks (3×3 conv + 2×2 max-pool each). Defaults to [16, 32].
@@ -67,6 +69,8 @@ class RunConfig:
     validation_fraction: float = 0.2
     test_fraction: float = 0.2
     split_seed: int = 0
+    folds: int | None = None
+    fold: int = 0
     model: str = "mlp"
     hidden_units: list[int] = field(default_factory=lambda: [64])
     filters: list[int] = field(default_factory=lambda: [16, 32])
@@ -92,6 +96,9 @@ class RunConfig:
         if self.validation_fraction + self.test_fraction >= 1:
             raise ConfigError("validation_fraction", self.validation_fraction, "leaves no training data: validation_fraction + test_fraction must be < 1")
         self.split_seed = check_number("split_seed", self.split_seed, minimum=0, integer=True)
+        if self.folds is not None:
+            self.folds = check_number("folds", self.folds, minimum=2, integer=True)
+        self.fold = check_number("fold", self.fold, minimum=0, maximum=(self.folds or 1) - 1, integer=True)
         self.model = check_choice("model", self.model, MODELS, kind="model")
         if self.model == "cnn" and DATASETS.get(self.dataset).image_shape is None:
             raise ConfigError("model", self.model, f"needs image data, but '{self.dataset}' is not images")
@@ -137,7 +144,7 @@ class RunConfig:
     def splits(self) -> Splits:
         """The train, validation and test sets of this run."""
         return _located(
-            lambda: split(self.build_dataset(), self.train_size, self.validation_fraction, self.test_fraction, self.split_seed)
+            lambda: split(self.build_dataset(), self.train_size, self.validation_fraction, self.test_fraction, self.split_seed, self.folds, self.fold)
         )
 
     def build_plugins(self) -> list[Plugin]:

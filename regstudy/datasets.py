@@ -137,6 +137,32 @@ class NoisyClassification(Dataset):
         return x.astype(np.float32), y.astype(np.int64)
 
 
+@DATASETS.register("irrelevant_features")
+class IrrelevantFeatures(Dataset):
+    """Two classes decided by one feature among many irrelevant ones, the setting of Ng (2004).
+
+    `x ~ N(0, 1)^(1 + n_irrelevant)`; only the first feature matters: `P(y = 1 | x) = sigmoid(slope · x_1)`.
+
+    Args:
+        n_samples: the number of examples, >= 30. Defaults to 1000.
+        n_irrelevant: the number of features that carry nothing about the class, >= 0. Defaults to 10.
+        slope: the weight of the relevant feature in the logistic model, > 0. Defaults to 10.0.
+        seed: the seed that draws the data. Defaults to 0.
+    """
+
+    def __init__(self, n_samples=1000, n_irrelevant=10, slope=10.0, seed=0):
+        self.n_samples = check_number("n_samples", n_samples, minimum=30, integer=True)
+        self.n_irrelevant = check_number("n_irrelevant", n_irrelevant, minimum=0, integer=True)
+        self.slope = check_number("slope", slope, minimum=0, exclusive_minimum=True)
+        self.seed = check_number("seed", seed, minimum=0, integer=True)
+
+    def arrays(self):
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal((self.n_samples, 1 + self.n_irrelevant)).astype(np.float32)
+        chance = 1.0 / (1.0 + np.exp(-self.slope * x[:, 0]))
+        return x, (rng.uniform(size=self.n_samples) < chance).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Splits:
     """Train, validation and test arrays of one data set, and what the model needs to know about them."""
@@ -168,11 +194,16 @@ def split(
     validation_fraction: float = 0.2,
     test_fraction: float = 0.2,
     split_seed: int = 0,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> Splits:
     """Split a data set into train, validation and test sets, the same way every time for one seed.
 
     Test and validation take their fractions of the whole set (stratified by class for classification);
-    the training set is what is left, or a stratified subset of `train_size` examples of it.
+    the training set is what is left, or a stratified subset of `train_size` examples of it. With `folds`,
+    that training set is cut into `folds` parts (stratified, shuffled by `split_seed`): part `fold` becomes
+    the validation set and the others the training set, as in k-fold cross-validation; the test set is
+    the same for every fold, and the held-out validation set is not used.
     """
     x, y = _arrays(type(dataset), tuple(sorted(dataset.get_config().items())))
     stratify = dataset.task == "classification"
@@ -194,5 +225,22 @@ def split(
         raise ConfigError(
             "train_size", train_size, f"expected at most the {len(x_train)} examples left after validation and test"
         )
+    if folds is not None:
+        training, held_out = fold_indices(y_train, folds, fold, split_seed, stratify)
+        x_train, y_train, x_validation, y_validation = x_train[training], y_train[training], x_train[held_out], y_train[held_out]
     classes = int(y.max()) + 1 if stratify else 0
     return Splits(x_train, y_train, x_validation, y_validation, x_test, y_test, dataset.task, classes, dataset.image_shape)
+
+
+def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The training and held-out indices of fold `fold` of `folds` (0-based), stratified by `y` if asked.
+
+    Every example is held out in exactly one fold; the folds are the same for the same `y` and seed.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed) if stratify else KFold(folds, shuffle=True, random_state=seed)
+    try:
+        return list(splitter.split(np.zeros(len(y)), y))[fold]
+    except ValueError as error:  # e.g. a class with fewer members than folds
+        raise ConfigError("folds", folds, str(error)) from None

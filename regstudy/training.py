@@ -77,11 +77,11 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         steps_per_execution=math.ceil(len(x_train) / config.batch_size),
     )
     # Datasets built once: Keras would otherwise wrap the arrays anew, at a cost, for every epoch.
-    training_data = _batches(x_train, _encode(y_train, splits), config.batch_size, shuffle_seed=config.seed)
+    training_data = batches(x_train, _encode(y_train, splits), config.batch_size, shuffle_seed=config.seed)
     evaluation_data = {
-        "train": _batches(x_train, _encode(y_train, splits), EVALUATION_BATCH_SIZE),
-        "validation": _batches(splits.x_validation, _encode(splits.y_validation, splits), EVALUATION_BATCH_SIZE),
-        "test": _batches(splits.x_test, _encode(splits.y_test, splits), EVALUATION_BATCH_SIZE),
+        "train": batches(x_train, _encode(y_train, splits), EVALUATION_BATCH_SIZE),
+        "validation": batches(splits.x_validation, _encode(splits.y_validation, splits), EVALUATION_BATCH_SIZE),
+        "test": batches(splits.x_test, _encode(splits.y_test, splits), EVALUATION_BATCH_SIZE),
     }
     tags = {
         "plugins": config.plugin_label,
@@ -150,7 +150,7 @@ def _encode(labels: np.ndarray, splits: Splits) -> np.ndarray:
     return labels
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
     """A dataset of batches; reshuffled every epoch, in an order fixed by the seed, when one is given."""
     data = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle_seed is None:

@@ -1,0 +1,91 @@
+"""Question 2: does regularization cost accuracy? Training and test accuracy against strength, over seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from regstudy.questions.common import Question, mean_std, percent
+
+STRENGTHS = {"l2": ("l2", "l2"), "dropout": ("dropout", "rate")}
+"""Each method studied: the plugin and the hyperparameter that is its strength (0 means the baseline)."""
+
+
+@dataclass
+class Result:
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    answer: str
+    figure: Figure
+    run_id: str
+
+
+def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = "04-does-regularization-cost-accuracy", **training: Any) -> Result:
+    """Train every strength of every method for every seed on a training set small enough to overfit.
+
+    Args:
+        grids: method ("l2" or "dropout") → strengths, 0 meaning no regularization.
+        seeds: the training seeds.
+        **training: parameters of every run (dataset, train_size, hidden_units, epochs, ...).
+    """
+    with Question(experiment, {"grids": grids, "seeds": seeds, **training}) as question:
+        for seed in seeds:  # strength 0 of every method: trained once
+            question.train({"method": "none", "strength": 0.0}, plugins={"none": {}}, seed=seed, **training)
+        for method, strengths in grids.items():
+            plugin, hyperparameter = STRENGTHS[method]
+            for strength in (s for s in strengths if s > 0):
+                for seed in seeds:
+                    question.train({"method": method, "strength": strength}, plugins={plugin: {hyperparameter: strength}}, seed=seed, **training)
+        table = question.table()
+        baseline = table[table["method"] == "none"]
+        table = pd.concat([table[table["method"] != "none"], *(baseline.assign(method=method) for method in grids)], ignore_index=True)
+        summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
+        answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
+        figure = _figure(summary)
+        question.log_table(summary, "accuracy_by_strength")
+        question.log_figure(figure, "accuracy_by_strength")
+        question.log_answer(answer)
+    return Result(table, summary, answer, figure, question.run_id)
+
+
+def _answer(method: str, rows: pd.DataFrame) -> str:
+    """What the data say for one method: how training accuracy, test accuracy and the gap move with strength."""
+    rows = rows.sort_values("strength")
+    first, last = rows.iloc[0], rows.iloc[-1]
+    best = rows.loc[rows["test_accuracy_mean"].idxmax()]
+    train_trend = "fell" if last.train_accuracy_mean < first.train_accuracy_mean else "did not fall"
+    if best.strength == first.strength:
+        test_shape = f"test accuracy was highest without regularization ({percent(best.test_accuracy_mean)})"
+    else:
+        after = "and then fell" if best.strength != last.strength else "and was still rising at the largest strength"
+        test_shape = (
+            f"test accuracy rose from {percent(first.test_accuracy_mean)} to its peak of {percent(best.test_accuracy_mean)} "
+            f"at {best.strength:g} {after} (to {percent(last.test_accuracy_mean)} at {last.strength:g})"
+        )
+    gap_trend = "narrowed" if last.generalization_gap_mean < first.generalization_gap_mean else "did not narrow"
+    return (
+        f"With {method} from {first.strength:g} to {last.strength:g}, training accuracy {train_trend} "
+        f"({percent(first.train_accuracy_mean)} → {percent(last.train_accuracy_mean)}), {test_shape}, "
+        f"and the generalization gap {gap_trend} ({percent(first.generalization_gap_mean)} → {percent(last.generalization_gap_mean)})."
+    )
+
+
+def _figure(summary: pd.DataFrame) -> Figure:
+    """Training and test accuracy against strength for each method, mean ± one std over seeds as a band."""
+    methods = list(dict.fromkeys(summary["method"]))
+    figure = Figure(figsize=(5 * len(methods), 3.8))
+    for axes, method in zip(np.atleast_1d(figure.subplots(1, len(methods))), methods):
+        rows = summary[summary["method"] == method].sort_values("strength")
+        positions = np.arange(len(rows))  # evenly spaced: the grids span decades and include 0
+        for column, label in (("train_accuracy", "training"), ("test_accuracy", "test")):
+            mean, std = rows[f"{column}_mean"].to_numpy(), rows[f"{column}_std"].fillna(0).to_numpy()
+            axes.plot(positions, mean, marker="o", label=label)
+            axes.fill_between(positions, mean - std, mean + std, alpha=0.25)
+        axes.set_xticks(positions, [f"{s:g}" for s in rows["strength"]])
+        axes.set(xlabel=f"{method} strength", ylabel="accuracy", title=method)
+        axes.legend()
+    return figure

@@ -1,0 +1,99 @@
+"""`Question`: the MLflow parent run of one notebook execution, its child trainings, and their table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from regstudy import tracking
+from regstudy.training import TrainResult, train
+
+ROLE_TAG = "regstudy.role"
+
+
+class Question:
+    """A parent run holding one question's trainings (child runs), its tables, figures and answer.
+
+    Use as a context manager: the parent ends FINISHED, or FAILED with the reason if anything raises, so no
+    run is left RUNNING.
+
+    Args:
+        experiment: the MLflow experiment, by convention the notebook's name.
+        parameters: the notebook's parameters, logged to the parent run.
+    """
+
+    def __init__(self, experiment: str, parameters: dict[str, Any]):
+        self.experiment = experiment
+        self.parameters = parameters
+        self.rows: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Question:
+        self.client = tracking.connect()
+        self.run_id = tracking.create_run(self.client, self.experiment, None, {ROLE_TAG: "question"})
+        self.client.log_text(self.run_id, yaml.safe_dump(self.parameters, sort_keys=False), "parameters.yaml")
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is None:
+            self.client.set_terminated(self.run_id, "FINISHED")
+        else:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            status = "KILLED" if interrupted else "FAILED"
+            tracking.fail_run(self.client, self.run_id, "interrupted" if interrupted else f"{type(error).__name__}: {error}", status)
+
+    def train(self, labels: dict[str, Any], **parameters: Any) -> TrainResult:
+        """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table."""
+        tags = {"mlflow.parentRunId": self.run_id, ROLE_TAG: "child", **{key: str(value) for key, value in labels.items()}}
+        run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
+        result = train(run_id=run_id, experiment=self.experiment, **parameters)
+        self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})
+        return result
+
+    def table(self) -> pd.DataFrame:
+        """Every child run trained so far: its labels, seed and final metrics, one row each."""
+        return pd.DataFrame(self.rows)
+
+    def log_table(self, table: pd.DataFrame, name: str) -> None:
+        """Log a table to the parent run as CSV and markdown."""
+        self.client.log_text(self.run_id, table.to_csv(), f"tables/{name}.csv")
+        self.client.log_text(self.run_id, table.to_markdown(floatfmt=".4g") + "\n", f"tables/{name}.md")
+
+    def log_figure(self, figure: Figure, name: str) -> None:
+        self.client.log_figure(self.run_id, figure, f"figures/{name}.png")
+
+    def log_answer(self, answer: str) -> None:
+        """Log the answer sentence as `answer.md` and as the parent run's description."""
+        self.client.log_text(self.run_id, answer + "\n", "answer.md")
+        self.client.set_tag(self.run_id, "mlflow.note.content", answer)
+
+
+def mean_std(table: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of `columns`, grouped by `by` (in order of appearance)."""
+    summary = table.groupby(by, sort=False)[columns].agg(["mean", "std"])
+    summary.columns = [f"{column}_{statistic}" for column, statistic in summary.columns]
+    return summary.reset_index()
+
+
+def percent(value: float) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _run_name(labels: dict[str, Any], parameters: dict[str, Any]) -> str:
+    parts = [f"{key}={value}" for key, value in labels.items()] + [f"seed={parameters.get('seed', 0)}"]
+    return " ".join(parts)[:250]
+
+
+def child_statuses(run_id: str) -> dict[str, int]:
+    """How many child runs of `run_id` the tracking store holds, by status, read back from MLflow."""
+    client = tracking.connect()
+    parent = client.get_run(run_id)
+    experiment = client.get_experiment(parent.info.experiment_id).name
+    children = tracking.search_runs(client, experiment, f"tags.`mlflow.parentRunId` = '{run_id}'")
+    statuses: dict[str, int] = {}
+    for child in children:
+        statuses[child.info.status] = statuses.get(child.info.status, 0) + 1
+    return dict(sorted(statuses.items()))

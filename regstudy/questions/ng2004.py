@@ -1,0 +1,100 @@
+"""Question 7: Ng (2004) — L1 against L2 logistic regression as irrelevant features multiply.
+
+"Feature selection, L1 vs. L2 regularization, and rotational invariance" (ICML 2004) shows that with L1
+the number of training examples needed grows only with the logarithm of the number of irrelevant
+features, and with L2 (rotationally invariant) at least linearly: at a fixed 100 examples, L1's test error
+stays nearly flat as irrelevant features are added while L2's climbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from regstudy.crossval import choose, cross_validate
+from regstudy.questions.common import Question
+
+
+@dataclass
+class Result:
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    answer: str
+    figure: Figure
+    run_id: str
+
+
+def run(
+    irrelevant: list[int],
+    strengths: dict[str, list[float]],
+    folds: int,
+    trials: list[int],
+    experiment: str = "09-ng-2004-l1-vs-l2",
+    **training: Any,
+) -> Result:
+    """For each number of irrelevant features, trial and penalty: choose λ by k-fold CV, train, measure test error.
+
+    A trial draws a new data set (`irrelevant_features` with `seed = trial`). The model is logistic
+    regression: `hidden_units = []`, softmax over two classes.
+
+    Args:
+        irrelevant: numbers of irrelevant features.
+        strengths: "l1" and "l2" → candidate λ for cross-validation.
+        folds: k of the cross-validation.
+        trials: data seeds; Ng averages over many.
+        **training: parameters of every run (train_size, epochs, batch_size, learning_rate, ...).
+    """
+    rows = []
+    with Question(experiment, {"irrelevant": irrelevant, "strengths": strengths, "folds": folds, "trials": trials, **training}) as question:
+        for count in irrelevant:
+            for trial in trials:
+                data = {"dataset": "irrelevant_features", "dataset_options": {"n_irrelevant": count, "seed": trial}, "hidden_units": []}
+                for penalty, grid in strengths.items():
+                    def labelled(labels, **parameters):
+                        return question.train({"irrelevant": count, "trial": trial, "penalty": penalty, **labels}, **parameters)
+
+                    candidates = {f"{value:g}": {"plugins": {penalty: {penalty: value}}} for value in grid}
+                    chosen, _ = choose(cross_validate(labelled, candidates, folds, **data, **training))
+                    final = labelled({"candidate": chosen, "fold": "all"}, **data, **training, **candidates[chosen])
+                    rows.append({"irrelevant": count, "trial": trial, "penalty": penalty, "chosen": float(chosen), "test_error": 100 * (1 - final.metrics["test_accuracy"])})
+        table = pd.DataFrame(rows)
+        summary = table.groupby(["irrelevant", "penalty"])["test_error"].agg(["mean", "std"]).unstack("penalty")
+        summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
+        answer = _answer(summary)
+        figure = _figure(summary)
+        question.log_table(table, "trials")
+        question.log_table(summary, "test_error")
+        question.log_figure(figure, "test_error")
+        question.log_answer(answer)
+    return Result(table, summary, answer, figure, question.run_id)
+
+
+def growth(summary: pd.DataFrame, penalty: str) -> float:
+    """The slope of test error (points) per decade of irrelevant features: a least-squares line against log10(count)."""
+    return float(np.polyfit(np.log10(summary.index.to_numpy(dtype=float)), summary[f"{penalty}_mean"].to_numpy(), 1)[0])
+
+
+def _answer(summary: pd.DataFrame) -> str:
+    first, last = summary.index[0], summary.index[-1]
+    l1, l2 = growth(summary, "l1"), growth(summary, "l2")
+    verdict = "as Ng (2004) predicts, L1's error grows more slowly" if l1 < l2 else "unlike Ng (2004), L1's error did not grow more slowly"
+    return (
+        f"From {first} to {last} irrelevant features (100 training examples, λ by cross-validation), L1's test error went "
+        f"{summary.loc[first, 'l1_mean']:.1f} % → {summary.loc[last, 'l1_mean']:.1f} % and L2's {summary.loc[first, 'l2_mean']:.1f} % → "
+        f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points and L2 {l2:.1f}: {verdict}."
+    )
+
+
+def _figure(summary: pd.DataFrame) -> Figure:
+    figure = Figure(figsize=(6, 3.8))
+    axes = figure.subplots()
+    for penalty in ("l1", "l2"):
+        mean, std = summary[f"{penalty}_mean"], summary[f"{penalty}_std"].fillna(0)
+        axes.errorbar(summary.index, mean, yerr=std, marker="o", capsize=3, label=penalty.upper())
+    axes.set(xscale="log", xlabel="irrelevant features", ylabel="test error (%)", title="Logistic regression, 1 relevant feature")
+    axes.legend()
+    return figure

@@ -1,0 +1,137 @@
+"""Question 6: Srivastava et al. (2014), Table 9 — does dropout beat L2 and max-norm, in the paper's order?"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from regstudy.questions.common import Question
+
+PAPER_TEST_ERROR = {
+    "L2": 1.62,
+    "L2 + L1 applied towards the end of training": 1.60,
+    "L2 + KL-sparsity": 1.55,
+    "Max-norm": 1.35,
+    "Dropout + L2": 1.25,
+    "Dropout + Max-norm": 1.05,
+}
+"""Table 9 of Srivastava et al. (2014, JMLR): MNIST test error (%) of a 784-1024-1024-2048-10 ReLU network."""
+
+COMPARED = ("L2", "Max-norm", "Dropout + L2", "Dropout + Max-norm")
+"""The methods reproduced here, in the paper's order from worst to best."""
+
+
+@dataclass
+class Result:
+    table: pd.DataFrame
+    chosen: pd.DataFrame
+    comparison: pd.DataFrame
+    pairs: pd.DataFrame
+    answer: str
+    figure: Figure
+    run_id: str
+
+
+def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str = "08-srivastava-2014-dropout", **training: Any) -> Result:
+    """Train each method at each candidate strength over seeds; pick each method's strength on validation accuracy.
+
+    Args:
+        methods: one of `COMPARED` → candidate label → plugins, e.g.
+            `{"L2": {"1e-4": {"l2": {"l2": 1e-4}}}, "Dropout + Max-norm": {"c=2": {"dropout": {...}, "max_norm": {...}}}}`.
+        seeds: the training seeds (at least three to say how sure the ordering is).
+        **training: parameters of every run (dataset, hidden_units, epochs, ...).
+    """
+    with Question(experiment, {"methods": methods, "seeds": seeds, **training}) as question:
+        for method, candidates in methods.items():
+            for candidate, plugins in candidates.items():
+                for seed in seeds:
+                    question.train({"method": method, "candidate": candidate}, plugins=plugins, seed=seed, **training)
+        table = question.table()
+        table["test_error"] = 100 * (1 - table["test_accuracy"])
+        means = table.groupby(["method", "candidate"], sort=False)[["validation_accuracy", "test_error"]].mean().reset_index()
+        chosen = means.loc[means.groupby("method", sort=False)["validation_accuracy"].idxmax()].reset_index(drop=True)
+        selected = table.merge(chosen[["method", "candidate"]], on=["method", "candidate"])
+        comparison = _comparison(selected)
+        pairs = _pairs(selected)
+        answer = _answer(comparison, pairs, len(seeds))
+        figure = _figure(comparison)
+        question.log_table(chosen, "chosen_strengths")
+        question.log_table(comparison, "table9")
+        question.log_table(pairs, "pairs")
+        question.log_figure(figure, "table9")
+        question.log_answer(answer)
+    return Result(table, chosen, comparison, pairs, answer, figure, question.run_id)
+
+
+def _comparison(selected: pd.DataFrame) -> pd.DataFrame:
+    """Our test error (mean ± std over seeds) beside the paper's, with each one's rank."""
+    ours = selected.groupby("method", sort=False)["test_error"].agg(["mean", "std"])
+    comparison = pd.DataFrame(
+        {
+            "paper_test_error": [PAPER_TEST_ERROR[m] for m in ours.index],
+            "our_test_error": ours["mean"],
+            "our_std": ours["std"],
+        },
+        index=ours.index,
+    )
+    comparison["paper_rank"] = comparison["paper_test_error"].rank().astype(int)
+    comparison["our_rank"] = comparison["our_test_error"].rank(method="min").astype(int)
+    return comparison
+
+
+def _pairs(selected: pd.DataFrame) -> pd.DataFrame:
+    """For each pair ordered by the paper (worse, better): how often, by how much and how surely ours agrees.
+
+    Seeds are paired (same initialisation seed, same splits); the p-value is a one-sided paired t-test of
+    "the paper's better method has lower test error".
+    """
+    errors = selected.pivot_table(index="seed", columns="method", values="test_error")
+    present = [m for m in sorted(errors.columns, key=lambda m: -PAPER_TEST_ERROR[m])]
+    rows = []
+    for worse, better in itertools.combinations(present, 2):
+        difference = errors[worse] - errors[better]
+        test = stats.ttest_rel(errors[worse], errors[better], alternative="greater") if len(difference) > 1 and difference.std() > 0 else None
+        rows.append(
+            {
+                "paper_worse": worse,
+                "paper_better": better,
+                "mean_difference": float(difference.mean()),
+                "seeds_agreeing": int((difference > 0).sum()),
+                "seeds": len(difference),
+                "p_value": float(test.pvalue) if test is not None else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
+    ours = list(comparison.sort_values("our_test_error", ascending=False).index)
+    paper = list(comparison.sort_values("paper_test_error", ascending=False).index)
+    holds = ours == paper
+    tau = stats.kendalltau(comparison["paper_test_error"], comparison["our_test_error"]).statistic
+    agreeing = int((pairs["mean_difference"] > 0).sum())
+    ours_text = " > ".join(f"{m} ({comparison.loc[m, 'our_test_error']:.2f} %)" for m in ours)
+    sure = pairs[(pairs["mean_difference"] > 0) & (pairs["p_value"] < 0.05)]
+    return (
+        f"The paper's ordering (worst to best: {' > '.join(paper)}) {'holds' if holds else 'does not hold'} here: ours is "
+        f"{ours_text}, Kendall's τ = {tau:+.2f} against the paper. "
+        f"Of the {len(pairs)} pairs, {agreeing} go the paper's way on average over {seeds} seeds, and "
+        f"{len(sure)} of them significantly (one-sided paired t-test, p < 0.05)."
+    )
+
+
+def _figure(comparison: pd.DataFrame) -> Figure:
+    figure = Figure(figsize=(10, 3.8))
+    paper_axes, our_axes = figure.subplots(1, 2)
+    positions = np.arange(len(comparison))
+    paper_axes.barh(positions, comparison["paper_test_error"])
+    paper_axes.set(yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="Srivastava et al. 2014, MNIST")
+    our_axes.barh(positions, comparison["our_test_error"], xerr=comparison["our_std"].fillna(0), capsize=3, color="tab:orange")
+    our_axes.set(yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="regstudy, mnist_5k (mean ± std)")
+    return figure
