@@ -1,4 +1,4 @@
-"""The `regstudy` command: run a parameters file, run a study, list plugins, open the MLflow UI."""
+"""The `regstudy` command: run a parameters file, run a study, run a question notebook, list plugins, open the MLflow UI."""
 
 from __future__ import annotations
 
@@ -27,12 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
+    question = commands.add_parser("question", help="run a question notebook at its full size (params/<name>.yaml), through papermill")
+    question.add_argument("name", nargs="?", help="a notebook name, e.g. 07-when-to-stop; omit to list them")
+    question.add_argument("--params", type=Path, help="another parameters file (default: params/<name>.yaml)")
+    question.add_argument("--output", type=Path, help="also keep the executed notebook here")
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     arguments = parser.parse_args(argv)
     try:
-        return {"run": _run, "sweep": _sweep, "report": _report, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
+        return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
     except ConfigError as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -79,6 +83,20 @@ def _report(arguments) -> int:
     name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
     parent_id = run_report_notebook(name)
     print(f"report of study '{name}' logged to its parent run {parent_id} (figures/, ranking.csv, ranking.md, notebook/)")
+    return 0
+
+
+def _question(arguments) -> int:
+    from regstudy import tracking
+    from regstudy.notebooks import question_notebooks, run_question
+
+    if arguments.name is None:
+        print("\n".join(question_notebooks()))
+        return 0
+    run_id = run_question(arguments.name, arguments.params, arguments.output)
+    answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
+    print(f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})")
+    print(answer)
     return 0
 
 

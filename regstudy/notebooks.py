@@ -1,4 +1,4 @@
-"""Running the training notebook through papermill inside an MLflow run that the caller owns.
+"""Running notebooks through papermill: the training notebook inside an MLflow run the caller owns, and the question notebooks.
 
 The caller creates the run and passes its id as a parameter, so the notebook's `regstudy.train` logs into
 it; afterwards the executed notebook becomes an artifact of the run, and a run the kernel left RUNNING (a
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from pathlib import Path
 
 import papermill
@@ -21,7 +22,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
 from regstudy.config import RunConfig
-from regstudy.errors import NotebookError
+from regstudy.errors import ConfigError, NotebookError
 
 TRAIN_NOTEBOOK = tracking.repository_root() / "notebooks" / "01-train.ipynb"
 
@@ -87,4 +88,44 @@ def run_training_notebook(
         finally:
             if executed.exists():
                 client.log_artifact(run_id, str(executed), "notebook")
+    return run_id
+
+
+def question_notebooks() -> dict[str, Path]:
+    """The question notebooks (every numbered notebook after the training and comparison ones), by name."""
+    folder = tracking.repository_root() / "notebooks"
+    return {path.stem: path for path in sorted(folder.glob("[0-9][0-9]-*.ipynb")) if path.stem[:2] not in ("01", "02")}
+
+
+def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
+    """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
+
+    The executed notebook is logged to the parent run the notebook created; returns that run's id.
+    Unknown notebook names and parameter names are refused before anything runs.
+    """
+    from regstudy.config import read_yaml
+    from regstudy.questions.common import ROLE_TAG
+    from regstudy.validation import unknown_key_error, unknown_name_problem
+
+    notebooks = question_notebooks()
+    if name not in notebooks:
+        raise ConfigError("question", name, unknown_name_problem("question notebook", name, list(notebooks), show_value=False))
+    params_file = Path(params_file or tracking.repository_root() / "params" / f"{name}.yaml")
+    parameters = read_yaml(params_file) or {}
+    if not isinstance(parameters, dict):
+        raise ConfigError(None, parameters, "expected a mapping of parameter names to values", str(params_file))
+    known = papermill.inspect_notebook(str(notebooks[name]))
+    for key in parameters:
+        if key not in known:
+            raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
+    client = tracking.connect()
+    started = int(time.time() * 1000)
+    with tempfile.TemporaryDirectory() as folder:
+        executed = Path(output) if output else Path(folder) / f"{name}.ipynb"
+        execute(notebooks[name], executed, parameters)
+        runs = tracking.search_runs(client, name, f"tags.`{ROLE_TAG}` = 'question' and attributes.start_time >= {started}")
+        if not runs:
+            raise NotebookError(f"{name} finished without creating its parent run in experiment '{name}'")
+        run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
+        client.log_artifact(run_id, str(executed), "notebook")
     return run_id

@@ -71,7 +71,7 @@ def fine_tune(
     try:
         keras.utils.set_random_seed(seed)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=model.loss, metrics=None)
-        model.fit(batches(x, y, batch_size, shuffle_seed=seed), epochs=epochs, verbose=0)
+        model.fit(batches(x, y, batch_size, shuffle_seed=seed), epochs=epochs, shuffle=False, verbose=0)
     finally:
         for variable, constraint in zip(variables, previous):
             variable.constraint = constraint

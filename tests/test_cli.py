@@ -10,6 +10,7 @@ import pytest
 from helpers import ROOT, runs_of
 from regstudy import PLUGINS
 from regstudy.cli import main
+from regstudy.questions.common import child_statuses
 
 
 def _write(tmp_path, text):
@@ -87,3 +88,41 @@ def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch
     exec(injected.source, namespace)
     assert namespace["run_name"] == hostile
     assert not (tmp_path / "pwned").exists()
+
+
+def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent(client, tmp_path, capsys):
+    params = tmp_path / "tiny.yaml"
+    params.write_text(
+        "l2_grid: [0.1, 1.0]\nl1_grid: [0.2]\nnumpy_steps: 300\nkeras_penalties: [{l2: 0.1}]\nkeras_epochs: 300\nkeras_learning_rate: 0.05\n"
+    )
+    assert main(["question", "03-penalties-from-first-principles", "--params", str(params)]) == 0
+    printed = capsys.readouterr().out
+    run_id = printed.split("parent run ")[1].split()[0]
+    parent = client.get_run(run_id)
+    assert parent.info.status == "FINISHED"
+    assert "‖w‖ falls" in parent.data.tags["mlflow.note.content"] and "‖w‖ falls" in printed
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "notebook")}
+    assert {"answer.md", "notebook/03-penalties-from-first-principles.ipynb", "tables", "figures"} <= artifacts
+    assert child_statuses(run_id) == {"FINISHED": 1}
+
+
+@pytest.mark.parametrize(
+    "arguments, text, message",
+    [
+        (["07-when-to-stpo"], None, "key 'question': unknown question notebook; did you mean '07-when-to-stop'?"),
+        (["07-when-to-stop"], "criterias: {}\n", "key 'criterias': unknown parameter; did you mean 'criteria'?"),
+        (["07-when-to-stop"], "- a list\n", "expected a mapping of parameter names to values"),
+    ],
+)
+def test_question_refuses_bad_names_and_keys_in_one_line(client, tmp_path, capsys, arguments, text, message):
+    params = tmp_path / "bad.yaml"
+    if text is not None:
+        params.write_text(text)
+        arguments = [*arguments, "--params", str(params)]
+    before = len(client.search_experiments())
+    assert main(["question", *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
+    if text is not None:
+        assert str(params) in error
+    assert len(client.search_experiments()) == before

@@ -42,3 +42,13 @@ def test_linear_targets_follow_the_formula():
 def test_a_training_set_larger_than_what_is_left_is_refused():
     with pytest.raises(ConfigError, match="train_size.*at most the 1077 examples"):
         split(DATASETS.get("digits")(), train_size=5000)
+
+
+def test_irrelevant_features_depend_on_the_first_feature_only():
+    from regstudy.datasets import IrrelevantFeatures
+
+    x, y = IrrelevantFeatures(n_samples=4000, n_irrelevant=20, slope=10.0, seed=1).arrays()
+    assert x.shape == (4000, 21)
+    assert np.mean((x[:, 0] > 0) == (y == 1)) > 0.9
+    for column in range(1, 21):
+        assert abs(np.corrcoef(x[:, column], y)[0, 1]) < 0.06

@@ -202,3 +202,33 @@ def test_two_plugins_claiming_one_role_are_refused(monkeypatch):
     with pytest.raises(IncompatiblePluginsError, match="cannot be combined: each sets the kernel constraint") as caught:
         RunConfig(plugins="max_norm + test_second_constraint")
     assert caught.value.value == "max_norm + test_second_constraint"
+
+
+def test_randomize_labels_replaces_exactly_the_fraction_with_uniform_classes():
+    from regstudy.plugins.data import randomize_labels
+
+    labels = np.repeat(np.arange(10), 1000)
+    untouched = randomize_labels(labels, 0.0, 10, np.random.default_rng(0))
+    np.testing.assert_array_equal(untouched, labels)
+    half = randomize_labels(labels, 0.5, 10, np.random.default_rng(0))
+    changed = np.mean(half != labels)
+    assert changed == pytest.approx(0.5 * 0.9, abs=0.02)  # a random class equals the true one 1 time in 10
+    every = randomize_labels(labels, 1.0, 10, np.random.default_rng(0))
+    assert np.mean(every == labels) == pytest.approx(0.1, abs=0.02)
+    assert np.bincount(every, minlength=10).min() > 900
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 1000))  # the input is not modified
+
+
+def test_random_labels_change_training_labels_only(experiment):
+    plain = RunConfig(dataset="digits", train_size=300).splits()
+    transformed = RunConfig(dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}})
+    x, y = transformed.combination().transform_training_data(plain.x_train, plain.y_train, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, plain.x_train)
+    assert np.mean(y == plain.y_train) < 0.25
+    result = train(experiment=experiment, dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}}, epochs=1)
+    assert result.sizes == plain.sizes
+
+
+def test_random_labels_on_regression_is_refused():
+    with pytest.raises(IncompatiblePluginsError, match="needs class labels"):
+        RunConfig(dataset="linear", plugins={"random_labels": {}})

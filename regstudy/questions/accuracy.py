@@ -43,6 +43,8 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = "04-d
         table = question.table()
         baseline = table[table["method"] == "none"]
         table = pd.concat([table[table["method"] != "none"], *(baseline.assign(method=method) for method in grids)], ignore_index=True)
+        table["method"] = pd.Categorical(table["method"], categories=list(grids))
+        table = table.sort_values(["method", "strength", "seed"], kind="stable").astype({"method": str}).reset_index(drop=True)
         summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
         answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
         figure = _figure(summary)

@@ -10,7 +10,8 @@ import yaml
 from matplotlib.figure import Figure
 
 from regstudy import tracking
-from regstudy.training import TrainResult, train
+from regstudy.config import RunConfig
+from regstudy.training import TrainResult, train_config
 
 ROLE_TAG = "regstudy.role"
 
@@ -47,9 +48,10 @@ class Question:
 
     def train(self, labels: dict[str, Any], **parameters: Any) -> TrainResult:
         """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table."""
+        config = RunConfig.from_mapping({**parameters, "experiment": self.experiment})  # refused before any run exists
         tags = {"mlflow.parentRunId": self.run_id, ROLE_TAG: "child", **{key: str(value) for key, value in labels.items()}}
         run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
-        result = train(run_id=run_id, experiment=self.experiment, **parameters)
+        result = train_config(config, run_id=run_id)
         self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})
         return result
 

@@ -87,7 +87,7 @@ def _pruning_curve(result, fractions: list[float], fine_tune_epochs: int) -> lis
 
 
 def _accuracy(model: keras.Model, x: np.ndarray, y_one_hot: np.ndarray) -> float:
-    predictions = model.predict(x, batch_size=1024, verbose=0)
+    predictions = keras.ops.convert_to_numpy(model(x, training=False))
     return float(np.mean(predictions.argmax(axis=1) == y_one_hot.argmax(axis=1)))
 
 

@@ -1,0 +1,79 @@
+"""The question modules: the arithmetic behind each answer on hand-made tables, and the parent run's lifecycle."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import runs_of
+from regstudy.questions import accuracy, ng2004, srivastava, stopping, zhang2017
+from regstudy.questions.common import Question, child_statuses, mean_std
+
+
+def test_a_failing_question_ends_its_parent_failed_and_leaves_nothing_running(client, experiment):
+    """A child with bad parameters is refused before its run exists; the parent ends FAILED with the reason."""
+    with pytest.raises(Exception, match="epochs"):
+        with Question(experiment, {"what": "a bad child"}) as question:
+            question.train({"part": "good"}, dataset="digits", train_size=100, hidden_units=[8], epochs=1)
+            question.train({"part": "bad"}, dataset="digits", epochs=0)
+    runs = runs_of(client, experiment)
+    assert sorted((run.data.tags["regstudy.role"], run.info.status) for run in runs) == [("child", "FINISHED"), ("question", "FAILED")]
+    parent = client.get_run(question.run_id)
+    assert "epochs" in parent.data.tags["failure_reason"]
+    assert child_statuses(question.run_id) == {"FINISHED": 1}
+
+
+def test_mean_std_groups_in_order_of_appearance():
+    table = pd.DataFrame({"method": ["b", "b", "a", "a"], "score": [1.0, 3.0, 2.0, 2.0]})
+    summary = mean_std(table, ["method"], ["score"])
+    assert summary["method"].tolist() == ["b", "a"]
+    assert summary["score_mean"].tolist() == [2.0, 2.0]
+    assert summary["score_std"].tolist() == pytest.approx([np.sqrt(2), 0.0])
+
+
+def _summary(train, test):
+    strengths = [0.0, 0.001, 0.01]
+    gap = np.array(train) - np.array(test)
+    return pd.DataFrame({"method": "l2", "strength": strengths, "train_accuracy_mean": train, "test_accuracy_mean": test, "generalization_gap_mean": gap})
+
+
+def test_the_accuracy_answer_follows_the_numbers():
+    rising_then_falling = accuracy._answer("l2", _summary([1.0, 0.95, 0.8], [0.7, 0.8, 0.75]))
+    assert "training accuracy fell" in rising_then_falling
+    assert "peak of 80.0 % at 0.001 and then fell" in rising_then_falling
+    assert "gap narrowed" in rising_then_falling
+    no_gain = accuracy._answer("l2", _summary([1.0, 1.0, 1.0], [0.8, 0.7, 0.6]))
+    assert "did not fall" in no_gain and "highest without regularization" in no_gain and "did not narrow" in no_gain
+
+
+def test_ng_growth_is_the_slope_per_decade():
+    summary = pd.DataFrame({"l1_mean": [5.0, 6.0, 7.0], "l2_mean": [5.0, 15.0, 25.0]}, index=[10, 100, 1000])
+    assert ng2004.growth(summary, "l1") == pytest.approx(1.0)
+    assert ng2004.growth(summary, "l2") == pytest.approx(10.0)
+    summary[["l1_std", "l2_std"]] = 0.0
+    assert "as Ng (2004) predicts" in ng2004._answer(summary)
+
+
+def test_epochs_to_fit_is_the_first_epoch_at_the_threshold():
+    assert zhang2017.epochs_to_fit([0.2, 0.5, 0.96, 0.94, 0.99], 0.95) == 3
+    assert np.isnan(zhang2017.epochs_to_fit([0.2, 0.5], 0.95))
+
+
+def test_stopping_needs_a_reference_that_never_stops():
+    assert stopping._full_training({"GL2": {"gl": {}}, "full": {"none": {}}}) == "full"
+    with pytest.raises(ValueError, match="never stops"):
+        stopping._full_training({"GL2": {"gl": {}}})
+
+
+def test_srivastava_pairs_are_paired_by_seed_and_one_sided():
+    rows = [
+        {"seed": seed, "method": method, "test_error": error}
+        for seed, errors in enumerate([(2.0, 1.5, 1.0), (2.2, 1.6, 1.1), (2.1, 1.7, 1.3)])
+        for method, error in zip(("L2", "Max-norm", "Dropout + Max-norm"), errors)
+    ]
+    pairs = srivastava._pairs(pd.DataFrame(rows)).set_index(["paper_worse", "paper_better"])
+    assert pairs.loc[("L2", "Max-norm"), "seeds_agreeing"] == 3
+    assert pairs.loc[("L2", "Max-norm"), "mean_difference"] == pytest.approx(0.5)
+    assert pairs.loc[("L2", "Dropout + Max-norm"), "p_value"] < 0.05
+    comparison = srivastava._comparison(pd.DataFrame(rows))
+    assert comparison["our_rank"].tolist() == comparison["paper_rank"].tolist()
+    assert "holds here" in srivastava._answer(comparison, pairs.reset_index(), 3)
