@@ -4,14 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: study test ui lab plugins refresh-notebooks
+.PHONY: study test questions bench ui lab plugins refresh-notebooks
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
 	$(BIN)/regstudy report default-study
 
+# Two workers (one per core); each test file, and each notebook's cells, stay together on one worker.
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Every question notebook at its full size (params/<name>.yaml), each logged to its MLflow parent run.
+questions: $(INSTALLED)
+	for name in $$($(BIN)/regstudy question); do $(BIN)/regstudy question $$name || exit 1; done
+
+# regstudy's training path beside plain Keras and the machine's limits; ratios within one run (a few minutes).
+bench: $(INSTALLED)
+	$(BIN)/python -m regstudy.bench --output bench.md
 
 ui: $(INSTALLED)
 	$(BIN)/regstudy ui

@@ -11,11 +11,13 @@ the notebook sets every parameter and `regstudy.train` clears Keras and reseeds 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import tempfile
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
@@ -97,6 +99,13 @@ def question_notebooks() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("[0-9][0-9]-*.ipynb")) if path.stem[:2] not in ("01", "02")}
 
 
+def parameter_names(notebook: Path) -> list[str]:
+    """The names assigned in a notebook's `parameters` cell (papermill's own parser skips dict values)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    source = next((cell.source for cell in cells if "parameters" in cell.metadata.get("tags", [])), "")
+    return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)]
+
+
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
     """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
 
@@ -114,7 +123,7 @@ def run_question(name: str, params_file: Path | None = None, output: Path | None
     parameters = read_yaml(params_file) or {}
     if not isinstance(parameters, dict):
         raise ConfigError(None, parameters, "expected a mapping of parameter names to values", str(params_file))
-    known = papermill.inspect_notebook(str(notebooks[name]))
+    known = parameter_names(notebooks[name])
     for key in parameters:
         if key not in known:
             raise unknown_key_error(str(key), list(known)).located(source=str(params_file))

@@ -153,6 +153,13 @@ class EpochLogger(keras.callbacks.Callback):
         self._last_flush = time.monotonic()
 
 
+def log_series(key: str, values: list[float]) -> None:
+    """Log a per-epoch series to the active run in one write, with step = epoch (from 1)."""
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)]
+    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=metrics, synchronous=True)
+
+
 def environment_tags() -> dict[str, str]:
     """Tags that say what produced a run: git commit, package versions, Python and platform."""
     tags = {f"versions.{package}": _version(package) for package in _VERSIONED_PACKAGES}

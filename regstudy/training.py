@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class TrainResult:
     config: RunConfig
     sizes: dict[str, int] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
+    epoch_seconds: list[float] = field(default_factory=list)
+    """Wall time of each epoch (training and validation), also logged as the `epoch_seconds` series."""
 
 
 def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
@@ -99,12 +102,13 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         mlflow.log_params(config.mlflow_params())
         mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
         mlflow.log_text(_summary(model), "model_summary.txt")
+        timer = EpochTimer()
         history = model.fit(
             training_data,
             epochs=config.epochs,
             validation_data=evaluation_data["validation"],
             shuffle=False,  # the training dataset reshuffles itself, by seed
-            callbacks=[WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
+            callbacks=[timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
             verbose=0,
         ).history
         if not np.isfinite(history["loss"][-1]):
@@ -113,9 +117,26 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(combination.final_metrics())
         mlflow.log_metrics(metrics)
+        tracking.log_series("epoch_seconds", timer.seconds)
         mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
         mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
-    return TrainResult(run_id, history, metrics, config, splits.sizes, model)
+    return TrainResult(run_id, history, metrics, config, splits.sizes, model, timer.seconds)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record each epoch's wall time, from its start to the end of its validation pass, in `seconds`.
+
+    Kept out of the epoch logs (and so out of `history`), which must be identical for the same seed.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 class WeightStatistics(keras.callbacks.Callback):

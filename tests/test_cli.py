@@ -42,7 +42,7 @@ def test_plugins_lists_every_plugin_with_its_defaults(capsys):
 
 BAD_INPUTS = [
     ("plugins: {l3: {}}", "key 'plugins': unknown plugin 'l3'; did you mean 'l2'? valid plugins are: dropconnect,"),
-    ("dataset: cifar10", "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, linear,"),
+    ("dataset: cifar10", "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, irrelevant_features, linear,"),
     ("epoch: 5", "key 'epoch': unknown parameter; did you mean 'epochs'?"),
     ("epochs: five", "key 'epochs': expected an integer (got 'five')"),
     ("epochs: 0", "key 'epochs': expected an integer >= 1 (got 0)"),

@@ -27,6 +27,10 @@ class Plugin(Configurable):
     exclusive: ClassVar[tuple[str, ...]] = ()
     """Roles only one plugin of a run may play, e.g. `("stopping",)`; two plugins sharing one are refused."""
 
+    regularizer: ClassVar[bool] = True
+    """False for a method that tests regularization rather than being one (`random_labels`): a study of every
+    regularizer, like the default study, leaves it out."""
+
     def check(self, config: RunConfig) -> None:
         """Raise `IncompatiblePluginsError` if this plugin cannot act on the run described by `config`."""
 

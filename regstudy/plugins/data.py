@@ -21,6 +21,8 @@ class RandomLabels(Plugin):
         fraction: the share of training labels replaced, in [0, 1]. Defaults to 1.0.
     """
 
+    regularizer = False
+
     def __init__(self, fraction=1.0):
         self.fraction = check_number("fraction", fraction, minimum=0, maximum=1)
 

@@ -1,0 +1,211 @@
+"""`make bench`: regstudy's training path beside plain Keras and beside the machine's limits, in one run.
+
+Every figure is a median over repeats, and every comparison a ratio between things measured in this run,
+so that a shared, noisy machine still gives a fair table. The reference workload is issue 5's: digits, an
+MLP 64-256-256-10 (ReLU), dropout 0.5 + L2 1e-4, Adam, batch 32, 20 epochs, validation every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+REFERENCE = {
+    "dataset": "digits",
+    "hidden_units": [256, 256],
+    "plugins": {"dropout": {"rate": 0.5}, "l2": {"l2": 1e-4}},
+    "optimizer": "adam",
+    "batch_size": 32,
+    "epochs": 20,
+}
+TARGETS = {"speed-up": 8.0, "of the matmul limit": 3.0, "fixed cost (s)": 6.0, "MLflow share": 0.03, "2-worker speed-up": 1.8}
+
+
+def naive_fit(seed: int) -> tuple[list[float], float]:
+    """The plain-Keras path: the same model, a default compile, `fit` on NumPy arrays; epoch times and test accuracy."""
+    import keras
+
+    from regstudy.config import RunConfig
+    from regstudy.determinism import make_deterministic
+    from regstudy.models import build_model
+    from regstudy.training import EpochTimer
+
+    config = RunConfig(**REFERENCE, seed=seed)
+    splits = config.splits()
+    make_deterministic(seed)
+    model = build_model(config, splits, config.combination())
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    one_hot = lambda y: keras.utils.to_categorical(y, splits.classes)  # noqa: E731
+    timer = EpochTimer()
+    model.fit(
+        splits.x_train, one_hot(splits.y_train), batch_size=config.batch_size, epochs=config.epochs,
+        validation_data=(splits.x_validation, one_hot(splits.y_validation)), callbacks=[timer], verbose=0,
+    )
+    return timer.seconds, float(model.evaluate(splits.x_test, one_hot(splits.y_test), verbose=0)[1])
+
+
+def regstudy_fit(seed: int, experiment: str = "bench") -> tuple[list[float], float, object]:
+    """regstudy's path, tracking on: epoch times, test accuracy and the result."""
+    from regstudy.training import train
+
+    result = train(**REFERENCE, seed=seed, experiment=experiment)
+    return result.epoch_seconds, result.metrics["test_accuracy"], result
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """This machine's float32 matrix-multiply rate, the best of several timed batches of `size`² products."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((size, size), seed=(1, 2))
+    b = tf.random.stateless_normal((size, size), seed=(3, 4))
+
+    @tf.function
+    def products(a, b):
+        total = tf.zeros((size, size))
+        for _ in tf.range(10):
+            total += tf.matmul(a, b)
+        return total
+
+    products(a, b).numpy()
+    best = min(_timed(lambda: products(a, b).numpy()) for _ in range(repeats))
+    return 10 * 2 * size**3 / best / 1e9
+
+
+def epoch_flops(sizes: dict[str, int], layers: list[int]) -> float:
+    """Floating-point operations of one epoch of an MLP: 6 per weight per training example (forward, two
+    backward products) and 2 per weight per validation example."""
+    weights = sum(a * b for a, b in zip(layers, layers[1:]))
+    return 6.0 * weights * sizes["train"] + 2.0 * weights * sizes["validation"]
+
+
+def mlflow_share(seed: int = 0) -> float:
+    """The share of one regstudy run's time spent inside MLflow (including the figures it renders), by profile.
+
+    Profiling slows Python more than TensorFlow's kernels, so this overstates MLflow's share somewhat.
+    """
+    profile = cProfile.Profile()
+    start = time.perf_counter()
+    profile.runcall(regstudy_fit, seed)
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profile).stats
+    inside = 0.0
+    for (filename, _, _), (_, _, _, cumulative, callers) in stats.items():
+        if _in_mlflow(filename) and callers and not any(_in_mlflow(caller[0]) for caller in callers):
+            inside += cumulative  # an entry into MLflow from outside it
+    return inside / total
+
+
+def _in_mlflow(filename: str) -> bool:
+    return f"{os.sep}mlflow{os.sep}" in filename
+
+
+def fixed_cost() -> dict[str, float]:
+    """Seconds a papermill run costs beyond the same training in this process: fresh kernel and warm kernel."""
+    from regstudy.config import RunConfig
+    from regstudy.notebooks import run_training_notebook, warm_kernel
+    from regstudy.training import train
+
+    small = {"dataset": "digits", "train_size": 100, "hidden_units": [16], "epochs": 1, "experiment": "bench"}
+    train(**small)
+    in_process = statistics.median(_timed(lambda: train(**small)) for _ in range(3))
+    config = RunConfig(**small)
+    fresh = statistics.median(_timed(lambda: run_training_notebook(config)) for _ in range(2))
+    kernel = warm_kernel()
+    run_training_notebook(config, kernel=kernel)
+    warm = statistics.median(_timed(lambda: run_training_notebook(config, kernel=kernel)) for _ in range(3))
+    return {"fresh kernel": fresh - in_process, "warm kernel": warm - in_process}
+
+
+def sweep_throughput(folder: Path) -> dict[str, object]:
+    """Runs per minute with 1 and 2 workers on one small study, and wall time against the number of variants."""
+    import numpy as np
+
+    from regstudy.study import load_study
+    from regstudy.sweep import sweep
+
+    def timed_sweep(variants: int, workers: int) -> float:
+        path = folder / f"bench-{variants}-{workers}.yaml"
+        strengths = ", ".join(f"{1e-5 * (i + 1):.5f}" for i in range(variants))
+        path.write_text(
+            f"name: bench-{variants}-{workers}\nparameters: {{dataset: digits, train_size: 300, hidden_units: [64], epochs: 10}}\n"
+            f"grid:\n  - plugins: [l2]\n    l2.l2: [{strengths}]\nseeds: [0]\n"
+        )
+        return _timed(lambda: sweep(load_study(path), workers=workers, echo=lambda text: None))
+
+    one, two = timed_sweep(8, 1), timed_sweep(8, 2)
+    counts = [2, 4, 8, 16]
+    walls = [timed_sweep(n, 2) for n in counts]
+    slope, intercept = np.polyfit(counts, walls, 1)
+    fitted = np.polyval([slope, intercept], counts)
+    r_squared = 1 - np.sum((np.array(walls) - fitted) ** 2) / np.sum((np.array(walls) - np.mean(walls)) ** 2)
+    return {"1 worker": 8 / one * 60, "2 workers": 8 / two * 60, "counts": counts, "walls": walls, "slope": slope, "intercept": intercept, "r_squared": r_squared}
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="regstudy-bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of each path (default 5)")
+    parser.add_argument("--output", type=Path, help="also write the table (markdown) here")
+    arguments = parser.parse_args(argv)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp(prefix='regstudy-bench-')}/mlflow.db"
+
+    import numpy as np
+
+    naive_epochs, naive_accuracy, our_epochs, our_accuracy = [], [], [], []
+    naive_fit(0), regstudy_fit(0)  # warm-up: imports, data, first tracing
+    for seed in range(arguments.seeds):  # interleaved, so both paths see the same machine
+        seconds, accuracy = naive_fit(seed)
+        naive_epochs += seconds[1:]  # the first epoch traces the graph: a fixed cost, not the steady state
+        naive_accuracy.append(accuracy)
+        seconds, accuracy, result = regstudy_fit(seed)
+        our_epochs += seconds[1:]
+        our_accuracy.append(accuracy)
+    naive_epoch, our_epoch = statistics.median(naive_epochs), statistics.median(our_epochs)
+    layers = [result.model.input_shape[-1], *REFERENCE["hidden_units"], 10]
+    gflops = matmul_gflops()
+    limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
+    share = mlflow_share()
+    fixed = fixed_cost()
+    with tempfile.TemporaryDirectory() as folder:
+        sweeps = sweep_throughput(Path(folder))
+    rows = [
+        ("naive `model.fit` epoch (median)", f"{1000 * naive_epoch:.1f} ms", ""),
+        ("regstudy epoch (median)", f"{1000 * our_epoch:.1f} ms", ""),
+        ("speed-up over naive", f"{naive_epoch / our_epoch:.2f}×", f"≥ {TARGETS['speed-up']:g}×"),
+        ("matmul rate of this machine (float32)", f"{gflops:.1f} GFLOP/s", ""),
+        ("regstudy's achieved rate", f"{epoch_flops(result.sizes, layers) / our_epoch / 1e9:.2f} GFLOP/s", ""),
+        ("regstudy epoch / matmul limit", f"{our_epoch / limit:.1f}× ({1000 * limit:.1f} ms)", f"≤ {TARGETS['of the matmul limit']:g}×"),
+        (f"test accuracy, naive ({arguments.seeds} seeds)", f"{np.mean(naive_accuracy):.4f} ± {np.std(naive_accuracy):.4f}", ""),
+        (f"test accuracy, regstudy ({arguments.seeds} seeds)", f"{np.mean(our_accuracy):.4f} ± {np.std(our_accuracy):.4f}", "equal within seed noise"),
+        ("papermill fixed cost, fresh kernel", f"{fixed['fresh kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
+        ("papermill fixed cost, warm kernel (sweeps)", f"{fixed['warm kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
+        ("MLflow share of a regstudy run", f"{100 * share:.1f} %", f"≤ {100 * TARGETS['MLflow share']:g} %"),
+        ("sweep throughput, 1 worker", f"{sweeps['1 worker']:.1f} runs/min", ""),
+        ("sweep throughput, 2 workers", f"{sweeps['2 workers']:.1f} runs/min ({sweeps['2 workers'] / sweeps['1 worker']:.2f}×)", f"≥ {TARGETS['2-worker speed-up']:g}×"),
+        (
+            "sweep wall time against variants (2 workers)",
+            ", ".join(f"{n}: {w:.0f} s" for n, w in zip(sweeps["counts"], sweeps["walls"]))
+            + f"; {sweeps['slope']:.1f} s per run + {sweeps['intercept']:.0f} s, R² = {sweeps['r_squared']:.3f}",
+            "linear",
+        ),
+    ]
+    table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    print(table)
+    if arguments.output:
+        arguments.output.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

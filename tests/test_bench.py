@@ -1,0 +1,32 @@
+"""The benchmark's arithmetic and measurements (its timings are reported by `make bench`, never asserted)."""
+
+import pytest
+
+from regstudy import bench
+
+
+def test_epoch_flops_counts_six_per_weight_to_train_and_two_to_validate():
+    layers = [64, 256, 256, 10]
+    weights = 64 * 256 + 256 * 256 + 256 * 10
+    assert weights == 84_480
+    assert bench.epoch_flops({"train": 100, "validation": 10}, layers) == 6 * weights * 100 + 2 * weights * 10
+
+
+def test_the_matmul_rate_is_a_positive_rate():
+    assert bench.matmul_gflops(size=128, repeats=2) > 0
+
+
+def test_the_mlflow_share_is_a_fraction_of_a_real_run(monkeypatch):
+    monkeypatch.setitem(bench.REFERENCE, "epochs", 2)
+    share = bench.mlflow_share()
+    assert 0.0 < share < 1.0
+
+
+def test_both_paths_train_the_same_model_and_report_every_epoch(monkeypatch):
+    monkeypatch.setitem(bench.REFERENCE, "epochs", 3)
+    naive_epochs, naive_accuracy = bench.naive_fit(0)
+    our_epochs, our_accuracy, result = bench.regstudy_fit(0)
+    assert len(naive_epochs) == len(our_epochs) == 3
+    assert result.model.count_params() == 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
+    assert 0.5 < naive_accuracy <= 1 and 0.5 < our_accuracy <= 1
+    assert our_accuracy == pytest.approx(naive_accuracy, abs=0.1)
