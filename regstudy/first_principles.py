@@ -70,14 +70,7 @@ def gradient_descent(
         steps: the number of full-batch steps. Defaults to 5000.
         learning_rate: the step, or None for `step_size(x, l2)`. Defaults to None.
     """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    rate = learning_rate or step_size(x, l2)
-    weights, bias = np.zeros(x.shape[1]), 0.0
-    for _ in range(steps):
-        residual = x @ weights + bias - y
-        weights = weights - rate * (2 * x.T @ residual / len(x) + l1 * np.sign(weights) + 2 * l2 * weights)
-        bias -= rate * 2 * residual.mean()
-    return Solution(weights, float(bias))
+    return _descend(x, y, l1, l2, steps, learning_rate, proximal=False)
 
 
 def proximal_gradient(
@@ -90,11 +83,20 @@ def proximal_gradient(
         steps: the number of full-batch steps. Defaults to 5000.
         learning_rate: the step, or None for `step_size(x, l2)`. Defaults to None.
     """
+    return _descend(x, y, l1, l2, steps, learning_rate, proximal=True)
+
+
+def _descend(x, y, l1: float, l2: float, steps: int, learning_rate: float | None, proximal: bool) -> Solution:
+    """Full-batch descent from zero: the L1 term as a subgradient `l1 · sign(w)`, or as a proximal step."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rate = learning_rate or step_size(x, l2)
     weights, bias = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):
         residual = x @ weights + bias - y
-        weights = soft_threshold(weights - rate * (2 * x.T @ residual / len(x) + 2 * l2 * weights), rate * l1)
+        gradient = 2 * x.T @ residual / len(x) + 2 * l2 * weights
+        if proximal:
+            weights = soft_threshold(weights - rate * gradient, rate * l1)
+        else:
+            weights = weights - rate * (gradient + l1 * np.sign(weights))
         bias -= rate * 2 * residual.mean()
     return Solution(weights, float(bias))

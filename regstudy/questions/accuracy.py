@@ -48,9 +48,7 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = "04-d
         summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
         answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
         figure = _figure(summary)
-        question.log_table(summary, "accuracy_by_strength")
-        question.log_figure(figure, "accuracy_by_strength")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"accuracy_by_strength": summary}, figures={"accuracy_by_strength": figure})
     return Result(table, summary, answer, figure, question.run_id)
 
 

@@ -59,16 +59,13 @@ class Question:
         """Every child run trained so far: its labels, seed and final metrics, one row each."""
         return pd.DataFrame(self.rows)
 
-    def log_table(self, table: pd.DataFrame, name: str) -> None:
-        """Log a table to the parent run as CSV and markdown."""
-        self.client.log_text(self.run_id, table.to_csv(), f"tables/{name}.csv")
-        self.client.log_text(self.run_id, table.to_markdown(floatfmt=".4g") + "\n", f"tables/{name}.md")
-
-    def log_figure(self, figure: Figure, name: str) -> None:
-        self.client.log_figure(self.run_id, figure, f"figures/{name}.png")
-
-    def log_answer(self, answer: str) -> None:
-        """Log the answer sentence as `answer.md` and as the parent run's description."""
+    def log_result(self, answer: str, tables: dict[str, pd.DataFrame], figures: dict[str, Figure]) -> None:
+        """Log the answer (`answer.md` and the run's description), each table (CSV and markdown) and each figure."""
+        for name, table in tables.items():
+            self.client.log_text(self.run_id, table.to_csv(), f"tables/{name}.csv")
+            self.client.log_text(self.run_id, table.to_markdown(floatfmt=".4g") + "\n", f"tables/{name}.md")
+        for name, figure in figures.items():
+            self.client.log_figure(self.run_id, figure, f"figures/{name}.png")
         self.client.log_text(self.run_id, answer + "\n", "answer.md")
         self.client.set_tag(self.run_id, "mlflow.note.content", answer)
 

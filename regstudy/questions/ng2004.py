@@ -66,10 +66,7 @@ def run(
         summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
         answer = _answer(summary)
         figure = _figure(summary)
-        question.log_table(table, "trials")
-        question.log_table(summary, "test_error")
-        question.log_figure(figure, "test_error")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure})
     return Result(table, summary, answer, figure, question.run_id)
 
 

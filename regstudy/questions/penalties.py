@@ -96,10 +96,7 @@ def run(
         agreement["agrees"] = agreement["largest_difference"] <= tolerance
         answer = _answer(shrinkage, sparsity, agreement, tolerance)
         figure = _figure(x, y, l2_grid, l1_grid, numpy_steps)
-        for table, name in ((shrinkage, "shrinkage"), (sparsity, "sparsity"), (agreement, "agreement")):
-            question.log_table(table, name)
-        question.log_figure(figure, "paths")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"shrinkage": shrinkage, "sparsity": sparsity, "agreement": agreement}, figures={"paths": figure})
     return Result(shrinkage, sparsity, agreement, tolerance, answer, figure, question.run_id)
 
 

@@ -61,10 +61,7 @@ def run(
         breaks = _breaks(summary, tolerance)
         answer = _answer(breaks, tolerance)
         figure = _figure(summary)
-        question.log_table(summary, "pruning_curves")
-        question.log_table(breaks, "breaks")
-        question.log_figure(figure, "pruning_curves")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"pruning_curves": summary, "breaks": breaks}, figures={"pruning_curves": figure})
     return Result(curves, summary, breaks, answer, figure, question.run_id)
 
 

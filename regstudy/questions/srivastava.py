@@ -61,11 +61,7 @@ def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str =
         pairs = _pairs(selected)
         answer = _answer(comparison, pairs, len(seeds))
         figure = _figure(comparison)
-        question.log_table(chosen, "chosen_strengths")
-        question.log_table(comparison, "table9")
-        question.log_table(pairs, "pairs")
-        question.log_figure(figure, "table9")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"chosen_strengths": chosen, "table9": comparison, "pairs": pairs}, figures={"table9": figure})
     return Result(table, chosen, comparison, pairs, answer, figure, question.run_id)
 
 

@@ -54,10 +54,7 @@ def run(
         summary = mean_std(table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"])
         answer = _answer(summary, _full_training(criteria))
         figure = _figure(table)
-        question.log_table(table.drop(columns=["run_id"]), "runs")
-        question.log_table(summary, "criteria")
-        question.log_figure(figure, "criteria")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"runs": table.drop(columns=["run_id"]), "criteria": summary}, figures={"criteria": figure})
     return Result(table, summary, answer, figure, question.run_id)
 
 

@@ -55,10 +55,7 @@ def run(l2_grid: list[float], folds: int, experiment: str = "05-choosing-strengt
             )
         )
         figure = _figure(summary, chosen)
-        question.log_table(scores, "fold_scores")
-        question.log_table(summary, "summary")
-        question.log_figure(figure, "cross_validation")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"fold_scores": scores, "summary": summary}, figures={"cross_validation": figure})
     return Result(scores, summary, float(chosen), float(best_on_test), answer, figure, question.run_id)
 
 

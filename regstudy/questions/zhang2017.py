@@ -63,10 +63,7 @@ def run(
         chance = 1.0 / result.config.splits().classes
         answer = _answer(by_fraction, by_regularizer, fit_threshold, training.get("epochs"), chance)
         figure = _figure(by_fraction)
-        question.log_table(by_fraction, "random_labels")
-        question.log_table(by_regularizer, "regularizers")
-        question.log_figure(figure, "random_labels")
-        question.log_answer(answer)
+        question.log_result(answer, tables={"random_labels": by_fraction, "regularizers": by_regularizer}, figures={"random_labels": figure})
     return Result(by_fraction, by_regularizer, answer, figure, question.run_id)
 
 
