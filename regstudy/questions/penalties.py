@@ -7,6 +7,7 @@ the `l1` and `l2` plugins on a model with no hidden layer, compared weight for w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +60,12 @@ def run(
     common = {"dataset": "linear", "dataset_options": dataset_options, "hidden_units": []}
     splits = RunConfig(**common).splits()
     x, y = splits.x_train.astype(np.float64), splits.y_train.astype(np.float64)
+    # Each solution is computed once and shared by the tables, the comparison and the figure.
+    ridge = functools.cache(lambda l2: first_principles.ridge(x, y, l2))
+    lasso = functools.cache(lambda l1: first_principles.proximal_gradient(x, y, l1=l1, steps=numpy_steps))
     with Question(experiment, parameters) as question:
-        shrinkage = pd.DataFrame([_shrinkage_row(x, y, l2, numpy_steps) for l2 in l2_grid])
-        sparsity = pd.DataFrame([_sparsity_row(x, y, l1, numpy_steps) for l1 in l1_grid])
+        shrinkage = pd.DataFrame([_shrinkage_row(x, y, ridge(l2), l2, numpy_steps) for l2 in l2_grid])
+        sparsity = pd.DataFrame([_sparsity_row(x, y, lasso(l1), l1, numpy_steps) for l1 in l1_grid])
         rows = []
         for penalty in keras_penalties:
             (name, strength), = penalty.items()
@@ -74,11 +78,7 @@ def run(
                 batch_size=len(x),
                 epochs=keras_epochs,
             )
-            reference = (
-                first_principles.ridge(x, y, strength)
-                if name == "l2"
-                else first_principles.proximal_gradient(x, y, l1=strength, steps=numpy_steps)
-            )
+            reference = ridge(strength) if name == "l2" else lasso(strength)
             trained = result.model.get_layer("output").kernel.numpy().ravel().astype(np.float64)
             rows.append(
                 {
@@ -95,13 +95,13 @@ def run(
         agreement = pd.DataFrame(rows)
         agreement["agrees"] = agreement["largest_difference"] <= tolerance
         answer = _answer(shrinkage, sparsity, agreement, tolerance)
-        figure = _figure(x, y, l2_grid, l1_grid, numpy_steps)
+        figure = _figure(l2_grid, [ridge(l2).weights for l2 in l2_grid], l1_grid, [lasso(l1).weights for l1 in l1_grid])
         question.log_result(answer, tables={"shrinkage": shrinkage, "sparsity": sparsity, "agreement": agreement}, figures={"paths": figure})
     return Result(shrinkage, sparsity, agreement, tolerance, answer, figure, question.run_id)
 
 
-def _shrinkage_row(x, y, l2, steps):
-    ridge = first_principles.ridge(x, y, l2).weights
+def _shrinkage_row(x, y, solution, l2, steps):
+    ridge = solution.weights
     descent = first_principles.gradient_descent(x, y, l2=l2, steps=steps).weights
     return {
         "l2": l2,
@@ -111,9 +111,9 @@ def _shrinkage_row(x, y, l2, steps):
     }
 
 
-def _sparsity_row(x, y, l1, steps):
+def _sparsity_row(x, y, solution, l1, steps):
     subgradient = first_principles.gradient_descent(x, y, l1=l1, steps=steps).weights
-    proximal = first_principles.proximal_gradient(x, y, l1=l1, steps=steps).weights
+    proximal = solution.weights
     return {
         "l1": l1,
         "subgradient_exact_zeros": int(np.sum(subgradient == EXACT_ZERO)),
@@ -142,13 +142,11 @@ def _answer(shrinkage, sparsity, agreement, tolerance) -> str:
     return " ".join(sentences)
 
 
-def _figure(x, y, l2_grid, l1_grid, steps) -> Figure:
+def _figure(l2_grid, ridge_paths, l1_grid, lasso_paths) -> Figure:
     figure = Figure(figsize=(10, 3.8))
     ridge_axes, lasso_axes = figure.subplots(1, 2)
-    ridge_paths = np.array([first_principles.ridge(x, y, l2).weights for l2 in l2_grid])
-    ridge_axes.plot(l2_grid, ridge_paths)
+    ridge_axes.plot(l2_grid, np.array(ridge_paths))
     ridge_axes.set(xscale="log", xlabel="λ (L2)", ylabel="weight", title="Ridge: every weight shrinks")
-    lasso_paths = np.array([first_principles.proximal_gradient(x, y, l1=l1, steps=steps).weights for l1 in l1_grid])
-    lasso_axes.plot(l1_grid, lasso_paths, marker=".")
+    lasso_axes.plot(l1_grid, np.array(lasso_paths), marker=".")
     lasso_axes.set(xscale="log", xlabel="λ (L1)", ylabel="weight", title="Lasso (proximal): weights reach exactly 0")
     return figure
