@@ -17,6 +17,7 @@ import yaml
 
 from regstudy.combination import Combination
 from regstudy.datasets import DATASETS, Dataset, Splits, split
+from regstudy.engines import ENGINES
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.plugins import PLUGINS, Plugin
 from regstudy.validation import (
@@ -59,6 +60,8 @@ class RunConfig:
         batch_size: >= 1. Defaults to 32.
         epochs: the most epochs trained, >= 1. Defaults to 10.
         seed: the seed of initialisation, shuffling and noise. Defaults to 0.
+        engine: "graph" (one graph call per epoch, the default) or "keras" (`model.fit`); both train the same
+            steps on the same batches, see `regstudy.engines`. Defaults to "graph".
     """
 
     experiment: str = "regstudy"
@@ -81,6 +84,7 @@ class RunConfig:
     batch_size: int = 32
     epochs: int = 10
     seed: int = 0
+    engine: str = "graph"
 
     def __post_init__(self):
         self.experiment = check_name("experiment", self.experiment)
@@ -111,6 +115,7 @@ class RunConfig:
         self.batch_size = check_number("batch_size", self.batch_size, minimum=1, integer=True)
         self.epochs = check_number("epochs", self.epochs, minimum=1, integer=True)
         self.seed = check_number("seed", self.seed, minimum=0, integer=True)
+        self.engine = check_choice("engine", self.engine, ENGINES, kind="engine")
         self.combination().check(self)
         self.splits()  # a training set larger than the data is refused now, not when the run starts
 

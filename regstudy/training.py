@@ -15,10 +15,11 @@ import tensorflow as tf
 import yaml
 from IPython.utils.capture import capture_output
 
-from regstudy import tracking
+from regstudy import engines, tracking
 from regstudy.config import OPTIMIZERS, RunConfig
 from regstudy.datasets import Splits
 from regstudy.determinism import make_deterministic
+from regstudy.engines import EpochData
 from regstudy.errors import TrainingError
 from regstudy.figures import learning_curves, weight_histogram
 from regstudy.models import build_model, kernels
@@ -72,18 +73,20 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         splits.x_train, splits.y_train, np.random.default_rng(config.seed)
     )
     model = build_model(config, splits, combination)
+    data = EpochData(
+        x_train, _encode(y_train, splits), splits.x_validation, _encode(splits.y_validation, splits),
+        config.batch_size, EVALUATION_BATCH_SIZE, config.seed,
+    )
     model.compile(
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate, **combination.optimizer_options()),
         loss=_loss(splits.task, combination.loss_options()),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if splits.task == "classification" else keras.metrics.MeanSquaredError(name="mse")],
-        # Small models are dominated by per-step overhead: run a whole epoch's steps in one graph call.
-        steps_per_execution=math.ceil(len(x_train) / config.batch_size),
+        # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
+        steps_per_execution=data.steps,
     )
-    # Datasets built once: Keras would otherwise wrap the arrays anew, at a cost, for every epoch.
-    training_data = batches(x_train, _encode(y_train, splits), config.batch_size, shuffle_seed=config.seed)
     evaluation_data = {
-        "train": batches(x_train, _encode(y_train, splits), EVALUATION_BATCH_SIZE),
-        "validation": batches(splits.x_validation, _encode(splits.y_validation, splits), EVALUATION_BATCH_SIZE),
+        "train": batches(x_train, data.y, EVALUATION_BATCH_SIZE),
+        "validation": batches(splits.x_validation, data.y_validation, EVALUATION_BATCH_SIZE),
         "test": batches(splits.x_test, _encode(splits.y_test, splits), EVALUATION_BATCH_SIZE),
     }
     tags = {
@@ -103,14 +106,10 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
         mlflow.log_text(_summary(model), "model_summary.txt")
         timer = EpochTimer()
-        history = model.fit(
-            training_data,
-            epochs=config.epochs,
-            validation_data=evaluation_data["validation"],
-            shuffle=False,  # the training dataset reshuffles itself, by seed
-            callbacks=[timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
-            verbose=0,
-        ).history
+        history = engines.fit(
+            config.engine, model, data, config.epochs,
+            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
+        )
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
         metrics = _final_metrics(model, evaluation_data, splits.task)
