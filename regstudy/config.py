@@ -21,6 +21,7 @@ from regstudy.engines import ENGINES
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.plugins import PLUGINS, Plugin
 from regstudy.validation import (
+    check_bool,
     check_choice,
     check_int_list,
     check_name,
@@ -62,6 +63,9 @@ class RunConfig:
         seed: the seed of initialisation, shuffling and noise. Defaults to 0.
         engine: "graph" (one graph call per epoch, the default) or "keras" (`model.fit`); both train the same
             steps on the same batches, see `regstudy.engines`. Defaults to "graph".
+        figures: also render the learning curves and the weight histogram into the run as PNG files. The
+            curves are logged as metric series, which the MLflow UI charts, either way; rendering costs more
+            than the rest of a small run's logging together (see `make bench`). Defaults to False.
     """
 
     experiment: str = "regstudy"
@@ -85,6 +89,7 @@ class RunConfig:
     epochs: int = 10
     seed: int = 0
     engine: str = "graph"
+    figures: bool = False
 
     def __post_init__(self):
         self.experiment = check_name("experiment", self.experiment)
@@ -116,6 +121,7 @@ class RunConfig:
         self.epochs = check_number("epochs", self.epochs, minimum=1, integer=True)
         self.seed = check_number("seed", self.seed, minimum=0, integer=True)
         self.engine = check_choice("engine", self.engine, ENGINES, kind="engine")
+        self.figures = check_bool("figures", self.figures)
         self.combination().check(self)
         self.splits()  # a training set larger than the data is refused now, not when the run starts
 

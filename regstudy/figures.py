@@ -37,7 +37,8 @@ def weight_histogram(kernels: list[np.ndarray]) -> Figure:
     figure = Figure(figsize=(6, 3.4))
     figure.subplots_adjust(left=0.12, right=0.97, bottom=0.15, top=0.9)
     axes = figure.subplots()
-    axes.hist(weights, bins=100)
+    counts, edges = np.histogram(weights, bins=100)
+    axes.stairs(counts, edges, fill=True)  # one artist, where `hist` draws a hundred
     axes.set_yscale("log")
     axes.set_xlabel("weight")
     axes.set_ylabel("count")

@@ -42,12 +42,21 @@ class Outcome:
     skipped: bool = False
 
 
-def execute_run(parameters: dict, tags: dict[str, str], tracking_uri: str) -> tuple[str | None, str | None, float]:
+def execute_run(
+    parameters: dict, tags: dict[str, str], tracking_uri: str, threads: int | None = None
+) -> tuple[str | None, str | None, float]:
     """Run one variant's notebook (in a pool worker or on a Dask worker); return run id, failure, seconds.
 
     Never raises: a failure is returned as text so that one variant cannot stop the others.
+
+    Args:
+        threads: TensorFlow's intra- and inter-op threads in this worker's kernel, or None for TensorFlow's
+            default (every core). Variables the user set themselves are kept.
     """
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the kernel inherits it
+    if threads is not None:  # read by TensorFlow when the kernel first uses it
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
     started = time.perf_counter()
     try:
         run_id = run_training_notebook(RunConfig(**parameters), tags, kernel=warm_kernel())
@@ -68,6 +77,10 @@ def sweep(
     if executor not in EXECUTORS:
         raise ConfigError("--executor", executor, "expected one of " + ", ".join(EXECUTORS))
     workers = workers or os.cpu_count() or 1
+    # Workers on this machine share its cores: each worker's TensorFlow gets its share, not every core, which
+    # would make them compete (and small models run faster on one thread anyway). A remote cluster's
+    # machines are their own.
+    threads = max(1, (os.cpu_count() or 1) // workers) if scheduler is None else None
     client = tracking.connect()
     parent_id = _open_parent_run(client, study)
     children = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'")
@@ -81,7 +94,7 @@ def sweep(
          f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)")
     try:
         with _executor(executor, workers, scheduler) as (submit, completed):
-            futures = {submit(execute_run, v.config.to_dict(), _tags(v, study, parent_id), tracking.tracking_uri()): v for v in pending}
+            futures = {submit(execute_run, v.config.to_dict(), _tags(v, study, parent_id), tracking.tracking_uri(), threads): v for v in pending}
             with tqdm(total=len(pending), unit="run", desc=study.name, file=sys.stderr) as progress:
                 for future in completed(futures):
                     run_id, failure, seconds = future.result()

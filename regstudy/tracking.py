@@ -118,6 +118,20 @@ def active_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
     mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
 
 
+class Stopwatch:
+    """Wall time spent inside `with stopwatch:` blocks, added up in `seconds`."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exception):
+        self.seconds += time.perf_counter() - self._start
+
+
 class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the active run, with step = epoch (from 1).
 
@@ -127,11 +141,13 @@ class EpochLogger(keras.callbacks.Callback):
 
     Args:
         flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
+        stopwatch: adds up the time spent writing, if given. Defaults to None.
     """
 
-    def __init__(self, flush_seconds: float = 2.0):
+    def __init__(self, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None):
         super().__init__()
         self.flush_seconds = flush_seconds
+        self.stopwatch = stopwatch or Stopwatch()
 
     def on_train_begin(self, logs=None):
         self._pending: list[Metric] = []
@@ -148,7 +164,8 @@ class EpochLogger(keras.callbacks.Callback):
 
     def _flush(self):
         if self._pending:
-            MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=self._pending, synchronous=True)
+            with self.stopwatch:
+                MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=self._pending, synchronous=True)
         self._pending = []
         self._last_flush = time.monotonic()
 

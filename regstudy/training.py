@@ -43,6 +43,10 @@ class TrainResult:
     model: keras.Model | None = field(default=None, repr=False)
     epoch_seconds: list[float] = field(default_factory=list)
     """Wall time of each epoch (training and validation), also logged as the `epoch_seconds` series."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """`run_seconds`, the wall time of the whole run, and `mlflow_seconds`, the part of it spent writing to
+    MLflow and rendering the figures (all but starting and ending the run, and this last write). Logged as
+    metrics, but kept out of `metrics`, which must be identical for the same seed."""
 
 
 def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
@@ -66,6 +70,7 @@ def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
 
 def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
     """`train` for an already validated `RunConfig`."""
+    started = time.perf_counter()
     determinism_tags = make_deterministic(config.seed)
     splits = config.splits()
     combination = config.combination()
@@ -97,29 +102,36 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         **determinism_tags,
         **tracking.environment_tags(),
     }
-    client = tracking.connect()
-    if run_id is None:
-        run_id = tracking.create_run(client, config.experiment, config.run_name)
+    logging = tracking.Stopwatch()  # MLflow's share of the run, figures included
+    with logging:
+        client = tracking.connect()
+        if run_id is None:
+            run_id = tracking.create_run(client, config.experiment, config.run_name)
     with tracking.active_run(run_id):
-        mlflow.set_tags(tags)
-        mlflow.log_params(config.mlflow_params())
-        mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
-        mlflow.log_text(_summary(model), "model_summary.txt")
+        with logging:
+            mlflow.set_tags(tags)
+            mlflow.log_params(config.mlflow_params())
+            mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
+            mlflow.log_text(_summary(model), "model_summary.txt")
         timer = EpochTimer()
         history = engines.fit(
             config.engine, model, data, config.epochs,
-            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger()],
+            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger(stopwatch=logging)],
         )
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
         metrics = _final_metrics(model, evaluation_data, splits.task)
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(combination.final_metrics())
-        mlflow.log_metrics(metrics)
-        tracking.log_series("epoch_seconds", timer.seconds)
-        mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
-        mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
-    return TrainResult(run_id, history, metrics, config, splits.sizes, model, timer.seconds)
+        with logging:
+            mlflow.log_metrics(metrics)
+            tracking.log_series("epoch_seconds", timer.seconds)
+            if config.figures:
+                mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
+                mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
+        seconds = {"run_seconds": time.perf_counter() - started, "mlflow_seconds": logging.seconds}
+        mlflow.log_metrics(seconds)
+    return TrainResult(run_id, history, metrics, config, splits.sizes, model, timer.seconds, seconds)
 
 
 class EpochTimer(keras.callbacks.Callback):

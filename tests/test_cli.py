@@ -1,5 +1,6 @@
 """The command line: `regstudy run` through papermill, `regstudy plugins`, and every kind of bad input."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -8,8 +9,9 @@ import papermill
 import pytest
 
 from helpers import ROOT, runs_of
-from regstudy import PLUGINS
+from regstudy import PLUGINS, RunConfig
 from regstudy.cli import main
+from regstudy.notebooks import TRAIN_NOTEBOOK, parameter_names
 from regstudy.questions.common import child_statuses
 
 
@@ -20,13 +22,17 @@ def _write(tmp_path, text):
 
 
 def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, capsys):
-    path = _write(tmp_path, f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\n")
+    # Every run parameter reaches `train` through the notebook, those that are not the defaults included.
+    path = _write(tmp_path, f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\nfolds: 3\nfold: 1\nengine: keras\nfigures: true\n")
+    assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + ["run_id"]
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     (run,) = runs_of(client, experiment)
     assert run.info.run_id in out and "test_accuracy" in out
     assert run.info.status == "FINISHED"
     assert run.data.params["l1.l1"] == "0.0001"
+    assert {key: run.data.params[key] for key in ("folds", "fold", "engine", "figures")} == {"folds": "3", "fold": "1", "engine": "keras", "figures": "True"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "figures")} == {"figures/learning_curves.png", "figures/weight_histogram.png"}
     notebook = nbformat.read(client.download_artifacts(run.info.run_id, "notebook/01-train.ipynb"), as_version=4)
     injected = next(c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert f"run_id = \"{run.info.run_id}\"" in injected.source

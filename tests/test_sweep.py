@@ -161,3 +161,9 @@ def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, ex
     for run in children:
         assert {a.path for a in client.list_artifacts(run.info.run_id, "notebook")} == {"notebook/01-train.ipynb"}
         assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
+        # Two workers share this machine's cores instead of each taking all of them.
+        assert run.data.tags["threads.intra_op"] == run.data.tags["threads.inter_op"] == str(max(1, os.cpu_count() // 2))
+    # A worker's run on its share of the cores gives exactly the numbers of a run on all of them.
+    worker = next(run for run in children if run.data.tags["mlflow.runName"] == "l2 seed=0")
+    here = train(experiment=f"{experiment} here", train_size=100, hidden_units=[8], epochs=2, plugins="l2")
+    assert {key: worker.data.metrics[key] for key in here.metrics} == here.metrics

@@ -20,7 +20,7 @@ def test_same_parameters_and_seed_give_identical_numbers(experiment):
 
 
 def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment):
-    result = train(**SMALL, experiment=experiment, plugins={"l2": {"l2": 0.001}, "early_stopping": {"patience": 10}})
+    result = train(**SMALL, experiment=experiment, plugins={"l2": {"l2": 0.001}, "early_stopping": {"patience": 10}}, figures=True)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
@@ -43,6 +43,15 @@ def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment
     assert {"params.yaml", "model_summary.txt", "figures/learning_curves.png", "figures/weight_histogram.png"} <= artifacts
     logged = yaml.safe_load(open(client.download_artifacts(result.run_id, "params.yaml")))
     assert logged["plugins"] == {"l2": {"l2": 0.001}, "early_stopping": result.config.plugins["early_stopping"]}
+    # The run's own cost: the whole, and the part spent writing to MLflow, rendering figures included.
+    assert metrics["run_seconds"] == result.seconds["run_seconds"] > metrics["mlflow_seconds"] == result.seconds["mlflow_seconds"] > 0
+    assert sum(result.epoch_seconds) < result.seconds["run_seconds"]
+
+
+def test_figures_are_rendered_only_when_asked(client, experiment):
+    result = train(**SMALL, experiment=experiment)
+    assert not client.list_artifacts(result.run_id, "figures")
+    assert len(client.get_metric_history(result.run_id, "val_loss")) == 3  # the curves are there as series
 
 
 def test_the_penalty_series_is_the_l2_penalty_of_the_logged_weights(experiment):
