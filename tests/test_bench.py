@@ -32,3 +32,10 @@ def test_both_paths_train_the_same_model_and_report_every_epoch(monkeypatch):
     assert result.model.count_params() == 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
     assert 0.5 < naive_accuracy <= 1 and 0.5 < our_accuracy <= 1
     assert our_accuracy == pytest.approx(naive_accuracy, abs=0.1)
+
+
+def test_the_line_through_sweep_times_is_least_squares():
+    slope, intercept, r_squared = bench._line([2, 4, 8, 16], [30, 34, 42, 58])
+    assert (slope, intercept, r_squared) == pytest.approx((2.0, 26.0, 1.0))
+    slope, intercept, r_squared = bench._line([1, 2, 3], [1, 3, 2])
+    assert (slope, intercept) == pytest.approx((0.5, 1.0)) and r_squared == pytest.approx(0.25)
