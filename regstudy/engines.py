@@ -102,11 +102,12 @@ def _fit_graph(model, data, epochs, callbacks):
 def _epoch_function(model: keras.Model, data: EpochData):
     """One traced function: reset the metrics, every training step in order, then the validation pass.
 
-    The full batches run in a `tf.while_loop`; the last, smaller batch (if any) after it, so that every
-    shape is static. Returns the training and the validation metrics, as `fit` logs them.
+    Every batch runs in one `tf.while_loop`: a slice of the order past its end stops at the end, so the last
+    batch holds the remainder and the step is traced once, for any batch size. Returns the training and the
+    validation metrics, as `fit` logs them.
     """
     x, y = tf.constant(data.x), tf.constant(data.y)
-    size, full_batches = data.batch_size, len(data.x) // data.batch_size
+    size = data.batch_size
     validation = [
         (tf.constant(data.x_validation[start : start + data.validation_batch_size]), tf.constant(data.y_validation[start : start + data.validation_batch_size]))
         for start in range(0, len(data.x_validation), data.validation_batch_size)
@@ -128,9 +129,7 @@ def _epoch_function(model: keras.Model, data: EpochData):
             train_on(order[index * size : (index + 1) * size])
             return (index + 1,)
 
-        tf.while_loop(lambda index: index < full_batches, step, (tf.constant(0),))
-        if full_batches * size < len(data.x):
-            train_on(order[full_batches * size :])
+        tf.while_loop(lambda index: index < data.steps, step, (tf.constant(0),))
         training = model.get_metrics_result()
         model.reset_metrics()
         for batch in validation:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import keras
 import mlflow
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 FAILURE_TAG = "failure_reason"
@@ -47,6 +47,8 @@ def connect() -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     if database is None:
         return MlflowClient(uri)
+    if database in _prepared and database.exists():
+        return MlflowClient(uri)
     database.parent.mkdir(parents=True, exist_ok=True)
     # MLflow creates and migrates a new database when a client first opens it, and processes starting
     # together (sweep workers) would race at it: one at a time, under a lock beside the file.
@@ -57,7 +59,12 @@ def connect() -> MlflowClient:
             connection.execute("PRAGMA journal_mode=WAL")
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)
+    _prepared.add(database)
     return client
+
+
+_prepared: set[Path] = set()
+"""Embedded stores this process has already created or opened under the lock, in WAL mode (which persists)."""
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -136,8 +143,10 @@ class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the active run, with step = epoch (from 1).
 
     Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
-    per epoch would cost more than a small model's epoch. MLflow's own `mlflow.keras.MlflowCallback` also
-    logs each validation pass again without a step and swallows its errors; this one lets errors surface.
+    per epoch would cost more than a small model's epoch. The writes are MLflow's asynchronous ones, so
+    training goes on while they land; training's end waits for all of them and raises if one failed.
+    MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
+    swallows its errors; this one lets errors surface.
 
     Args:
         flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
@@ -151,6 +160,7 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._pending: list[Metric] = []
+        self._writes = []
         self._last_flush = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -161,20 +171,36 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._flush()
+        with self.stopwatch:
+            for write in self._writes:
+                write.wait()
 
     def _flush(self):
         if self._pending:
             with self.stopwatch:
-                MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=self._pending, synchronous=True)
+                run_id = mlflow.active_run().info.run_id
+                self._writes.append(MlflowClient().log_batch(run_id, metrics=self._pending, synchronous=False))
         self._pending = []
         self._last_flush = time.monotonic()
 
 
-def log_series(key: str, values: list[float]) -> None:
-    """Log a per-epoch series to the active run in one write, with step = epoch (from 1)."""
+def log_at_once(
+    *, params: dict[str, str] | None = None, tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None, series: dict[str, list[float]] | None = None,
+) -> None:
+    """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to the active run in one store
+    call: each call costs a small run more than the data it carries."""
     timestamp = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)]
-    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=metrics, synchronous=True)
+    points = [Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()]
+    for key, values in (series or {}).items():
+        points += [Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)]
+    MlflowClient().log_batch(
+        mlflow.active_run().info.run_id,
+        metrics=points,
+        params=[Param(key, str(value)) for key, value in (params or {}).items()],
+        tags=[RunTag(key, str(value)) for key, value in (tags or {}).items()],
+        synchronous=True,
+    )
 
 
 def environment_tags() -> dict[str, str]:

@@ -109,8 +109,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
             run_id = tracking.create_run(client, config.experiment, config.run_name)
     with tracking.active_run(run_id):
         with logging:
-            mlflow.set_tags(tags)
-            mlflow.log_params(config.mlflow_params())
+            tracking.log_at_once(params=config.mlflow_params(), tags=tags)
             mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
             mlflow.log_text(_summary(model), "model_summary.txt")
         timer = EpochTimer()
@@ -124,8 +123,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(combination.final_metrics())
         with logging:
-            mlflow.log_metrics(metrics)
-            tracking.log_series("epoch_seconds", timer.seconds)
+            tracking.log_at_once(metrics=metrics, series={"epoch_seconds": timer.seconds})
             if config.figures:
                 mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
                 mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
