@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import os
 import tempfile
-import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -109,11 +112,12 @@ def parameter_names(notebook: Path) -> list[str]:
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
     """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
 
-    The executed notebook is logged to the parent run the notebook created; returns that run's id.
-    Unknown notebook names and parameter names are refused before anything runs.
+    The executed notebook is logged to the parent run the notebook created, found by a tag unique to this
+    call (see `INVOCATION_VARIABLE`); returns that run's id. Unknown notebook names and parameter names are
+    refused before anything runs.
     """
     from regstudy.config import read_yaml
-    from regstudy.questions.common import ROLE_TAG
+    from regstudy.questions.common import INVOCATION_TAG, INVOCATION_VARIABLE
     from regstudy.validation import unknown_key_error, unknown_name_problem
 
     notebooks = question_notebooks()
@@ -128,13 +132,27 @@ def run_question(name: str, params_file: Path | None = None, output: Path | None
         if key not in known:
             raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
     client = tracking.connect()
-    started = int(time.time() * 1000)
-    with tempfile.TemporaryDirectory() as folder:
+    invocation = uuid.uuid4().hex
+    with tempfile.TemporaryDirectory() as folder, _environment(INVOCATION_VARIABLE, invocation):
         executed = Path(output) if output else Path(folder) / f"{name}.ipynb"
-        execute(notebooks[name], executed, parameters)
-        runs = tracking.search_runs(client, name, f"tags.`{ROLE_TAG}` = 'question' and attributes.start_time >= {started}")
+        execute(notebooks[name], executed, parameters)  # a fresh kernel, which inherits the variable
+        runs = tracking.search_runs(client, name, f"tags.`{INVOCATION_TAG}` = '{invocation}'")
         if not runs:
             raise NotebookError(f"{name} finished without creating its parent run in experiment '{name}'")
         run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
         client.log_artifact(run_id, str(executed), "notebook")
     return run_id
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the duration of the block, then restore what was there."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before

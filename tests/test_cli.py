@@ -12,7 +12,8 @@ from helpers import ROOT, runs_of
 from regstudy import PLUGINS, RunConfig
 from regstudy.cli import main
 from regstudy.notebooks import TRAIN_NOTEBOOK, parameter_names
-from regstudy.questions.common import child_statuses
+from regstudy import notebooks, tracking
+from regstudy.questions.common import ROLE_TAG, child_statuses
 
 
 def _write(tmp_path, text):
@@ -96,14 +97,25 @@ def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch
     assert not (tmp_path / "pwned").exists()
 
 
-def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent(client, tmp_path, capsys):
+def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent(client, tmp_path, capsys, monkeypatch):
     params = tmp_path / "tiny.yaml"
     params.write_text(
         "l2_grid: [0.1, 1.0]\nl1_grid: [0.2]\nnumpy_steps: 300\nkeras_penalties: [{l2: 0.1}]\nkeras_epochs: 300\nkeras_learning_rate: 0.05\n"
     )
-    assert main(["question", "03-penalties-from-first-principles", "--params", str(params)]) == 0
+    name = "03-penalties-from-first-principles"
+    decoys, execute = [], notebooks.execute
+
+    def execute_beside_another(*arguments):
+        # Another execution of the same notebook starts its parent run while this one runs.
+        execute(*arguments)
+        decoys.append(tracking.create_run(client, name, None, {ROLE_TAG: "question"}))
+        client.set_terminated(decoys[-1], "FINISHED")
+
+    monkeypatch.setattr("regstudy.notebooks.execute", execute_beside_another)
+    assert main(["question", name, "--params", str(params)]) == 0
     printed = capsys.readouterr().out
     run_id = printed.split("parent run ")[1].split()[0]
+    assert run_id != decoys[0] and not client.list_artifacts(decoys[0])
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED"
     assert "‖w‖ falls" in parent.data.tags["mlflow.note.content"] and "‖w‖ falls" in printed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,10 @@ from regstudy.config import RunConfig
 from regstudy.training import TrainResult, train_config
 
 ROLE_TAG = "regstudy.role"
+INVOCATION_TAG = "regstudy.invocation"
+INVOCATION_VARIABLE = "REGSTUDY_INVOCATION"
+"""Set by `regstudy question` for the kernel it starts; the parent run carries it as `INVOCATION_TAG`, so the
+command finds its own run even when other executions of the same notebook run at the same time."""
 
 
 class Question:
@@ -34,7 +39,8 @@ class Question:
 
     def __enter__(self) -> Question:
         self.client = tracking.connect()
-        self.run_id = tracking.create_run(self.client, self.experiment, None, {ROLE_TAG: "question"})
+        invocation = {INVOCATION_TAG: os.environ[INVOCATION_VARIABLE]} if INVOCATION_VARIABLE in os.environ else {}
+        self.run_id = tracking.create_run(self.client, self.experiment, None, {ROLE_TAG: "question", **invocation})
         self.client.log_text(self.run_id, yaml.safe_dump(self.parameters, sort_keys=False), "parameters.yaml")
         return self
 
