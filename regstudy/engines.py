@@ -4,12 +4,13 @@ Both run the model's own `train_step` and `test_step` (so every plugin's layers,
 optimizer and loss options act identically), on the same batches in the same order, drive the same Keras
 callbacks, and return the same history:
 
-- "keras": `model.fit` on a `tf.data` pipeline. The reference, and the engine for callbacks that must
-  see every batch.
+- "keras": `model.fit` on a `tf.data` pipeline, compiled with one execution per epoch
+  (`steps_per_execution`). The reference the graph engine is tested against.
 - "graph" (the default): one `tf.function` call per epoch runs a `tf.while_loop` over the epoch's batches,
   then the validation pass, with no `tf.data` iterator and no second call for validation. Callbacks are
-  called as `fit` calls them when one execution covers the whole epoch (`steps_per_execution`): the
-  epoch and test hooks as usual, and the batch hooks once per epoch, with the epoch's logs.
+  called as `fit` calls them when one execution covers the whole epoch: the epoch and test hooks as
+  usual, and the batch hooks once per epoch, with the epoch's logs. Under both engines, then, a callback's
+  batch hooks see epochs, not single batches.
 
 The epoch's order of examples is `epoch_order(seed, epoch, n)`, so it is known outside TensorFlow and the
 same for both engines.
@@ -18,7 +19,6 @@ same for both engines.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import keras
