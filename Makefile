@@ -2,16 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# `make study GPU=1` (or any target) installs TensorFlow with CUDA, the `gpu` extra; the default is CPU-only.
+TENSORFLOW := $(if $(GPU),gpu,cpu)
+INSTALLED := $(VENV)/.installed-$(TENSORFLOW)
 
-.PHONY: study test questions bench ui lab plugins refresh-notebooks
+.PHONY: study test questions bench ui lab plugins refresh-notebooks format
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
 	$(BIN)/regstudy report default-study
 
-# Two workers (one per core); each test file, and each notebook's cells, stay together on one worker.
+# The linter and formatter first (seconds), then the suite on two workers (one per core); each test file, and
+# each notebook's cells, stay together on one worker.
 test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Every question notebook at its full size (params/<name>.yaml), each logged to its MLflow parent run.
@@ -22,20 +27,30 @@ questions: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m regstudy.bench --output bench.md
 
+# Reformat and fix what the linter can fix by itself (`make test` only checks).
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 ui: $(INSTALLED)
 	$(BIN)/regstudy ui
 
+# Jupyter refuses to start as root (as many containers and cloud notebooks run) unless told it may.
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root, so passing --allow-root to Jupyter"; fi
+	$(BIN)/jupyter lab --ip 127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 plugins: $(INSTALLED)
 	$(BIN)/regstudy plugins
 
-# Reinstall whenever the dependencies change.
+# Reinstall whenever the dependencies change, or the other TensorFlow is asked for. tensorflow and
+# tensorflow-cpu install the same package, so the other one is removed first.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	if [ -e $(VENV)/.installed-$(if $(GPU),cpu,gpu) ]; then $(BIN)/python -m pip uninstall --quiet --yes tensorflow tensorflow-cpu; fi
+	$(BIN)/python -m pip install --quiet -e ".[test,$(TENSORFLOW)]"
+	rm -f $(VENV)/.installed-*
 	touch $@
 
 # Re-execute the notebooks in place, into a throw-away store holding the tiny study the comparison

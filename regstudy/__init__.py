@@ -1,4 +1,8 @@
-"""regstudy: a reproducible study of how regularization changes what a neural network learns."""
+"""regstudy: a reproducible study of how regularization changes what a neural network learns.
+
+Importing regstudy does not import TensorFlow: `train` and `TrainResult` are loaded on first use, so that
+commands which do not train (`regstudy --help`, `regstudy plugins`, validating a file) start at once.
+"""
 
 from regstudy.config import RunConfig, load_params_file
 from regstudy.datasets import DATASETS, Dataset
@@ -10,8 +14,9 @@ from regstudy.errors import (
     TrainingError,
     UnknownNameError,
 )
-from regstudy.plugins import PLUGINS, Plugin, register
-from regstudy.training import TrainResult, train
+from regstudy.plugins import PLUGINS, Plugin, RunDescription, register
+
+_FROM_TRAINING = ("TrainResult", "train")
 
 __all__ = [
     "DATASETS",
@@ -23,6 +28,7 @@ __all__ = [
     "Plugin",
     "RegstudyError",
     "RunConfig",
+    "RunDescription",
     "TrainResult",
     "TrainingError",
     "UnknownNameError",
@@ -30,3 +36,11 @@ __all__ = [
     "register",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    if name in _FROM_TRAINING:
+        from regstudy import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'regstudy' has no attribute '{name}'")

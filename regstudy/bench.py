@@ -29,15 +29,17 @@ def naive_fit(seed: int) -> tuple[list[float], float]:
     """The plain-Keras path: the same model, a default compile, `fit` on NumPy arrays; epoch times and test accuracy."""
     import keras
 
+    from regstudy.callbacks import EpochTimer
+    from regstudy.combination import Combination
     from regstudy.config import RunConfig
+    from regstudy.datasets import splits_for
     from regstudy.determinism import make_deterministic
     from regstudy.models import build_model
-    from regstudy.training import EpochTimer
 
     config = RunConfig(**REFERENCE, seed=seed)
-    splits = config.splits()
+    splits = splits_for(config)
     make_deterministic(seed)
-    model = build_model(config, splits, config.combination())
+    model = build_model(config, splits, Combination.from_config(config.plugins))
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = lambda y: keras.utils.to_categorical(y, splits.classes)  # noqa: E731
     timer = EpochTimer()
@@ -132,6 +134,22 @@ def sweep_throughput(folder: Path) -> dict[str, object]:
     }
 
 
+def startup(repeats: int = 5) -> dict[str, float]:
+    """Median wall time of commands that do not train, each a fresh process, beside importing TensorFlow."""
+    import subprocess
+    import sys
+
+    commands = {
+        "regstudy --help": [sys.executable, "-m", "regstudy.cli", "--help"],
+        "regstudy plugins": [sys.executable, "-m", "regstudy.cli", "plugins"],
+        "import tensorflow": [sys.executable, "-c", "import tensorflow"],
+    }
+    return {
+        name: statistics.median(_timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(repeats))
+        for name, command in commands.items()
+    }
+
+
 def _line(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
     """Least-squares slope, intercept and R² of ys against xs."""
     import numpy as np
@@ -174,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     gflops = matmul_gflops()
     limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
     fixed = fixed_cost()
+    started = startup()
     with tempfile.TemporaryDirectory() as folder:
         sweeps = sweep_throughput(Path(folder))
     rows = [
@@ -186,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         ("regstudy epoch / matmul limit", f"{our_epoch / limit:.1f}× ({1000 * limit:.1f} ms)", f"≤ {TARGETS['of the matmul limit']:g}×"),
         (f"test accuracy, naive ({arguments.seeds} seeds)", f"{np.mean(naive_accuracy):.4f} ± {np.std(naive_accuracy):.4f}", ""),
         (f"test accuracy, regstudy ({arguments.seeds} seeds)", f"{np.mean(our_accuracy):.4f} ± {np.std(our_accuracy):.4f}", "equal within seed noise"),
+        (
+            "start-up of `regstudy --help` / `regstudy plugins` (median of 5)",
+            f"{started['regstudy --help']:.2f} s / {started['regstudy plugins']:.2f} s "
+            f"({started['regstudy plugins'] / started['import tensorflow']:.0%} of importing TensorFlow, {started['import tensorflow']:.1f} s)",
+            "< 1 s",
+        ),
         ("papermill fixed cost, fresh kernel", f"{fixed['fresh kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
         ("papermill fixed cost, warm kernel (sweeps)", f"{fixed['warm kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
         ("run time of the reference run (median)", f"{statistics.median(r.seconds['run_seconds'] for r in results):.2f} s", ""),

@@ -87,12 +87,14 @@ def _report(arguments) -> int:
 
 
 def _question(arguments) -> int:
-    from regstudy import tracking
-    from regstudy.notebooks import question_notebooks, run_question
-
     if arguments.name is None:
-        print("\n".join(question_notebooks()))
+        from regstudy.questions import QUESTIONS
+
+        print("\n".join(QUESTIONS))
         return 0
+    from regstudy import tracking
+    from regstudy.notebooks import run_question
+
     run_id = run_question(arguments.name, arguments.params, arguments.output)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
     print(f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})")
@@ -105,9 +107,11 @@ def _plugins(arguments) -> int:
 
     for name in PLUGINS.names():
         plugin = PLUGINS.get(name)
-        print(f"{name:18} {plugin.describe()}")
+        aliases = PLUGINS.aliases(name)
+        print(f"{name:18} {plugin.describe()}" + (f" (also: {', '.join(aliases)})" if aliases else ""))
         for key, default in plugin.hyperparameters().items():
-            print(f"{'':18}   {key} = {default!r}")
+            constraint = plugin.parameter_constraints.get(key)
+            print(f"{'':18}   {key} = {default!r}" + (f"  ({constraint})" if constraint else ""))
     return 0
 
 

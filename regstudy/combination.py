@@ -2,7 +2,8 @@
 
 Penalties add up, layers and callbacks are concatenated in the order the plugins are given, and what only
 one plugin may provide (a kernel constraint, a replacement Dense layer, an optimizer or loss option, a role
-declared in `Plugin.exclusive`) is refused before training when two plugins both provide it.
+declared in `Plugin.exclusive`, a plugin that trains alone) is refused before training when two plugins
+both provide it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-import keras
-import numpy as np
+import lazy_loader
 
 from regstudy.errors import IncompatiblePluginsError
-from regstudy.keras_additions import SumOfRegularizers
-from regstudy.plugins import Plugin
+from regstudy.plugins import PLUGINS, Plugin, RunDescription
 
 if TYPE_CHECKING:
-    from regstudy.config import RunConfig
+    import numpy as np
+
+keras = lazy_loader.load("keras")
 
 
 class Combination:
@@ -31,10 +32,25 @@ class Combination:
     def __init__(self, plugins: list[Plugin]):
         self.plugins = list(plugins)
 
-    def check(self, config: RunConfig) -> None:
-        """Raise `IncompatiblePluginsError` if these plugins cannot train together on `config`'s run."""
+    @classmethod
+    def from_config(cls, plugins: dict[str, dict[str, Any]]) -> Combination:
+        """Build each plugin from its name and hyperparameters (as in `RunConfig.plugins`), checking them."""
+        return cls([PLUGINS.get(name).from_config(options) for name, options in plugins.items()])
+
+    @property
+    def label(self) -> str:
+        """The plugins joined by " + ", e.g. "l2 + dropout"."""
+        return " + ".join(plugin.name for plugin in self.plugins)
+
+    def check(self, run: RunDescription) -> None:
+        """Raise `IncompatiblePluginsError` if these plugins cannot train together on the run `run` describes."""
         for plugin in self.plugins:
-            plugin.check(config)
+            if plugin.trains_alone and len(self.plugins) > 1:
+                raise IncompatiblePluginsError(
+                    "plugins", self.label, f"cannot be combined: '{plugin.name}' trains alone: {plugin.trains_alone}"
+                )
+        for plugin in self.plugins:
+            plugin.check(run)
         claims: dict[str, list[str]] = defaultdict(list)
         for plugin in self.plugins:
             for role in plugin.exclusive:
@@ -51,6 +67,8 @@ class Combination:
         """The sum of every plugin's penalty, or None."""
         penalties = [p for plugin in self.plugins if (p := plugin.kernel_regularizer()) is not None]
         if len(penalties) > 1:
+            from regstudy.keras_additions import SumOfRegularizers
+
             return SumOfRegularizers(penalties)
         return penalties[0] if penalties else None
 
@@ -80,9 +98,6 @@ class Combination:
         for plugin in self.plugins:
             x, y = plugin.transform_training_data(x, y, rng)
         return x, y
-
-    def final_metrics(self) -> dict[str, float]:
-        return {key: value for plugin in self.plugins for key, value in plugin.final_metrics().items()}
 
     def _single(self, role: str, provided: list):
         given = [(plugin.name, item) for plugin, item in zip(self.plugins, provided) if item is not None]

@@ -10,34 +10,39 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import keras
 import yaml
 
 from regstudy.combination import Combination
-from regstudy.datasets import DATASETS, Dataset, Splits, split
+from regstudy.datasets import DATASETS, check_sizes
 from regstudy.engines import ENGINES
 from regstudy.errors import _NO_VALUE, ConfigError
-from regstudy.plugins import PLUGINS, Plugin
+from regstudy.plugins import PLUGINS, RunDescription
 from regstudy.validation import (
-    check_bool,
-    check_choice,
-    check_int_list,
-    check_name,
+    Boolean,
+    Constraint,
+    Interval,
+    IntegerList,
+    Options,
+    OrNone,
+    PlainName,
     check_number,
     unknown_key_error,
 )
 
 MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-"""The optimizers a run can name, and the Keras class each name builds."""
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+"""The optimizers a run can name, and the name of the `keras.optimizers` class each builds."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     """The parameters of one training run; constructing it validates every value and the plugin combination.
+
+    A value: it validates and serializes, and nothing else. Training builds the data splits and the plugins
+    from it, once per run (`regstudy.datasets.splits_for`, `Combination.from_config`).
 
     Args:
         experiment: the MLflow experiment the run goes to. Defaults to "regstudy".
@@ -91,42 +96,57 @@ class RunConfig:
     engine: str = "graph"
     figures: bool = False
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "experiment": PlainName(),
+        "run_name": OrNone(PlainName()),
+        "train_size": OrNone(Interval(int, 1, None)),
+        "validation_fraction": Interval(float, 0, 0.9, closed="right"),
+        "test_fraction": Interval(float, 0, 0.9, closed="right"),
+        "split_seed": Interval(int, 0, None),
+        "folds": OrNone(Interval(int, 2, None)),
+        "fold": Interval(int, 0, None),
+        "model": Options(MODELS, kind="model"),
+        "hidden_units": IntegerList(),
+        "filters": IntegerList(),
+        "activation": Options(ACTIVATIONS, kind="activation"),
+        "optimizer": Options(tuple(OPTIMIZERS), kind="optimizer"),
+        "learning_rate": Interval(float, 0, None, closed="right"),
+        "batch_size": Interval(int, 1, None),
+        "epochs": Interval(int, 1, None),
+        "seed": Interval(int, 0, None),
+        "engine": Options(ENGINES, kind="engine"),
+        "figures": Boolean(),
+    }
+    """The valid values of every parameter but `dataset`, `dataset_options` and `plugins`, which their
+    registries check."""
+
     def __post_init__(self):
-        self.experiment = check_name("experiment", self.experiment)
-        self.run_name = check_name("run_name", self.run_name, optional=True)
-        self.dataset = check_choice("dataset", self.dataset, DATASETS.names(), kind="data set")
-        if not isinstance(self.dataset_options, dict):
-            raise ConfigError("dataset_options", self.dataset_options, "expected a mapping of data set options")
-        self.dataset_options = _located(lambda: DATASETS.get(self.dataset).create(self.dataset_options), "dataset_options").get_config()
-        if self.train_size is not None:
-            self.train_size = check_number("train_size", self.train_size, minimum=1, integer=True)
-        self.validation_fraction = check_number("validation_fraction", self.validation_fraction, minimum=0, maximum=0.9, exclusive_minimum=True)
-        self.test_fraction = check_number("test_fraction", self.test_fraction, minimum=0, maximum=0.9, exclusive_minimum=True)
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name == "dataset":
+                value = Options(tuple(DATASETS.names()), kind="data set").check("dataset", value)
+            elif item.name == "dataset_options":
+                value = _dataset_options(self.dataset, value)
+            elif item.name == "plugins":
+                value = _resolve_plugins(value)
+            else:
+                value = self.parameter_constraints[item.name].check(item.name, value)
+            object.__setattr__(self, item.name, value)
         if self.validation_fraction + self.test_fraction >= 1:
-            raise ConfigError("validation_fraction", self.validation_fraction, "leaves no training data: validation_fraction + test_fraction must be < 1")
-        self.split_seed = check_number("split_seed", self.split_seed, minimum=0, integer=True)
-        if self.folds is not None:
-            self.folds = check_number("folds", self.folds, minimum=2, integer=True)
-        self.fold = check_number("fold", self.fold, minimum=0, maximum=(self.folds or 1) - 1, integer=True)
-        self.model = check_choice("model", self.model, MODELS, kind="model")
-        if self.model == "cnn" and DATASETS.get(self.dataset).image_shape is None:
+            raise ConfigError(
+                "validation_fraction", self.validation_fraction,
+                "leaves no training data: validation_fraction + test_fraction must be < 1",
+            )
+        check_number("fold", self.fold, maximum=(self.folds or 1) - 1, integer=True)
+        dataset = DATASETS.get(self.dataset)
+        if self.model == "cnn" and dataset.image_shape is None:
             raise ConfigError("model", self.model, f"needs image data, but '{self.dataset}' is not images")
-        self.hidden_units = check_int_list("hidden_units", self.hidden_units)
-        self.filters = check_int_list("filters", self.filters)
-        self.activation = check_choice("activation", self.activation, ACTIVATIONS, kind="activation")
-        self.plugins = _resolve_plugins(self.plugins)
-        self.optimizer = check_choice("optimizer", self.optimizer, OPTIMIZERS, kind="optimizer")
-        self.learning_rate = check_number("learning_rate", self.learning_rate, minimum=0, exclusive_minimum=True)
-        self.batch_size = check_number("batch_size", self.batch_size, minimum=1, integer=True)
-        self.epochs = check_number("epochs", self.epochs, minimum=1, integer=True)
-        self.seed = check_number("seed", self.seed, minimum=0, integer=True)
-        self.engine = check_choice("engine", self.engine, ENGINES, kind="engine")
-        self.figures = check_bool("figures", self.figures)
-        self.combination().check(self)
-        self.splits()  # a training set larger than the data is refused now, not when the run starts
+        Combination.from_config(self.plugins).check(self.description())
+        # A training set larger than the data is refused now, not when the run starts.
+        _located(lambda: check_sizes(dataset.from_config(self.dataset_options), self.train_size, self.validation_fraction, self.test_fraction, self.folds))
 
     @classmethod
-    def from_mapping(cls, mapping: Any, source: str | None = None) -> "RunConfig":
+    def from_mapping(cls, mapping: Any, source: str | None = None) -> RunConfig:
         """Build from a mapping of parameter names, every error naming `source` (a file) and the key."""
         if not isinstance(mapping, dict):
             raise ConfigError(None, mapping, "expected a mapping of parameter names to values", source)
@@ -139,47 +159,23 @@ class RunConfig:
         except ConfigError as error:
             raise error.located(source=source) from None
 
-    @property
-    def task(self) -> str:
-        """"classification" or "regression", from the data set."""
-        return DATASETS.get(self.dataset).task
-
-    @property
-    def hidden_layer_count(self) -> int:
-        """Hidden layers a plugin can act after: the CNN's blocks and the hidden Dense layers."""
-        return len(self.hidden_units) + (len(self.filters) if self.model == "cnn" else 0)
-
-    def build_dataset(self) -> Dataset:
-        return DATASETS.get(self.dataset).from_config(self.dataset_options)
-
-    def splits(self) -> Splits:
-        """The train, validation and test sets of this run."""
-        return _located(
-            lambda: split(self.build_dataset(), self.train_size, self.validation_fraction, self.test_fraction, self.split_seed, self.folds, self.fold)
+    def description(self) -> RunDescription:
+        """What the run's plugins may know of it (`Plugin.check`)."""
+        dataset = DATASETS.get(self.dataset)
+        cnn_blocks = len(self.filters) if self.model == "cnn" else 0
+        return RunDescription(
+            task=dataset.task,
+            dataset=self.dataset,
+            images=dataset.image_shape is not None,
+            model=self.model,
+            hidden_dense_layers=len(self.hidden_units),
+            hidden_layers=len(self.hidden_units) + cnn_blocks,
+            plugins=tuple(self.plugins),
         )
-
-    def build_plugins(self) -> list[Plugin]:
-        return [PLUGINS.get(name).from_config(options) for name, options in self.plugins.items()]
-
-    def combination(self) -> Combination:
-        return Combination(self.build_plugins())
 
     def to_dict(self) -> dict[str, Any]:
         """Every parameter, resolved: defaults filled in, plugins with all their hyperparameters."""
         return dataclasses.asdict(self)
-
-    def mlflow_params(self) -> dict[str, str]:
-        """Flat params for MLflow: run-level ones by name, plugin and data set options prefixed by their owner."""
-        params = {
-            key: value
-            for key, value in self.to_dict().items()
-            if key not in ("plugins", "dataset_options", "experiment", "run_name")
-        }
-        params["plugins"] = self.plugin_label
-        params.update({f"{self.dataset}.{key}": value for key, value in self.dataset_options.items()})
-        for name, options in self.plugins.items():
-            params.update({f"{name}.{key}": value for key, value in options.items()})
-        return {key: str(value) for key, value in params.items()}
 
     @property
     def plugin_label(self) -> str:
@@ -187,8 +183,14 @@ class RunConfig:
         return " + ".join(self.plugins)
 
 
+def _dataset_options(dataset: str, options: Any) -> dict[str, Any]:
+    if not isinstance(options, dict):
+        raise ConfigError("dataset_options", options, "expected a mapping of data set options")
+    return _located(lambda: DATASETS.get(dataset).create(options), "dataset_options").get_config()
+
+
 def _resolve_plugins(plugins: Any) -> dict[str, dict[str, Any]]:
-    """Normalise the `plugins` parameter to name → every hyperparameter, validating each."""
+    """Normalise the `plugins` parameter to canonical name → every hyperparameter, validating each."""
     if isinstance(plugins, str):
         plugins = [name.strip() for name in plugins.split("+") if name.strip()]
     if isinstance(plugins, (list, tuple)):
@@ -200,7 +202,9 @@ def _resolve_plugins(plugins: Any) -> dict[str, dict[str, Any]]:
     resolved = {}
     for name, options in (plugins or {"none": {}}).items():
         plugin_class = _located(lambda: PLUGINS.get(name), "plugins")
-        resolved[name] = _located(lambda: plugin_class.create(options or {}), f"plugins.{name}").get_config()
+        if plugin_class.name in resolved:  # two aliases of one plugin
+            raise ConfigError("plugins", list(plugins), f"names plugin '{plugin_class.name}' twice")
+        resolved[plugin_class.name] = _located(lambda: plugin_class.create(options or {}), f"plugins.{name}").get_config()
     return resolved
 
 

@@ -1,7 +1,9 @@
-"""`Configurable`: the scikit-learn convention shared by plugins and data sets.
+"""`Configurable`: the convention shared by plugins and data sets, Keras' for layers and regularizers.
 
-Every keyword argument of `__init__` has a default and is stored as an attribute of the same name, so the
-hyperparameters, the config and the documentation all come from the signature.
+Every keyword argument of `__init__` has a default and is stored as given in an attribute of the same name,
+so the hyperparameters, the config and the documentation all come from the signature. Which values each
+accepts is declared in `parameter_constraints` (as scikit-learn declares them) and checked in one place,
+`create`, which is also `from_config`: every instance built from user input is checked the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import inspect
 from typing import Any, ClassVar
 
 from regstudy.errors import ConfigError
-from regstudy.validation import unknown_key_error
+from regstudy.validation import Constraint, check_parameters, unknown_key_error
 
 
 class Configurable:
@@ -18,6 +20,9 @@ class Configurable:
 
     name: ClassVar[str] = ""
     """The name it is registered under; set by the registry."""
+
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    """Each hyperparameter's valid values, e.g. `{"rate": Interval(float, 0, 1, closed="left")}`."""
 
     @classmethod
     def hyperparameters(cls) -> dict[str, Any]:
@@ -35,24 +40,30 @@ class Configurable:
         return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""
 
     @classmethod
-    def create(cls, config: dict[str, Any] | None = None) -> "Configurable":
-        """Build an instance from `config`, naming any unknown key and the valid ones."""
+    def create(cls, config: dict[str, Any] | None = None) -> Configurable:
+        """Build an instance from `config`, checking every value against `parameter_constraints`.
+
+        Raises `ConfigError` naming an unknown key and the valid ones, or a value out of its range.
+        """
         config = {} if config is None else config
         if not isinstance(config, dict):
             raise ConfigError(None, config, "expected a mapping of hyperparameters")
-        valid = cls.hyperparameters()
+        defaults = cls.hyperparameters()
         for key in config:
-            if key not in valid:
-                raise unknown_key_error(key, valid, kind=f"hyperparameter of '{cls.name}'")
-        return cls(**config)
+            if key not in defaults:
+                raise unknown_key_error(str(key), defaults, kind=f"hyperparameter of '{cls.name}'")
+        instance = cls(**check_parameters(cls.parameter_constraints, {**defaults, **config}))
+        instance.validate()
+        return instance
+
+    from_config = create
+
+    def validate(self) -> None:
+        """Raise `ConfigError` if hyperparameters that are each valid do not fit together."""
 
     def get_config(self) -> dict[str, Any]:
         """Return the hyperparameters as JSON-safe values; `from_config` rebuilds an equal instance."""
         return {key: getattr(self, key) for key in self.hyperparameters()}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Configurable":
-        return cls(**config)
 
     def __repr__(self) -> str:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())

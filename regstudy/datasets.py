@@ -8,16 +8,21 @@ model reshapes image data itself.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from regstudy.configurable import Configurable
 from regstudy.errors import ConfigError
 from regstudy.registry import Registry
-from regstudy.validation import check_number
+from regstudy.validation import Interval
+
+if TYPE_CHECKING:
+    from regstudy.config import RunConfig
+
+SEED = Interval(int, 0, None)
 
 
 class Dataset(Configurable):
@@ -76,12 +81,18 @@ class Linear(Dataset):
     """
 
     task = "regression"
+    parameter_constraints = {
+        "n_samples": Interval(int, 10, None),
+        "n_features": Interval(int, 1, None),
+        "noise": Interval(float, 0, None),
+        "seed": SEED,
+    }
 
     def __init__(self, n_samples=200, n_features=10, noise=0.1, seed=0):
-        self.n_samples = check_number("n_samples", n_samples, minimum=10, integer=True)
-        self.n_features = check_number("n_features", n_features, minimum=1, integer=True)
-        self.noise = check_number("noise", noise, minimum=0)
-        self.seed = check_number("seed", seed, minimum=0, integer=True)
+        self.n_samples = n_samples
+        self.n_features = n_features
+        self.noise = noise
+        self.seed = seed
 
     def true_weights(self) -> np.ndarray:
         """Return the `w` the targets were drawn from."""
@@ -111,15 +122,28 @@ class NoisyClassification(Dataset):
         seed: the seed that draws the data. Defaults to 0.
     """
 
+    parameter_constraints = {
+        "n_samples": Interval(int, 30, None),
+        "n_features": Interval(int, 2, None),
+        "n_informative": Interval(int, 1, None),
+        "n_classes": Interval(int, 2, None),
+        "flip_y": Interval(float, 0, 1),
+        "seed": SEED,
+    }
+
     def __init__(self, n_samples=600, n_features=20, n_informative=5, n_classes=3, flip_y=0.2, seed=0):
-        self.n_samples = check_number("n_samples", n_samples, minimum=30, integer=True)
-        self.n_features = check_number("n_features", n_features, minimum=2, integer=True)
-        self.n_informative = check_number("n_informative", n_informative, minimum=1, maximum=self.n_features, integer=True)
-        self.n_classes = check_number("n_classes", n_classes, minimum=2, integer=True)
-        self.flip_y = check_number("flip_y", flip_y, minimum=0, maximum=1)
-        self.seed = check_number("seed", seed, minimum=0, integer=True)
+        self.n_samples = n_samples
+        self.n_features = n_features
+        self.n_informative = n_informative
+        self.n_classes = n_classes
+        self.flip_y = flip_y
+        self.seed = seed
+
+    def validate(self):
+        if self.n_informative > self.n_features:
+            raise ConfigError("n_informative", self.n_informative, f"expected an integer <= n_features = {self.n_features}")
         if self.n_classes > 2**self.n_informative:
-            raise ConfigError("n_classes", n_classes, f"expected at most 2**n_informative = {2**self.n_informative}")
+            raise ConfigError("n_classes", self.n_classes, f"expected at most 2**n_informative = {2**self.n_informative}")
 
     def arrays(self):
         from sklearn.datasets import make_classification
@@ -150,11 +174,18 @@ class IrrelevantFeatures(Dataset):
         seed: the seed that draws the data. Defaults to 0.
     """
 
+    parameter_constraints = {
+        "n_samples": Interval(int, 30, None),
+        "n_irrelevant": Interval(int, 0, None),
+        "slope": Interval(float, 0, None, closed="right"),
+        "seed": SEED,
+    }
+
     def __init__(self, n_samples=1000, n_irrelevant=10, slope=10.0, seed=0):
-        self.n_samples = check_number("n_samples", n_samples, minimum=30, integer=True)
-        self.n_irrelevant = check_number("n_irrelevant", n_irrelevant, minimum=0, integer=True)
-        self.slope = check_number("slope", slope, minimum=0, exclusive_minimum=True)
-        self.seed = check_number("seed", seed, minimum=0, integer=True)
+        self.n_samples = n_samples
+        self.n_irrelevant = n_irrelevant
+        self.slope = slope
+        self.seed = seed
 
     def arrays(self):
         rng = np.random.default_rng(self.seed)
@@ -188,6 +219,34 @@ def _arrays(dataset_class: type[Dataset], options: tuple) -> tuple[np.ndarray, n
     return dataset_class(**dict(options)).arrays()
 
 
+def splits_for(config: RunConfig) -> Splits:
+    """The train, validation and test sets of the run `config` describes."""
+    dataset = DATASETS.get(config.dataset).from_config(config.dataset_options)
+    return split(
+        dataset, config.train_size, config.validation_fraction, config.test_fraction, config.split_seed, config.folds, config.fold
+    )
+
+
+def check_sizes(
+    dataset: Dataset, train_size: int | None, validation_fraction: float, test_fraction: float, folds: int | None
+) -> None:
+    """Refuse split sizes the data set cannot give, without splitting it.
+
+    Counts as scikit-learn's `train_test_split` does: a fraction `f` of `n` examples holds `ceil(f·n)`.
+    """
+    _, y = _arrays(type(dataset), tuple(sorted(dataset.get_config().items())))
+    rest = len(y) - math.ceil(test_fraction * len(y))
+    available = rest - math.ceil(validation_fraction / (1.0 - test_fraction) * rest)
+    if train_size is not None and train_size > available:
+        raise ConfigError(
+            "train_size", train_size, f"expected at most the {available} examples left after validation and test"
+        )
+    if dataset.task == "classification" and train_size is not None and train_size < len(np.unique(y)):
+        raise ConfigError("train_size", train_size, f"expected at least one example of each of the {len(np.unique(y))} classes")
+    if folds is not None and folds > (train_size or available):
+        raise ConfigError("folds", folds, f"expected at most the {train_size or available} training examples")
+
+
 def split(
     dataset: Dataset,
     train_size: int | None = None,
@@ -205,6 +264,8 @@ def split(
     the validation set and the others the training set, as in k-fold cross-validation; the test set is
     the same for every fold, and the held-out validation set is not used.
     """
+    from sklearn.model_selection import train_test_split
+
     x, y = _arrays(type(dataset), tuple(sorted(dataset.get_config().items())))
     stratify = dataset.task == "classification"
     x_rest, x_test, y_rest, y_test = train_test_split(

@@ -21,9 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import keras
+import lazy_loader
 import numpy as np
-import tensorflow as tf
+
+keras = lazy_loader.load("keras")
+tf = lazy_loader.load("tensorflow")
 
 ENGINES = ("graph", "keras")
 """The names `RunConfig.engine` accepts."""

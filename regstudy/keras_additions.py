@@ -73,6 +73,19 @@ class MaxNormPerUnit(keras.constraints.Constraint):
         return {"max_value": self.max_value}
 
 
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' `EarlyStopping`, which also reports when it stopped and which epoch's weights it kept.
+
+    `final_metrics()` gives `stopped_epoch`, the last epoch trained (0 if training ran to the end), and
+    `restored_epoch`, the epoch whose weights the model keeps (0 if none were restored), counting from 1.
+    """
+
+    def final_metrics(self) -> dict[str, float]:
+        stopped = self.stopped_epoch + 1 if self.stopped_epoch > 0 else 0
+        restored = self.best_epoch + 1 if self.restore_best_weights and self.best_weights is not None else 0
+        return {"stopped_epoch": stopped, "restored_epoch": restored}
+
+
 @keras.saving.register_keras_serializable(package="regstudy")
 class DropConnectDense(keras.layers.Dense):
     """A Dense layer that drops weights instead of units while training (Wan et al., 2013).

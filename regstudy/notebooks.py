@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 import papermill
@@ -26,10 +25,13 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
-from regstudy.config import RunConfig
+from regstudy.config import RunConfig, read_yaml
 from regstudy.errors import ConfigError, NotebookError
+from regstudy.paths import notebooks_folder
+from regstudy.questions import QUESTIONS, QuestionEntry
+from regstudy.validation import unknown_key_error, unknown_name_problem
 
-TRAIN_NOTEBOOK = tracking.repository_root() / "notebooks" / "01-train.ipynb"
+TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 
 
 _warm_kernel: AsyncKernelManager | None = None
@@ -82,24 +84,15 @@ def run_training_notebook(
     """
     client = tracking.connect()
     run_id = tracking.create_run(client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **(tags or {})})
-    with tempfile.TemporaryDirectory() as folder:
+    # The notebook's `train` ends the run; this ends it only if the kernel could not.
+    with tempfile.TemporaryDirectory() as folder, tracking.ending(client, run_id, status=None):
         executed = Path(output) if output else Path(folder) / TRAIN_NOTEBOOK.name
         try:
             execute(TRAIN_NOTEBOOK, executed, {**config.to_dict(), "run_id": run_id}, kernel)
-        except BaseException as error:
-            reason = str(error) if isinstance(error, NotebookError) else f"{type(error).__name__}: {error}"
-            tracking.fail_run(client, run_id, reason, status="KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-            raise
         finally:
             if executed.exists():
                 client.log_artifact(run_id, str(executed), "notebook")
     return run_id
-
-
-def question_notebooks() -> dict[str, Path]:
-    """The question notebooks (every numbered notebook after the training and comparison ones), by name."""
-    folder = tracking.repository_root() / "notebooks"
-    return {path.stem: path for path in sorted(folder.glob("[0-9][0-9]-*.ipynb")) if path.stem[:2] not in ("01", "02")}
 
 
 def parameter_names(notebook: Path) -> list[str]:
@@ -109,50 +102,42 @@ def parameter_names(notebook: Path) -> list[str]:
     return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)]
 
 
+def question_parameters(name: str, params_file: Path | None = None) -> tuple[QuestionEntry, Path, dict]:
+    """The question `name`, its parameters file (default `params/<name>.yaml`) and the parameters it holds,
+    all checked: an unknown question, a missing notebook or file, and an unknown parameter name are refused."""
+    if not isinstance(name, str) or name not in QUESTIONS:
+        raise ConfigError("question", name, unknown_name_problem("question notebook", name, list(QUESTIONS), show_value=False))
+    entry = QUESTIONS[name]
+    if not entry.notebook.is_file():
+        raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
+    params_file = Path(params_file or entry.params_file)
+    parameters = read_yaml(params_file) or {}
+    if not isinstance(parameters, dict):
+        raise ConfigError(None, parameters, "expected a mapping of parameter names to values", str(params_file))
+    known = parameter_names(entry.notebook)
+    for key in parameters:
+        if key not in known:
+            raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
+    return entry, params_file, parameters
+
+
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
     """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
 
     The executed notebook is logged to the parent run the notebook created, found by a tag unique to this
-    call (see `INVOCATION_VARIABLE`); returns that run's id. Unknown notebook names and parameter names are
-    refused before anything runs.
+    call (see `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question names, missing files
+    and unknown parameter names are refused before anything runs.
     """
-    from regstudy.config import read_yaml
-    from regstudy.questions.common import INVOCATION_TAG, INVOCATION_VARIABLE
-    from regstudy.validation import unknown_key_error, unknown_name_problem
-
-    notebooks = question_notebooks()
-    if name not in notebooks:
-        raise ConfigError("question", name, unknown_name_problem("question notebook", name, list(notebooks), show_value=False))
-    params_file = Path(params_file or tracking.repository_root() / "params" / f"{name}.yaml")
-    parameters = read_yaml(params_file) or {}
-    if not isinstance(parameters, dict):
-        raise ConfigError(None, parameters, "expected a mapping of parameter names to values", str(params_file))
-    known = parameter_names(notebooks[name])
-    for key in parameters:
-        if key not in known:
-            raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
+    entry, _, parameters = question_parameters(name, params_file)
     client = tracking.connect()
     invocation = uuid.uuid4().hex
-    with tempfile.TemporaryDirectory() as folder, _environment(INVOCATION_VARIABLE, invocation):
-        executed = Path(output) if output else Path(folder) / f"{name}.ipynb"
-        execute(notebooks[name], executed, parameters)  # a fresh kernel, which inherits the variable
-        runs = tracking.search_runs(client, name, f"tags.`{INVOCATION_TAG}` = '{invocation}'")
+    # A fresh kernel, which inherits the variable.
+    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {tracking.INVOCATION_VARIABLE: invocation}):
+        executed = Path(output) if output else Path(folder) / entry.notebook.name
+        execute(entry.notebook, executed, parameters)
+        runs = tracking.search_runs(client, entry.name, f"tags.`{tracking.INVOCATION_TAG}` = '{invocation}'")
         if not runs:
-            raise NotebookError(f"{name} finished without creating its parent run in experiment '{name}'")
+            raise NotebookError(f"{entry.name} finished without creating its parent run in experiment '{entry.name}'")
         run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
         client.log_artifact(run_id, str(executed), "notebook")
     return run_id
-
-
-@contextlib.contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the duration of the block, then restore what was there."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = before

@@ -2,7 +2,8 @@
 
 Built-ins register on import with `@PLUGINS.register("l2")`; third-party packages declare an entry point
 in the group (`regstudy.plugins` or `regstudy.datasets`) whose value is their class, and are found the
-first time a name is looked up, with no change to regstudy.
+first time a name is looked up, with no change to regstudy. A class may have further names, as Keras'
+export names: `@PLUGINS.register("l1l2", "elastic_net")` finds it under both, and its `name` stays the first.
 """
 
 from __future__ import annotations
@@ -34,17 +35,23 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: register the class under `name` and return it unchanged."""
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Decorator: register the class under `name` (and any `aliases`) and return it unchanged."""
 
         def decorate(cls: T) -> T:
-            self.add(name, cls)
+            for each in (name, *aliases):
+                self.add(each, cls)
             return cls
 
         return decorate
 
     def add(self, name: str, cls: T) -> None:
-        """Register `cls` under `name`; a second, different class under the same name is refused."""
+        """Register `cls` under `name`; a second, different class under the same name is refused.
+
+        The first name a class is registered under is its `name`; a later one is an alias and leaves it.
+        """
+        if not isinstance(name, str) or not name:
+            raise RegstudyError(f"a {self.kind} name must be a non-empty string, got {name!r}")
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
             raise RegstudyError(f"{self.kind} '{name}' must be a subclass of {self.base.__name__}, got {cls!r}")
         existing = self._entries.get(name)
@@ -52,21 +59,30 @@ class Registry(Generic[T]):
             raise RegstudyError(
                 f"{self.kind} name '{name}' is already taken by {existing.__module__}.{existing.__qualname__}"
             )
-        cls.name = name
+        if self._entries.get(cls.__dict__.get("name", "")) is not cls:  # not yet registered here: a first name
+            cls.name = name
         self._entries[name] = cls
 
     def get(self, name: str) -> T:
-        """Return the class registered under `name`, or raise naming the valid names and the closest."""
+        """Return the class registered under `name` or an alias, or raise naming the valid names and the closest."""
+        if not isinstance(name, str):
+            raise UnknownNameError(None, name, unknown_name_problem(self.kind, name, self.names()))
         if name not in self._entries:
             self._load_entry_points()
-        if not isinstance(name, str) or name not in self._entries:
-            raise UnknownNameError(None, name, unknown_name_problem(self.kind, name, self._entries))
+        if name not in self._entries:
+            raise UnknownNameError(None, name, unknown_name_problem(self.kind, name, self.names()))
         return self._entries[name]
 
-    def names(self, pattern: str = "*") -> list[str]:
-        """Return the registered names matching a shell-style wildcard pattern, sorted."""
+    def names(self, pattern: str = "*", aliases: bool = False) -> list[str]:
+        """Return the registered names matching a shell-style wildcard pattern, sorted; aliases only if asked."""
         self._load_entry_points()
-        return sorted(fnmatch.filter(self._entries, pattern))
+        names = self._entries if aliases else [name for name, cls in self._entries.items() if cls.name == name]
+        return sorted(fnmatch.filter(names, pattern))
+
+    def aliases(self, name: str) -> list[str]:
+        """The other names the class registered as `name` answers to."""
+        cls = self.get(name)
+        return sorted(other for other, entry in self._entries.items() if entry is cls and other != cls.name)
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:

@@ -17,10 +17,12 @@ from matplotlib.figure import Figure
 from regstudy import tracking
 from regstudy.errors import ConfigError
 from regstudy.notebooks import execute
+from regstudy.paths import notebooks_folder
+from regstudy.tracking import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
-COMPARE_NOTEBOOK = tracking.repository_root() / "notebooks" / "02-compare.ipynb"
-_CHILDREN = "tags.study = '{study}' and tags.`regstudy.role` = 'variant' and attributes.status = 'FINISHED'"
-_PARENT = "tags.study = '{study}' and tags.`regstudy.role` = 'study'"
+COMPARE_NOTEBOOK = notebooks_folder() / "02-compare.ipynb"
+_CHILDREN = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'variant' and attributes.status = 'FINISHED'"
+_PARENT = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'study'"
 
 
 def study_runs(study: str) -> pd.DataFrame:
@@ -40,8 +42,8 @@ def study_runs(study: str) -> pd.DataFrame:
         plugin_params = {key: _number(value) for key, value in params.items() if key.split(".", 1)[0] in params["plugins"].split(" + ")}
         rows.append({
             "run_id": run.info.run_id,
-            "variant": run.data.tags["variant"],
-            "seed": int(run.data.tags["seed"]),
+            "variant": run.data.tags[VARIANT_TAG],
+            "seed": int(run.data.tags[SEED_TAG]),
             "method": params["plugins"],
             **plugin_params,
             **run.data.metrics,

@@ -26,9 +26,9 @@ from regstudy.config import RunConfig
 from regstudy.errors import ConfigError
 from regstudy.notebooks import run_training_notebook, warm_kernel
 from regstudy.study import Study, Variant
+from regstudy.tracking import PARENT_TAG, ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
 EXECUTORS = ("local", "dask")
-ROLE_TAG, STUDY_TAG, VARIANT_TAG, SEED_TAG = "regstudy.role", "study", "variant", "seed"
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Outcome:
 
 
 def execute_run(
-    parameters: dict, tags: dict[str, str], tracking_uri: str, threads: int | None = None
+    config: RunConfig, tags: dict[str, str], tracking_uri: str, threads: int | None = None
 ) -> tuple[str | None, str | None, float]:
     """Run one variant's notebook (in a pool worker or on a Dask worker); return run id, failure, seconds.
 
@@ -59,7 +59,7 @@ def execute_run(
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
     started = time.perf_counter()
     try:
-        run_id = run_training_notebook(RunConfig(**parameters), tags, kernel=warm_kernel())
+        run_id = run_training_notebook(config, tags, kernel=warm_kernel())
         return run_id, None, time.perf_counter() - started
     except Exception as error:  # noqa: BLE001  (reported in the summary, and the run is FAILED)
         return None, f"{type(error).__name__}: {error}", time.perf_counter() - started
@@ -83,29 +83,27 @@ def sweep(
     threads = max(1, (os.cpu_count() or 1) // workers) if scheduler is None else None
     client = tracking.connect()
     parent_id = _open_parent_run(client, study)
-    children = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'")
-    for run in children:
-        if run.info.status == "RUNNING":
-            tracking.fail_run(client, run.info.run_id, "interrupted: the sweep that started it stopped", status="KILLED")
-    finished = {(run.data.tags.get(VARIANT_TAG), run.data.tags.get(SEED_TAG)): run for run in children if run.info.status == "FINISHED"}
-    outcomes = [Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force]
-    pending = [v for v in study.runs if force or v.key not in finished]
-    echo(f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
-         f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)")
-    try:
+    with tracking.ending(client, parent_id) as end:
+        children = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'")
+        for run in children:
+            if run.info.status == "RUNNING":
+                tracking.fail_run(client, run.info.run_id, "interrupted: the sweep that started it stopped", status="KILLED")
+        finished = {(run.data.tags.get(VARIANT_TAG), run.data.tags.get(SEED_TAG)): run for run in children if run.info.status == "FINISHED"}
+        outcomes = [Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force]
+        pending = [v for v in study.runs if force or v.key not in finished]
+        echo(f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
+             f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)")
         with _executor(executor, workers, scheduler) as (submit, completed):
-            futures = {submit(execute_run, v.config.to_dict(), _tags(v, study, parent_id), tracking.tracking_uri(), threads): v for v in pending}
+            futures = {submit(execute_run, v.config, _tags(v, study, parent_id), tracking.tracking_uri(), threads): v for v in pending}
             with tqdm(total=len(pending), unit="run", desc=study.name, file=sys.stderr) as progress:
                 for future in completed(futures):
                     run_id, failure, seconds = future.result()
                     outcomes.append(Outcome(futures[future], run_id, failure, seconds))
                     progress.update()
                     progress.set_postfix(done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes))
-    except BaseException as error:
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        tracking.fail_run(client, parent_id, f"{type(error).__name__}: {error}", status=status)
-        raise
-    client.set_terminated(parent_id, "FAILED" if any(o.failure for o in outcomes) else "FINISHED")
+        failed = sum(bool(outcome.failure) for outcome in outcomes)
+        if failed:
+            end.status, end.reason = "FAILED", f"{failed} of {len(outcomes)} runs failed"
     order = {v.key: index for index, v in enumerate(study.runs)}
     return sorted(outcomes, key=lambda outcome: order[outcome.variant.key])
 
@@ -130,7 +128,7 @@ def summary_table(outcomes: list[Outcome], client=None) -> str:
 
 def _tags(variant: Variant, study: Study, parent_id: str) -> dict[str, str]:
     return {
-        "mlflow.parentRunId": parent_id,
+        PARENT_TAG: parent_id,
         "mlflow.runName": f"{variant.label} seed={variant.seed}",
         ROLE_TAG: "variant",
         STUDY_TAG: study.name,

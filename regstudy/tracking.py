@@ -1,4 +1,4 @@
-"""MLflow tracking: where the store is, run lifecycle, per-epoch logging, and the tags every run carries.
+"""MLflow tracking: where the store is, how a run ends, what a run's params are, and every tag regstudy sets.
 
 The embedded store is `mlflow/mlflow.db` (SQLite) with artifacts in `mlflow/artifacts/`, at the repository
 root whichever folder a command runs from; `MLFLOW_TRACKING_URI` points everything at another store or at
@@ -17,22 +17,31 @@ import time
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from regstudy.paths import repository_root
+
+if TYPE_CHECKING:
+    from regstudy.config import RunConfig
+
 FAILURE_TAG = "failure_reason"
+"""Why a run ended FAILED or KILLED."""
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+PARENT_TAG = "mlflow.parentRunId"
+ROLE_TAG = "regstudy.role"
+"""What a run is: "study" (a sweep's parent), "variant" (a sweep's run), "question" or "child" (of a question)."""
+STUDY_TAG, VARIANT_TAG, SEED_TAG = "study", "variant", "seed"
+"""A sweep's runs: the study's name, the variant's id (a hash of its parameters) and the seed."""
+INVOCATION_TAG = "regstudy.invocation"
+INVOCATION_VARIABLE = "REGSTUDY_INVOCATION"
+"""Set by `regstudy question` for the kernel it starts; the parent run carries it as `INVOCATION_TAG`, so the
+command finds its own run even when other executions of the same notebook run at the same time."""
 _MAX_TAG_LENGTH = 5000
 _VERSIONED_PACKAGES = ("regstudy", "tensorflow", "keras", "mlflow", "numpy", "scikit-learn", "papermill")
-
-
-def repository_root() -> Path:
-    """The folder holding regstudy's `pyproject.toml` (an editable install), else the working directory."""
-    candidate = Path(__file__).resolve().parents[1]
-    return candidate if (candidate / "pyproject.toml").is_file() else Path.cwd()
 
 
 def tracking_uri() -> str:
@@ -110,19 +119,51 @@ def fail_run(client: MlflowClient, run_id: str, reason: str, status: str = "FAIL
     client.set_terminated(run_id, status)
 
 
+class RunEnd:
+    """How a run inside `ending` ends if nothing raises: `status` ("FINISHED", "FAILED" or None to leave the
+    run as it is) and, for FAILED, the `reason`."""
+
+    def __init__(self, status: str | None):
+        self.status = status
+        self.reason = ""
+
+
 @contextlib.contextmanager
-def active_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
-    """Make `run_id` MLflow's active run; end it FINISHED, or FAILED (KILLED on Ctrl-C) with the reason as a tag."""
-    run = mlflow.start_run(run_id=run_id)
+def ending(client: MlflowClient, run_id: str, status: str | None = "FINISHED") -> Iterator[RunEnd]:
+    """The one place a run's end is decided: FINISHED (or what the block sets on the `RunEnd` it is given) if
+    the block returns, FAILED with the exception as the reason if it raises, KILLED on Ctrl-C.
+
+    A run that has already ended (by the code inside the block) is left as it is.
+
+    Args:
+        status: how the run ends if the block returns; None leaves it to the block. Defaults to "FINISHED".
+    """
+    end = RunEnd(status)
     try:
-        yield run
+        yield end
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
         reason = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
-        mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED if interrupted else RunStatus.FAILED))
+        fail_run(client, run_id, reason, status="KILLED" if interrupted else "FAILED")
         raise
-    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+    if end.status == "FAILED":
+        fail_run(client, run_id, end.reason)
+    elif end.status is not None and client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, end.status)
+
+
+def run_params(config: RunConfig) -> dict[str, str]:
+    """A run's MLflow params: run-level ones by name, plugin and data set options prefixed by their owner."""
+    params = {
+        key: value
+        for key, value in config.to_dict().items()
+        if key not in ("plugins", "dataset_options", "experiment", "run_name")
+    }
+    params["plugins"] = config.plugin_label
+    params.update({f"{config.dataset}.{key}": value for key, value in config.dataset_options.items()})
+    for name, options in config.plugins.items():
+        params.update({f"{name}.{key}": value for key, value in options.items()})
+    return {key: str(value) for key, value in params.items()}
 
 
 class Stopwatch:
@@ -139,63 +180,18 @@ class Stopwatch:
         self.seconds += time.perf_counter() - self._start
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """Log every metric Keras reports at the end of an epoch to the active run, with step = epoch (from 1).
-
-    Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
-    per epoch would cost more than a small model's epoch. The writes are MLflow's asynchronous ones, so
-    training goes on while they land; training's end waits for all of them and raises if one failed.
-    MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
-    swallows its errors; this one lets errors surface.
-
-    Args:
-        flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
-        stopwatch: adds up the time spent writing, if given. Defaults to None.
-    """
-
-    def __init__(self, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None):
-        super().__init__()
-        self.flush_seconds = flush_seconds
-        self.stopwatch = stopwatch or Stopwatch()
-
-    def on_train_begin(self, logs=None):
-        self._pending: list[Metric] = []
-        self._writes = []
-        self._last_flush = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        timestamp = int(time.time() * 1000)
-        self._pending.extend(Metric(key, float(value), timestamp, epoch + 1) for key, value in (logs or {}).items())
-        if time.monotonic() - self._last_flush >= self.flush_seconds:
-            self._flush()
-
-    def on_train_end(self, logs=None):
-        self._flush()
-        with self.stopwatch:
-            for write in self._writes:
-                write.wait()
-
-    def _flush(self):
-        if self._pending:
-            with self.stopwatch:
-                run_id = mlflow.active_run().info.run_id
-                self._writes.append(MlflowClient().log_batch(run_id, metrics=self._pending, synchronous=False))
-        self._pending = []
-        self._last_flush = time.monotonic()
-
-
 def log_at_once(
-    *, params: dict[str, str] | None = None, tags: dict[str, str] | None = None,
+    client: MlflowClient, run_id: str, *, params: dict[str, str] | None = None, tags: dict[str, str] | None = None,
     metrics: dict[str, float] | None = None, series: dict[str, list[float]] | None = None,
 ) -> None:
-    """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to the active run in one store
-    call: each call costs a small run more than the data it carries."""
+    """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to a run in one store call:
+    each call costs a small run more than the data it carries."""
     timestamp = int(time.time() * 1000)
     points = [Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()]
     for key, values in (series or {}).items():
         points += [Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)]
-    MlflowClient().log_batch(
-        mlflow.active_run().info.run_id,
+    client.log_batch(
+        run_id,
         metrics=points,
         params=[Param(key, str(value)) for key, value in (params or {}).items()],
         tags=[RunTag(key, str(value)) for key, value in (tags or {}).items()],

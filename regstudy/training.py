@@ -8,23 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
-import mlflow
 import numpy as np
 import tensorflow as tf
 import yaml
 from IPython.utils.capture import capture_output
 
 from regstudy import engines, tracking
+from regstudy.callbacks import EpochLogger, EpochTimer, WeightStatistics, final_metrics
+from regstudy.combination import Combination
 from regstudy.config import OPTIMIZERS, RunConfig
-from regstudy.datasets import Splits
+from regstudy.datasets import Splits, splits_for
 from regstudy.determinism import make_deterministic
 from regstudy.engines import EpochData
 from regstudy.errors import TrainingError
 from regstudy.figures import learning_curves, weight_histogram
 from regstudy.models import build_model, kernels
-
-NEAR_ZERO = 1e-3
-"""A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""
 
 EVALUATION_BATCH_SIZE = 1024
 """Evaluation has no updates, so one large batch gives the same numbers in fewer steps."""
@@ -40,6 +38,8 @@ class TrainResult:
     config: RunConfig
     sizes: dict[str, int] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
+    splits: Splits | None = field(default=None, repr=False)
+    """The train, validation and test sets the run used."""
     epoch_seconds: list[float] = field(default_factory=list)
     """Wall time of each epoch (training and validation), also logged as the `epoch_seconds` series."""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -71,8 +71,8 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
     """`train` for an already validated `RunConfig`."""
     started = time.perf_counter()
     determinism_tags = make_deterministic(config.seed)
-    splits = config.splits()
-    combination = config.combination()
+    splits = splits_for(config)
+    combination = Combination.from_config(config.plugins)
     x_train, y_train = combination.transform_training_data(
         splits.x_train, splits.y_train, np.random.default_rng(config.seed)
     )
@@ -82,7 +82,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         config.batch_size, EVALUATION_BATCH_SIZE, config.seed,
     )
     model.compile(
-        optimizer=OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate, **combination.optimizer_options()),
+        optimizer=getattr(keras.optimizers, OPTIMIZERS[config.optimizer])(learning_rate=config.learning_rate, **combination.optimizer_options()),
         loss=_loss(splits.task, combination.loss_options()),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if splits.task == "classification" else keras.metrics.MeanSquaredError(name="mse")],
         # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
@@ -106,64 +106,30 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         client = tracking.connect()
         if run_id is None:
             run_id = tracking.create_run(client, config.experiment, config.run_name)
-    with tracking.active_run(run_id):
+    with tracking.ending(client, run_id):
         with logging:
-            tracking.log_at_once(params=config.mlflow_params(), tags=tags)
-            mlflow.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
-            mlflow.log_text(_summary(model), "model_summary.txt")
+            tracking.log_at_once(client, run_id, params=tracking.run_params(config), tags=tags)
+            client.log_text(run_id, yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
+            client.log_text(run_id, _summary(model), "model_summary.txt")
         timer = EpochTimer()
+        plugin_callbacks = combination.callbacks()
         history = engines.fit(
             config.engine, model, data, config.epochs,
-            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *combination.callbacks(), tracking.EpochLogger(stopwatch=logging)],
+            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *plugin_callbacks, EpochLogger(client, run_id, stopwatch=logging)],
         )
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
         metrics = _final_metrics(model, evaluation_data, splits.task)
         metrics["epochs_trained"] = len(history["loss"])
-        metrics.update(combination.final_metrics())
+        metrics.update(final_metrics(plugin_callbacks))
         with logging:
-            tracking.log_at_once(metrics=metrics, series={"epoch_seconds": timer.seconds})
+            tracking.log_at_once(client, run_id, metrics=metrics, series={"epoch_seconds": timer.seconds})
             if config.figures:
-                mlflow.log_figure(learning_curves(history), "figures/learning_curves.png")
-                mlflow.log_figure(weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
+                client.log_figure(run_id, learning_curves(history), "figures/learning_curves.png")
+                client.log_figure(run_id, weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
         seconds = {"run_seconds": time.perf_counter() - started, "mlflow_seconds": logging.seconds}
-        mlflow.log_metrics(seconds)
-    return TrainResult(run_id, history, metrics, config, splits.sizes, model, timer.seconds, seconds)
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Record each epoch's wall time, from its start to the end of its validation pass, in `seconds`.
-
-    Kept out of the epoch logs (and so out of `history`), which must be identical for the same seed.
-    """
-
-    def on_train_begin(self, logs=None):
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-class WeightStatistics(keras.callbacks.Callback):
-    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(weight_statistics(self.model))
-
-
-def weight_statistics(model: keras.Model) -> dict[str, float]:
-    """The penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near zero."""
-    weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
-    return {
-        "penalty": float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)),
-        "weights_l1": float(np.sum(np.abs(weights))),
-        "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
-        "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),
-    }
+        tracking.log_at_once(client, run_id, metrics=seconds)
+    return TrainResult(run_id, history, metrics, config, splits.sizes, model, splits, timer.seconds, seconds)
 
 
 def _loss(task: str, options: dict[str, Any]) -> keras.losses.Loss:

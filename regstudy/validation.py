@@ -1,7 +1,9 @@
-"""Value checks shared by plugins, data sets and run parameters.
+"""Value checks shared by plugins, data sets and run parameters, and the constraints that declare them.
 
 Each check returns the value normalised (an int stays an int, a float becomes a float) or raises
-`ConfigError` naming the argument, the value received and what was expected.
+`ConfigError` naming the argument, the value received and what was expected. A class declares which values
+each of its parameters accepts as `Constraint`s (`Interval`, `Options`, ...), as scikit-learn's parameter
+constraints do; the declaration checks values, documents the valid range and gives the tests bad values.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from regstudy.errors import ConfigError, UnknownNameError, _NO_VALUE
@@ -89,3 +92,165 @@ def unknown_name_problem(kind: str, value: Any, choices: Iterable[str], show_val
 def unknown_key_error(key: str, choices: Iterable[str], kind: str = "parameter") -> UnknownNameError:
     """An error for a key that is not a known parameter name."""
     return UnknownNameError(key, _NO_VALUE, unknown_name_problem(kind, key, choices, show_value=False))
+
+
+class Constraint:
+    """What values one parameter accepts, declared once: it checks a value, describes the valid range in
+    words (`regstudy plugins` prints it) and names values outside it (the tests feed them in).
+
+    A class declares its parameters' constraints in `parameter_constraints`, as scikit-learn does.
+    """
+
+    def check(self, name: str, value: Any) -> Any:
+        """Return `value` normalised, or raise `ConfigError` naming `name`, the value and what was expected."""
+        raise NotImplementedError
+
+    def invalid_values(self) -> list[Any]:
+        """Values this constraint refuses, one of each kind it can refuse."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Interval(Constraint):
+    """A number between bounds: `Interval(float, 0, 1, closed="left")` is [0, 1).
+
+    Args:
+        kind: `int` or `float`.
+        low: the lower bound, or None for none.
+        high: the upper bound, or None for none.
+        closed: which bounds are included: "both", "left", "right" or "neither". Defaults to "both".
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+
+    def check(self, name, value):
+        return check_number(
+            name,
+            value,
+            minimum=self.low,
+            maximum=self.high,
+            exclusive_minimum=self.closed in ("right", "neither"),
+            exclusive_maximum=self.closed in ("left", "neither"),
+            integer=self.kind is int,
+        )
+
+    def __str__(self) -> str:
+        kind = "integer" if self.kind is int else "number"
+        left, right = ("[" if self.closed in ("both", "left") else "("), ("]" if self.closed in ("both", "right") else ")")
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{kind} {'>=' if left == '[' else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{kind} {'<=' if right == ']' else '<'} {self.high:g}"
+        return kind
+
+    def invalid_values(self):
+        values: list[Any] = ["text", True, [1]]
+        if self.kind is int:
+            values.append(1.5)
+        else:
+            values.append(math.nan)
+        if self.low is not None:
+            values.append(self.low if self.closed in ("right", "neither") else self.low - 1)
+        if self.high is not None:
+            values.append(self.high if self.closed in ("left", "neither") else self.high + 1)
+        return values
+
+
+@dataclass(frozen=True)
+class Options(Constraint):
+    """One of a fixed set of strings, e.g. `Options(("rows", "columns"), kind="mode")`.
+
+    Args:
+        choices: the valid strings.
+        kind: what a choice is called in messages. Defaults to "value".
+    """
+
+    choices: tuple[str, ...]
+    kind: str = "value"
+
+    def check(self, name, value):
+        return check_choice(name, value, self.choices, self.kind)
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def invalid_values(self):
+        return ["no-such-" + self.kind.replace(" ", "-"), 1, None]
+
+
+@dataclass(frozen=True)
+class Boolean(Constraint):
+    """True or false."""
+
+    def check(self, name, value):
+        return check_bool(name, value)
+
+    def __str__(self) -> str:
+        return "true or false"
+
+    def invalid_values(self):
+        return ["yes", 1, None]
+
+
+@dataclass(frozen=True)
+class IntegerList(Constraint):
+    """A list of integers, each at least `minimum` (a single integer is a list of one).
+
+    Args:
+        minimum: the smallest integer allowed. Defaults to 1.
+    """
+
+    minimum: int = 1
+
+    def check(self, name, value):
+        return check_int_list(name, value, self.minimum)
+
+    def __str__(self) -> str:
+        return f"list of integers >= {self.minimum}"
+
+    def invalid_values(self):
+        return ["text", [self.minimum - 1], [1.5], None]
+
+
+@dataclass(frozen=True)
+class PlainName(Constraint):
+    """A plain name: letters, digits, space and `_ . , : + = / -` (see `check_name`)."""
+
+    def check(self, name, value):
+        return check_name(name, value)
+
+    def __str__(self) -> str:
+        return "a plain name"
+
+    def invalid_values(self):
+        return ["", "x'); import os; ('", 3, None]
+
+
+@dataclass(frozen=True)
+class OrNone(Constraint):
+    """None, or a value `inner` accepts.
+
+    Args:
+        inner: the constraint on values other than None.
+    """
+
+    inner: Constraint
+
+    def check(self, name, value):
+        return None if value is None else self.inner.check(name, value)
+
+    def __str__(self) -> str:
+        return f"{self.inner} or null"
+
+    def invalid_values(self):
+        return [value for value in self.inner.invalid_values() if value is not None]
+
+
+def check_parameters(constraints: dict[str, Constraint], values: dict[str, Any]) -> dict[str, Any]:
+    """Check every value that has a constraint; return them all, normalised."""
+    return {key: constraints[key].check(key, value) if key in constraints else value for key, value in values.items()}

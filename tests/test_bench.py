@@ -39,3 +39,9 @@ def test_the_line_through_sweep_times_is_least_squares():
     assert (slope, intercept, r_squared) == pytest.approx((2.0, 26.0, 1.0))
     slope, intercept, r_squared = bench._line([1, 2, 3], [1, 3, 2])
     assert (slope, intercept) == pytest.approx((0.5, 1.0)) and r_squared == pytest.approx(0.25)
+
+
+def test_startup_times_each_command_in_a_fresh_process():
+    started = bench.startup(repeats=1)
+    assert set(started) == {"regstudy --help", "regstudy plugins", "import tensorflow"}
+    assert all(seconds > 0 for seconds in started.values())

@@ -13,7 +13,8 @@ from regstudy import PLUGINS, RunConfig
 from regstudy.cli import main
 from regstudy.notebooks import TRAIN_NOTEBOOK, parameter_names
 from regstudy import notebooks, tracking
-from regstudy.questions.common import ROLE_TAG, child_statuses
+from regstudy.questions.common import child_statuses
+from regstudy.tracking import ROLE_TAG
 
 
 def _write(tmp_path, text):
@@ -144,3 +145,27 @@ def test_question_refuses_bad_names_and_keys_in_one_line(client, tmp_path, capsy
     if text is not None:
         assert str(params) in error
     assert len(client.search_experiments()) == before
+
+
+def test_a_registered_question_whose_notebook_is_missing_is_refused_before_anything_runs(client, capsys, monkeypatch):
+    from regstudy.questions import QUESTIONS, QuestionEntry
+
+    name = "11-renamed-notebook"
+    monkeypatch.setitem(QUESTIONS, name, QuestionEntry(name, "accuracy"))
+    before = len(client.search_experiments())
+    assert main(["question", name]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "11-renamed-notebook.ipynb does not exist" in error
+    assert len(client.search_experiments()) == before
+
+
+def test_commands_that_do_not_train_do_not_import_tensorflow():
+    """`regstudy --help`, `regstudy plugins` and validating a run start without TensorFlow (`make bench` times them)."""
+    code = (
+        "import sys; from regstudy.cli import main; from regstudy import RunConfig; main(['plugins']);"
+        "RunConfig(plugins='l2 + dropout + early_stopping + dropconnect', model='cnn');"
+        "print(sorted(name for name in ('tensorflow.python', 'keras.src', 'mlflow', 'papermill') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "(number in [0, 1))" in done.stdout and "(one of val_loss, val_accuracy" in done.stdout

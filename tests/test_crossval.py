@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from regstudy import ConfigError, RunConfig
-from regstudy.crossval import choose
-from regstudy.datasets import fold_indices
+from regstudy.datasets import fold_indices, splits_for
+from regstudy.questions.crossval import choose
 
 
 def test_folds_partition_the_examples_and_keep_class_shares():
@@ -21,8 +21,8 @@ def test_folds_partition_the_examples_and_keep_class_shares():
 
 def test_a_fold_is_the_validation_set_and_the_test_set_is_shared():
     base = {"dataset": "digits", "train_size": 300, "folds": 3}
-    whole = RunConfig(dataset="digits", train_size=300).splits()
-    parts = [RunConfig(**base, fold=fold).splits() for fold in range(3)]
+    whole = splits_for(RunConfig(dataset="digits", train_size=300))
+    parts = [splits_for(RunConfig(**base, fold=fold)) for fold in range(3)]
     for part in parts:
         assert part.sizes == {"train": 200, "validation": 100, "test": whole.sizes["test"]}
         np.testing.assert_array_equal(part.x_test, whole.x_test)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from regstudy import DATASETS, ConfigError, RunConfig
-from regstudy.datasets import Linear, split
+from regstudy.datasets import Linear, check_sizes, split, splits_for
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_data_set_loads_and_splits(name):
-    splits = RunConfig(dataset=name).splits()
+    splits = splits_for(RunConfig(dataset=name))
     total = sum(splits.sizes.values())
     assert splits.sizes["test"] == pytest.approx(0.2 * total, abs=1)
     assert splits.sizes["validation"] == pytest.approx(0.2 * total, abs=1)
@@ -18,15 +18,15 @@ def test_every_data_set_loads_and_splits(name):
 
 
 def test_real_data_sets_are_the_shipped_ones():
-    digits = RunConfig(dataset="digits").build_dataset().arrays()
-    mnist = RunConfig(dataset="mnist_5k").build_dataset().arrays()
+    digits = DATASETS.get("digits")().arrays()
+    mnist = DATASETS.get("mnist_5k")().arrays()
     assert digits[0].shape == (1797, 64) and mnist[0].shape == (5000, 784)
     assert np.bincount(mnist[1]).tolist() == [500] * 10
     assert 0 <= digits[0].min() and digits[0].max() == 1
 
 
 def test_splits_are_fixed_by_the_split_seed_and_stratified():
-    first, again, other = (RunConfig(train_size=100, split_seed=s).splits() for s in (3, 3, 4))
+    first, again, other = (splits_for(RunConfig(train_size=100, split_seed=s)) for s in (3, 3, 4))
     np.testing.assert_array_equal(first.x_train, again.x_train)
     assert not np.array_equal(first.x_train, other.x_train)
     assert np.bincount(first.y_train).min() >= 9  # 100 of 10 balanced classes
@@ -52,3 +52,34 @@ def test_irrelevant_features_depend_on_the_first_feature_only():
     assert np.mean((x[:, 0] > 0) == (y == 1)) > 0.9
     for column in range(1, 21):
         assert abs(np.corrcoef(x[:, column], y)[0, 1]) < 0.06
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_the_sizes_checked_before_a_run_are_the_sizes_it_splits(name):
+    """`check_sizes` counts without splitting; scikit-learn's `train_test_split` is the reference."""
+    available = splits_for(RunConfig(dataset=name)).sizes["train"]
+    check_sizes(DATASETS.get(name)(), available, 0.2, 0.2, None)
+    with pytest.raises(ConfigError, match=f"at most the {available} examples"):
+        RunConfig(dataset=name, train_size=available + 1)
+
+
+@pytest.mark.parametrize(
+    "name, key, value",
+    [
+        pytest.param(name, key, value, id=f"{name}.{key}={value!r}")
+        for name in DATASETS.names()
+        for key, constraint in DATASETS.get(name).parameter_constraints.items()
+        for value in constraint.invalid_values()
+    ],
+)
+def test_every_data_set_option_outside_its_range_is_refused(name, key, value):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(dataset=name, dataset_options={key: value})
+    assert caught.value.key == f"dataset_options.{key}"
+
+
+def test_options_that_do_not_fit_together_are_refused():
+    with pytest.raises(ConfigError, match="n_features = 4"):
+        RunConfig(dataset="noisy_classification", dataset_options={"n_features": 4, "n_informative": 5})
+    with pytest.raises(ConfigError, match="2\\*\\*n_informative = 2"):
+        RunConfig(dataset="noisy_classification", dataset_options={"n_informative": 1, "n_classes": 3})

@@ -8,6 +8,9 @@ import pytest
 
 import regstudy
 from regstudy import PLUGINS, ConfigError, IncompatiblePluginsError, RunConfig, UnknownNameError
+from regstudy.combination import Combination
+from regstudy.datasets import splits_for
+from regstudy.keras_additions import DropConnectDense
 from regstudy.models import build_model, kernels
 from regstudy.training import train
 
@@ -61,8 +64,8 @@ def test_one_epoch_fit_runs_in_a_cnn(name, experiment):
 
 def _model(plugins, model="mlp"):
     config = RunConfig(plugins=plugins, model=model, hidden_units=[12, 8], filters=[3], train_size=60)
-    splits = config.splits()
-    return build_model(config, splits, config.combination()), splits
+    splits = splits_for(config)
+    return build_model(config, splits, Combination.from_config(config.plugins)), splits
 
 
 @pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
@@ -107,7 +110,7 @@ def test_noise_acts_in_training_only(name):
 
 
 def test_dropconnect_drops_weights_not_units():
-    layer = regstudy.keras_additions.DropConnectDense(200, rate=0.5, use_bias=False)
+    layer = DropConnectDense(200, rate=0.5, use_bias=False)
     x = np.ones((1, 300), dtype=np.float32)
     layer.build(x.shape)
     layer.kernel.assign(np.ones((300, 200), dtype=np.float32))
@@ -138,7 +141,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(experiment):
 
 def test_weight_decay_and_label_smoothing_reach_the_optimizer_and_loss():
     config = RunConfig(plugins={"weight_decay": {"weight_decay": 0.01}, "label_smoothing": {"smoothing": 0.2}})
-    combination = config.combination()
+    combination = Combination.from_config(config.plugins)
     assert combination.optimizer_options() == {"weight_decay": 0.01}
     assert combination.loss_options() == {"label_smoothing": 0.2}
 
@@ -205,7 +208,7 @@ def test_two_plugins_claiming_one_role_are_refused(monkeypatch):
 
 
 def test_randomize_labels_replaces_exactly_the_fraction_with_uniform_classes():
-    from regstudy.plugins.data import randomize_labels
+    from regstudy.plugins.targets import randomize_labels
 
     labels = np.repeat(np.arange(10), 1000)
     untouched = randomize_labels(labels, 0.0, 10, np.random.default_rng(0))
@@ -220,9 +223,9 @@ def test_randomize_labels_replaces_exactly_the_fraction_with_uniform_classes():
 
 
 def test_random_labels_change_training_labels_only(experiment):
-    plain = RunConfig(dataset="digits", train_size=300).splits()
+    plain = splits_for(RunConfig(dataset="digits", train_size=300))
     transformed = RunConfig(dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}})
-    x, y = transformed.combination().transform_training_data(plain.x_train, plain.y_train, np.random.default_rng(0))
+    x, y = Combination.from_config(transformed.plugins).transform_training_data(plain.x_train, plain.y_train, np.random.default_rng(0))
     np.testing.assert_array_equal(x, plain.x_train)
     assert np.mean(y == plain.y_train) < 0.25
     result = train(experiment=experiment, dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}}, epochs=1)
@@ -232,3 +235,69 @@ def test_random_labels_change_training_labels_only(experiment):
 def test_random_labels_on_regression_is_refused():
     with pytest.raises(IncompatiblePluginsError, match="needs class labels"):
         RunConfig(dataset="linear", plugins={"random_labels": {}})
+
+
+def _every_invalid_value(registry):
+    """(name, hyperparameter, value) for every value outside the declared range of every hyperparameter."""
+    return [
+        pytest.param(name, key, value, id=f"{name}.{key}={value!r}")
+        for name in registry.names()
+        for key, constraint in registry.get(name).parameter_constraints.items()
+        for value in constraint.invalid_values()
+    ]
+
+
+@pytest.mark.parametrize("name", ALL_PLUGINS)
+def test_every_hyperparameter_declares_its_valid_values(name):
+    plugin = PLUGINS.get(name)
+    assert set(plugin.parameter_constraints) == set(plugin.hyperparameters())
+    for key, default in plugin.hyperparameters().items():
+        assert plugin.parameter_constraints[key].check(key, default) == default, "the default must be valid"
+
+
+@pytest.mark.parametrize("name, key, value", _every_invalid_value(PLUGINS))
+def test_every_value_outside_a_declared_range_is_refused_naming_its_key(name, key, value):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(plugins={name: {key: value}})
+    assert caught.value.key == f"plugins.{name}.{key}"
+    assert "\n" not in str(caught.value)
+
+
+def test_a_plugin_stores_its_arguments_as_given_and_create_checks_them():
+    assert PLUGINS.get("l2")(l2=-1.0).l2 == -1.0  # `__init__` only stores, as in Keras and scikit-learn
+    with pytest.raises(ConfigError, match="expected a number >= 0"):
+        PLUGINS.get("l2").create({"l2": -1.0})
+    with pytest.raises(ConfigError, match="expected a number >= 0"):
+        PLUGINS.get("l2").from_config({"l2": -1.0})  # one constructor path: from_config is create
+    with pytest.raises(UnknownNameError, match="did you mean 'l2'"):
+        PLUGINS.get("l2").from_config({"l3": 1.0})
+    assert PLUGINS.get("l2").create({"l2": 1}).l2 == 1.0 and isinstance(PLUGINS.get("l2").create({"l2": 1}).l2, float)
+
+
+def test_an_alias_names_the_same_plugin_and_resolves_to_its_name():
+    assert PLUGINS.get("elastic_net") is PLUGINS.get("l1l2") and PLUGINS.get("elastic_net").name == "l1l2"
+    assert RunConfig(plugins={"elastic_net": {"l1": 0.1}}).plugins == {"l1l2": {"l1": 0.1, "l2": 0.0005}}
+    assert "elastic_net" not in ALL_PLUGINS and "elastic_net" in PLUGINS.names(aliases=True)
+    with pytest.raises(ConfigError, match="names plugin 'l1l2' twice"):
+        RunConfig(plugins="l1l2 + elastic_net")
+
+
+def test_a_plugin_sees_a_description_of_its_run_not_the_config(monkeypatch):
+    seen = []
+
+    class Watcher(regstudy.Plugin):
+        """Records what it is shown."""
+
+        def check(self, run):
+            seen.append(run)
+
+    monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
+    PLUGINS.add("test_watcher", Watcher)
+    RunConfig(plugins="test_watcher + dropout", model="cnn", filters=[4, 8], hidden_units=[16])
+    assert seen == [
+        regstudy.RunDescription(
+            task="classification", dataset="digits", images=True, model="cnn",
+            hidden_dense_layers=1, hidden_layers=3, plugins=("test_watcher", "dropout"),
+        )
+    ]
+

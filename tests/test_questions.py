@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from helpers import runs_of
-from regstudy.questions import accuracy, ng2004, srivastava, stopping, zhang2017
+from regstudy.questions import accuracy, ng2004, srivastava, when_to_stop, zhang2017
 from regstudy.questions.common import Question, child_statuses, mean_std
 
 
@@ -59,9 +59,9 @@ def test_epochs_to_fit_is_the_first_epoch_at_the_threshold():
 
 
 def test_stopping_needs_a_reference_that_never_stops():
-    assert stopping._full_training({"GL2": {"gl": {}}, "full": {"none": {}}}) == "full"
+    assert when_to_stop._full_training({"GL2": {"gl": {}}, "full": {"none": {}}}) == "full"
     with pytest.raises(ValueError, match="never stops"):
-        stopping._full_training({"GL2": {"gl": {}}})
+        when_to_stop._full_training({"GL2": {"gl": {}}})
 
 
 def test_srivastava_pairs_are_paired_by_seed_and_one_sided():
@@ -77,3 +77,53 @@ def test_srivastava_pairs_are_paired_by_seed_and_one_sided():
     comparison = srivastava._comparison(pd.DataFrame(rows))
     assert comparison["our_rank"].tolist() == comparison["paper_rank"].tolist()
     assert "holds here" in srivastava._answer(comparison, pairs.reset_index(), 3)
+
+
+def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
+    import inspect
+
+    from helpers import ROOT
+    from regstudy.notebooks import parameter_names, question_parameters
+    from regstudy.questions import QUESTIONS
+
+    numbered = {path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")} - {"01-train", "02-compare"}
+    assert set(QUESTIONS) == numbered
+    for name, entry in QUESTIONS.items():
+        module = entry.load()
+        assert module.EXPERIMENT == name  # the experiment the module logs to is the one `regstudy question` reads
+        run = inspect.signature(module.run).parameters
+        takes_more = any(parameter.kind == parameter.VAR_KEYWORD for parameter in run.values())
+        assert takes_more or set(parameter_names(entry.notebook)) <= set(run), name
+        assert f"{entry.module}.run(" in entry.notebook.read_text(), f"{name} does not call its module"
+        assert question_parameters(name)[2], f"{entry.params_file} holds no parameters"
+
+
+def test_run_ending_decides_every_way_a_run_ends(client, experiment):
+    from regstudy import tracking
+
+    def status(run_id):
+        run = client.get_run(run_id)
+        return run.info.status, run.data.tags.get(tracking.FAILURE_TAG)
+
+    runs = [tracking.create_run(client, experiment, None) for _ in range(5)]
+    with tracking.ending(client, runs[0]):
+        pass
+    with pytest.raises(ValueError), tracking.ending(client, runs[1]):
+        raise ValueError("bad value")
+    with pytest.raises(KeyboardInterrupt), tracking.ending(client, runs[2]):
+        raise KeyboardInterrupt
+    with tracking.ending(client, runs[3]) as end:
+        end.status, end.reason = "FAILED", "2 of 3 runs failed"
+    with tracking.ending(client, runs[4], status=None):
+        pass
+    assert [status(run_id) for run_id in runs] == [
+        ("FINISHED", None),
+        ("FAILED", "ValueError: bad value"),
+        ("KILLED", "interrupted"),
+        ("FAILED", "2 of 3 runs failed"),
+        ("RUNNING", None),
+    ]
+    client.set_terminated(runs[4], "FINISHED")
+    with tracking.ending(client, runs[4]):  # a run that has already ended is left as it is
+        pass
+    assert status(runs[4]) == ("FINISHED", None)

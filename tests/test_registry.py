@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from regstudy import PLUGINS, Plugin, RegstudyError
+from regstudy import PLUGINS, Plugin, RegstudyError, UnknownNameError
 from regstudy.registry import Registry
 
 
@@ -83,3 +83,21 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path):
         check=True,
     ).stdout
     assert check.strip() == "{'shrink': {'strength': 2.0}}"
+
+
+def test_an_alias_keeps_the_class_name_and_a_name_that_is_no_string_is_one_line():
+    registry = Registry("thing", group="regstudy.test-none", base=Plugin)
+
+    @registry.register("first", "second")
+    class A(Plugin):
+        """A."""
+
+    registry.add("third", A)
+    assert A.name == "first" and registry.get("second") is A and registry.get("third") is A
+    assert registry.names() == ["first"] and registry.aliases("first") == ["second", "third"]
+    for bad in (["a"], None, 3):
+        with pytest.raises(UnknownNameError) as caught:
+            registry.get(bad)
+        assert "\n" not in str(caught.value) and "valid things are: first" in str(caught.value)
+    with pytest.raises(RegstudyError, match="non-empty string"):
+        registry.add(["b"], A)

@@ -1,6 +1,5 @@
 """`none`: the baseline, trained with no regularization at all."""
 
-from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, register
 
 
@@ -8,8 +7,4 @@ from regstudy.plugins.base import Plugin, register
 class NoRegularization(Plugin):
     """The baseline: no regularization; it cannot be combined with any other plugin."""
 
-    def check(self, config):
-        if len(config.plugins) > 1:
-            raise IncompatiblePluginsError(
-                "plugins", config.plugin_label, "cannot be combined: 'none' is the baseline without regularization"
-            )
+    trains_alone = "it is the baseline without regularization"

@@ -6,11 +6,12 @@ not the biases. Keras defines the penalties as sums over the weights: `l2 * sum(
 
 from __future__ import annotations
 
-import keras
+import lazy_loader
 
-from regstudy.keras_additions import MaxNormPerUnit, OnMatrix
 from regstudy.plugins.base import Plugin, register
-from regstudy.validation import check_choice, check_number
+from regstudy.validation import Interval, Options
+
+keras = lazy_loader.load("keras")
 
 
 @register("l1")
@@ -21,8 +22,10 @@ class L1(Plugin):
         l1: the strength, >= 0. Defaults to 0.001.
     """
 
+    parameter_constraints = {"l1": Interval(float, 0, None)}
+
     def __init__(self, l1=0.001):
-        self.l1 = check_number("l1", l1, minimum=0)
+        self.l1 = l1
 
     def kernel_regularizer(self):
         return keras.regularizers.L1(self.l1)
@@ -36,14 +39,16 @@ class L2(Plugin):
         l2: the strength, >= 0. Defaults to 0.001.
     """
 
+    parameter_constraints = {"l2": Interval(float, 0, None)}
+
     def __init__(self, l2=0.001):
-        self.l2 = check_number("l2", l2, minimum=0)
+        self.l2 = l2
 
     def kernel_regularizer(self):
         return keras.regularizers.L2(self.l2)
 
 
-@register("l1l2")
+@register("l1l2", "elastic_net")
 class ElasticNet(Plugin):
     """Elastic net: `l1 * sum(|w|) + l2 * sum(w²)` on every kernel.
 
@@ -52,9 +57,11 @@ class ElasticNet(Plugin):
         l2: the L2 strength, >= 0. Defaults to 0.0005.
     """
 
+    parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None)}
+
     def __init__(self, l1=0.0005, l2=0.0005):
-        self.l1 = check_number("l1", l1, minimum=0)
-        self.l2 = check_number("l2", l2, minimum=0)
+        self.l1 = l1
+        self.l2 = l2
 
     def kernel_regularizer(self):
         return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
@@ -72,11 +79,15 @@ class Orthogonal(Plugin):
             Defaults to "rows".
     """
 
+    parameter_constraints = {"factor": Interval(float, 0, None), "mode": Options(("rows", "columns"), kind="mode")}
+
     def __init__(self, factor=0.01, mode="rows"):
-        self.factor = check_number("factor", factor, minimum=0)
-        self.mode = check_choice("mode", mode, ("rows", "columns"), kind="mode")
+        self.factor = factor
+        self.mode = mode
 
     def kernel_regularizer(self):
+        from regstudy.keras_additions import OnMatrix
+
         return OnMatrix(keras.regularizers.OrthogonalRegularizer(factor=self.factor, mode=self.mode))
 
 
@@ -89,11 +100,14 @@ class MaxNorm(Plugin):
     """
 
     exclusive = ("kernel constraint",)
+    parameter_constraints = {"max_value": Interval(float, 0, None, closed="right")}
 
     def __init__(self, max_value=3.0):
-        self.max_value = check_number("max_value", max_value, minimum=0, exclusive_minimum=True)
+        self.max_value = max_value
 
     def kernel_constraint(self):
+        from regstudy.keras_additions import MaxNormPerUnit
+
         return MaxNormPerUnit(self.max_value)
 
 
@@ -107,8 +121,10 @@ class WeightDecay(Plugin):
         weight_decay: the decay rate, >= 0. Defaults to 0.004 (Keras' AdamW default).
     """
 
+    parameter_constraints = {"weight_decay": Interval(float, 0, None)}
+
     def __init__(self, weight_decay=0.004):
-        self.weight_decay = check_number("weight_decay", weight_decay, minimum=0)
+        self.weight_decay = weight_decay
 
     def optimizer_options(self):
         return {"weight_decay": self.weight_decay}

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import keras
+import lazy_loader
 
 from regstudy.errors import IncompatiblePluginsError
-from regstudy.keras_additions import DropConnectDense
-from regstudy.plugins.base import Plugin, register
-from regstudy.validation import check_choice, check_number
+from regstudy.plugins.base import Plugin, RunDescription, register
+from regstudy.validation import Interval, Options
+
+keras = lazy_loader.load("keras")
+
+RATE = Interval(float, 0, 1, closed="left")
+"""A fraction dropped: 0 drops nothing, 1 would drop everything."""
 
 
-def _require_hidden_layers(plugin: Plugin, config, dense: bool = False) -> None:
+def _require_hidden_layers(plugin: Plugin, run: RunDescription, dense: bool = False) -> None:
     """Refuse a plugin that acts on hidden layers in a model that has none (it would silently do nothing)."""
-    count = len(config.hidden_units) if dense else config.hidden_layer_count
+    count = run.hidden_dense_layers if dense else run.hidden_layers
     if count == 0:
         kind = "hidden Dense layers" if dense else "hidden layers"
         raise IncompatiblePluginsError(
@@ -29,13 +33,15 @@ class Dropout(Plugin):
         input_rate: the fraction of input features dropped, in [0, 1). Defaults to 0.0.
     """
 
-    def __init__(self, rate=0.5, input_rate=0.0):
-        self.rate = check_number("rate", rate, minimum=0, maximum=1, exclusive_maximum=True)
-        self.input_rate = check_number("input_rate", input_rate, minimum=0, maximum=1, exclusive_maximum=True)
+    parameter_constraints = {"rate": RATE, "input_rate": RATE}
 
-    def check(self, config):
+    def __init__(self, rate=0.5, input_rate=0.0):
+        self.rate = rate
+        self.input_rate = input_rate
+
+    def check(self, run):
         if self.input_rate == 0:
-            _require_hidden_layers(self, config)
+            _require_hidden_layers(self, run)
 
     def input_layers(self):
         return [keras.layers.Dropout(self.input_rate)] if self.input_rate > 0 else []
@@ -52,11 +58,13 @@ class GaussianDropout(Plugin):
         rate: the equivalent dropout rate, in [0, 1). Defaults to 0.5.
     """
 
-    def __init__(self, rate=0.5):
-        self.rate = check_number("rate", rate, minimum=0, maximum=1, exclusive_maximum=True)
+    parameter_constraints = {"rate": RATE}
 
-    def check(self, config):
-        _require_hidden_layers(self, config)
+    def __init__(self, rate=0.5):
+        self.rate = rate
+
+    def check(self, run):
+        _require_hidden_layers(self, run)
 
     def hidden_layers(self):
         return [keras.layers.GaussianDropout(self.rate)]
@@ -71,13 +79,15 @@ class GaussianNoise(Plugin):
         where: "input", "hidden" or "both". Defaults to "input".
     """
 
-    def __init__(self, stddev=0.1, where="input"):
-        self.stddev = check_number("stddev", stddev, minimum=0)
-        self.where = check_choice("where", where, ("input", "hidden", "both"), kind="place")
+    parameter_constraints = {"stddev": Interval(float, 0, None), "where": Options(("input", "hidden", "both"), kind="place")}
 
-    def check(self, config):
+    def __init__(self, stddev=0.1, where="input"):
+        self.stddev = stddev
+        self.where = where
+
+    def check(self, run):
         if self.where != "input":
-            _require_hidden_layers(self, config)
+            _require_hidden_layers(self, run)
 
     def input_layers(self):
         return [keras.layers.GaussianNoise(self.stddev)] if self.where in ("input", "both") else []
@@ -95,12 +105,15 @@ class DropConnect(Plugin):
     """
 
     exclusive = ("hidden dense layer",)
+    parameter_constraints = {"rate": RATE}
 
     def __init__(self, rate=0.5):
-        self.rate = check_number("rate", rate, minimum=0, maximum=1, exclusive_maximum=True)
+        self.rate = rate
 
-    def check(self, config):
-        _require_hidden_layers(self, config, dense=True)
+    def check(self, run):
+        _require_hidden_layers(self, run, dense=True)
 
     def hidden_dense_layer(self, units, **dense_arguments):
+        from regstudy.keras_additions import DropConnectDense
+
         return DropConnectDense(units, rate=self.rate, **dense_arguments)

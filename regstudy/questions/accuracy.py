@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions.common import Question, mean_std, percent
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question, mean_std, percent
+
+EXPERIMENT = experiment_of(__name__)
 
 STRENGTHS = {"l2": ("l2", "l2"), "dropout": ("dropout", "rate")}
 """Each method studied: the plugin and the hyperparameter that is its strength (0 means the baseline)."""
 
 
-@dataclass
-class Result:
-    table: pd.DataFrame
-    summary: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
-def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = "04-does-regularization-cost-accuracy", **training: Any) -> Result:
+def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:
     """Train every strength of every method for every seed on a training set small enough to overfit.
 
     Args:
@@ -48,8 +43,10 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = "04-d
         summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
         answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
         figure = _figure(summary)
-        question.log_result(answer, tables={"accuracy_by_strength": summary}, figures={"accuracy_by_strength": figure})
-    return Result(table, summary, answer, figure, question.run_id)
+        found = question.log_result(
+            answer, tables={"runs": table, "accuracy_by_strength": summary}, figures={"accuracy_by_strength": figure}
+        )
+    return found
 
 
 def _answer(method: str, rows: pd.DataFrame) -> str:

@@ -1,8 +1,10 @@
-"""`Question`: the MLflow parent run of one notebook execution, its child trainings, and their table."""
+"""`Question`: the MLflow parent run of one notebook execution, its child trainings, and their table; `Answer`,
+what every question returns."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,17 @@ from regstudy import tracking
 from regstudy.config import RunConfig
 from regstudy.training import TrainResult, train_config
 
-ROLE_TAG = "regstudy.role"
-INVOCATION_TAG = "regstudy.invocation"
-INVOCATION_VARIABLE = "REGSTUDY_INVOCATION"
-"""Set by `regstudy question` for the kernel it starts; the parent run carries it as `INVOCATION_TAG`, so the
-command finds its own run even when other executions of the same notebook run at the same time."""
+
+@dataclass
+class Answer:
+    """What a question found: the answer in words, its tables and figures (all logged to the parent run, under
+    these names), the few numbers it chose, and the parent run's id."""
+
+    answer: str
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+    run_id: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class Question:
@@ -28,7 +36,7 @@ class Question:
     run is left RUNNING.
 
     Args:
-        experiment: the MLflow experiment, by convention the notebook's name.
+        experiment: the MLflow experiment: the question's name (see `regstudy.questions.QUESTIONS`).
         parameters: the notebook's parameters, logged to the parent run.
     """
 
@@ -39,23 +47,21 @@ class Question:
 
     def __enter__(self) -> Question:
         self.client = tracking.connect()
-        invocation = {INVOCATION_TAG: os.environ[INVOCATION_VARIABLE]} if INVOCATION_VARIABLE in os.environ else {}
-        self.run_id = tracking.create_run(self.client, self.experiment, None, {ROLE_TAG: "question", **invocation})
+        variable = tracking.INVOCATION_VARIABLE
+        invocation = {tracking.INVOCATION_TAG: os.environ[variable]} if variable in os.environ else {}
+        self.run_id = tracking.create_run(self.client, self.experiment, None, {tracking.ROLE_TAG: "question", **invocation})
+        self._ending = tracking.ending(self.client, self.run_id)
+        self._ending.__enter__()
         self.client.log_text(self.run_id, yaml.safe_dump(self.parameters, sort_keys=False), "parameters.yaml")
         return self
 
-    def __exit__(self, kind, error, traceback) -> None:
-        if error is None:
-            self.client.set_terminated(self.run_id, "FINISHED")
-        else:
-            interrupted = isinstance(error, KeyboardInterrupt)
-            status = "KILLED" if interrupted else "FAILED"
-            tracking.fail_run(self.client, self.run_id, "interrupted" if interrupted else f"{type(error).__name__}: {error}", status)
+    def __exit__(self, kind, error, traceback) -> bool:
+        return self._ending.__exit__(kind, error, traceback)
 
     def train(self, labels: dict[str, Any], **parameters: Any) -> TrainResult:
         """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table."""
         config = RunConfig.from_mapping({**parameters, "experiment": self.experiment})  # refused before any run exists
-        tags = {"mlflow.parentRunId": self.run_id, ROLE_TAG: "child", **{key: str(value) for key, value in labels.items()}}
+        tags = {tracking.PARENT_TAG: self.run_id, tracking.ROLE_TAG: "child", **{key: str(value) for key, value in labels.items()}}
         run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
         result = train_config(config, run_id=run_id)
         self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})
@@ -65,8 +71,11 @@ class Question:
         """Every child run trained so far: its labels, seed and final metrics, one row each."""
         return pd.DataFrame(self.rows)
 
-    def log_result(self, answer: str, tables: dict[str, pd.DataFrame], figures: dict[str, Figure]) -> None:
-        """Log the answer (`answer.md` and the run's description), each table (CSV and markdown) and each figure."""
+    def log_result(
+        self, answer: str, tables: dict[str, pd.DataFrame], figures: dict[str, Figure], **values: Any
+    ) -> Answer:
+        """Log the answer (`answer.md` and the run's description), each table (CSV and markdown) and each
+        figure; return them as an `Answer`, with `values`."""
         for name, table in tables.items():
             self.client.log_text(self.run_id, table.to_csv(), f"tables/{name}.csv")
             self.client.log_text(self.run_id, table.to_markdown(floatfmt=".4g") + "\n", f"tables/{name}.md")
@@ -74,6 +83,7 @@ class Question:
             self.client.log_figure(self.run_id, figure, f"figures/{name}.png")
         self.client.log_text(self.run_id, answer + "\n", "answer.md")
         self.client.set_tag(self.run_id, "mlflow.note.content", answer)
+        return Answer(answer, tables, figures, self.run_id, values)
 
 
 def mean_std(table: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
@@ -97,7 +107,7 @@ def child_statuses(run_id: str) -> dict[str, int]:
     client = tracking.connect()
     parent = client.get_run(run_id)
     experiment = client.get_experiment(parent.info.experiment_id).name
-    children = tracking.search_runs(client, experiment, f"tags.`mlflow.parentRunId` = '{run_id}'")
+    children = tracking.search_runs(client, experiment, f"tags.`{tracking.PARENT_TAG}` = '{run_id}'")
     statuses: dict[str, int] = {}
     for child in children:
         statuses[child.info.status] = statuses.get(child.info.status, 0) + 1

@@ -8,24 +8,19 @@ stays nearly flat as irrelevant features are added while L2's climbs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.crossval import choose, cross_validate
-from regstudy.questions.common import Question
+from regstudy.questions.crossval import choose, cross_validate
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question
+
+EXPERIMENT = experiment_of(__name__)
 
 
-@dataclass
-class Result:
-    table: pd.DataFrame
-    summary: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
 def run(
@@ -33,9 +28,9 @@ def run(
     strengths: dict[str, list[float]],
     folds: int,
     trials: list[int],
-    experiment: str = "09-ng-2004-l1-vs-l2",
+    experiment: str = EXPERIMENT,
     **training: Any,
-) -> Result:
+) -> Answer:
     """For each number of irrelevant features, trial and penalty: choose λ by k-fold CV, train, measure test error.
 
     A trial draws a new data set (`irrelevant_features` with `seed = trial`). The model is logistic
@@ -66,8 +61,8 @@ def run(
         summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
         answer = _answer(summary)
         figure = _figure(summary)
-        question.log_result(answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure})
-    return Result(table, summary, answer, figure, question.run_id)
+        found = question.log_result(answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure})
+    return found
 
 
 def growth(summary: pd.DataFrame, penalty: str) -> float:

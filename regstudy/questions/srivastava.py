@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from regstudy.questions.common import Question
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question
+
+EXPERIMENT = experiment_of(__name__)
 
 PAPER_TEST_ERROR = {
     "L2": 1.62,
@@ -27,18 +29,9 @@ COMPARED = ("L2", "Max-norm", "Dropout + L2", "Dropout + Max-norm")
 """The methods reproduced here, in the paper's order from worst to best."""
 
 
-@dataclass
-class Result:
-    table: pd.DataFrame
-    chosen: pd.DataFrame
-    comparison: pd.DataFrame
-    pairs: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
-def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str = "08-srivastava-2014-dropout", **training: Any) -> Result:
+def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:
     """Train each method at each candidate strength over seeds; pick each method's strength on validation accuracy.
 
     Args:
@@ -61,8 +54,9 @@ def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str =
         pairs = _pairs(selected)
         answer = _answer(comparison, pairs, len(seeds))
         figure = _figure(comparison)
-        question.log_result(answer, tables={"chosen_strengths": chosen, "table9": comparison, "pairs": pairs}, figures={"table9": figure})
-    return Result(table, chosen, comparison, pairs, answer, figure, question.run_id)
+        tables = {"runs": table, "chosen_strengths": chosen, "table9": comparison, "pairs": pairs}
+        found = question.log_result(answer, tables, figures={"table9": figure})
+    return found
 
 
 def _comparison(selected: pd.DataFrame) -> pd.DataFrame:

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.crossval import choose, cross_validate
-from regstudy.questions.common import Question, percent
+from regstudy.questions.crossval import choose, cross_validate
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question, percent
+
+EXPERIMENT = experiment_of(__name__)
 
 
-@dataclass
-class Result:
-    folds: pd.DataFrame
-    summary: pd.DataFrame
-    chosen: float
-    best_on_test: float
-    answer: str
-    figure: Figure
-    run_id: str
 
 
-def run(l2_grid: list[float], folds: int, experiment: str = "05-choosing-strength-by-cross-validation", **training: Any) -> Result:
+def run(l2_grid: list[float], folds: int, experiment: str = EXPERIMENT, **training: Any) -> Answer:
     """Cross-validate an L2 strength on the training set, then train every strength on the whole training set.
 
     The test accuracy of every strength shows which would have been best had we peeked; the chosen one
@@ -55,8 +48,14 @@ def run(l2_grid: list[float], folds: int, experiment: str = "05-choosing-strengt
             )
         )
         figure = _figure(summary, chosen)
-        question.log_result(answer, tables={"fold_scores": scores, "summary": summary}, figures={"cross_validation": figure})
-    return Result(scores, summary, float(chosen), float(best_on_test), answer, figure, question.run_id)
+        found = question.log_result(
+            answer,
+            tables={"fold_scores": scores, "summary": summary},
+            figures={"cross_validation": figure},
+            chosen=float(chosen),
+            best_on_test=float(best_on_test),
+        )
+    return found
 
 
 def _figure(summary: pd.DataFrame, chosen: str) -> Figure:

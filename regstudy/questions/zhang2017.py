@@ -7,26 +7,21 @@ and dropout change test accuracy by only a few points. Here: the same on a data 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions.common import Question, mean_std, percent
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question, mean_std, percent
+
+EXPERIMENT = experiment_of(__name__)
 
 PAPER_RANDOM_LABELS = {"train_accuracy": 0.9934, "test_accuracy": 0.1061}
 """Zhang et al. 2017, Table 1: MLP 1×512 on CIFAR-10 with random labels."""
 
 
-@dataclass
-class Result:
-    fractions: pd.DataFrame
-    regularizers: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
 def run(
@@ -34,9 +29,9 @@ def run(
     regularizers: dict[str, dict],
     seeds: list[int],
     fit_threshold: float,
-    experiment: str = "10-zhang-2017-random-labels",
+    experiment: str = EXPERIMENT,
     **training: Any,
-) -> Result:
+) -> Answer:
     """Train on labels randomized at each fraction, and on true labels with each explicit regularizer.
 
     Args:
@@ -60,11 +55,12 @@ def run(
         true = table[table["part"] == "true labels"]
         by_fraction = mean_std(random, ["fraction"], ["train_accuracy", "test_accuracy", "epochs_to_fit"])
         by_regularizer = mean_std(true, ["regularizer"], ["train_accuracy", "test_accuracy"])
-        chance = 1.0 / result.config.splits().classes
+        chance = 1.0 / result.splits.classes
         answer = _answer(by_fraction, by_regularizer, fit_threshold, training.get("epochs"), chance)
         figure = _figure(by_fraction)
-        question.log_result(answer, tables={"random_labels": by_fraction, "regularizers": by_regularizer}, figures={"random_labels": figure})
-    return Result(by_fraction, by_regularizer, answer, figure, question.run_id)
+        tables = {"random_labels": by_fraction, "regularizers": by_regularizer}
+        found = question.log_result(answer, tables, figures={"random_labels": figure})
+    return found
 
 
 def epochs_to_fit(accuracy: list[float], threshold: float) -> float:

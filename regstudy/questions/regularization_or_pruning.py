@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -10,18 +9,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy import pruning
-from regstudy.questions.common import Question, mean_std, percent
+from regstudy.questions import magnitude_pruning
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question, mean_std, percent
+
+EXPERIMENT = experiment_of(__name__)
 
 
-@dataclass
-class Result:
-    curves: pd.DataFrame
-    summary: pd.DataFrame
-    breaks: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
 def run(
@@ -30,9 +24,9 @@ def run(
     fine_tune_epochs: int,
     seeds: list[int],
     tolerance: float,
-    experiment: str = "06-regularization-or-pruning",
+    experiment: str = EXPERIMENT,
     **training: Any,
-) -> Result:
+) -> Answer:
     """Train each method, prune the trained network at each fraction, evaluate, fine-tune briefly, evaluate.
 
     A curve "breaks" at the first fraction whose test accuracy is more than `tolerance` below the unpruned
@@ -61,23 +55,25 @@ def run(
         breaks = _breaks(summary, tolerance)
         answer = _answer(breaks, tolerance)
         figure = _figure(summary)
-        question.log_result(answer, tables={"pruning_curves": summary, "breaks": breaks}, figures={"pruning_curves": figure})
-    return Result(curves, summary, breaks, answer, figure, question.run_id)
+        found = question.log_result(
+            answer, tables={"runs": curves, "pruning_curves": summary, "breaks": breaks}, figures={"pruning_curves": figure}
+        )
+    return found
 
 
 def _pruning_curve(result, fractions: list[float], fine_tune_epochs: int) -> list[dict[str, float]]:
     """Test accuracy of the trained model pruned at each fraction, before and after fine-tuning."""
-    model, splits = result.model, result.config.splits()
+    model, splits = result.model, result.splits
     trained = model.get_weights()
     y_train = keras.utils.to_categorical(splits.y_train, splits.classes)
     y_test = keras.utils.to_categorical(splits.y_test, splits.classes)
     rows = []
     for fraction in fractions:
         model.set_weights(trained)
-        masks = pruning.prune(model, fraction)
+        masks = magnitude_pruning.prune(model, fraction)
         pruned = _accuracy(model, splits.x_test, y_test)
         if fine_tune_epochs:
-            pruning.fine_tune(model, masks, splits.x_train, y_train, fine_tune_epochs, result.config.batch_size, result.config.learning_rate, result.config.seed)
+            magnitude_pruning.fine_tune(model, masks, splits.x_train, y_train, fine_tune_epochs, result.config.batch_size, result.config.learning_rate, result.config.seed)
         rows.append({"fraction": fraction, "pruned": pruned, "fine_tuned": _accuracy(model, splits.x_test, y_test)})
     model.set_weights(trained)
     return rows

@@ -8,29 +8,23 @@ the `l1` and `l2` plugins on a model with no hidden layer, compared weight for w
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy import first_principles
+from regstudy.questions import numpy_solvers
 from regstudy.config import RunConfig
-from regstudy.questions.common import Question
+from regstudy.datasets import splits_for
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question
+
+EXPERIMENT = experiment_of(__name__)
 
 EXACT_ZERO = 0.0
 """Proximal steps produce weights that are exactly 0.0; a subgradient step almost never does."""
 
 
-@dataclass
-class Result:
-    shrinkage: pd.DataFrame
-    sparsity: pd.DataFrame
-    agreement: pd.DataFrame
-    tolerance: float
-    answer: str
-    figure: Figure
-    run_id: str
 
 
 def run(
@@ -42,8 +36,8 @@ def run(
     keras_epochs: int,
     keras_learning_rate: float,
     tolerance: float,
-    experiment: str = "03-penalties-from-first-principles",
-) -> Result:
+    experiment: str = EXPERIMENT,
+) -> Answer:
     """Solve the penalized least-squares problems in numpy and through regstudy, and compare.
 
     Args:
@@ -58,11 +52,11 @@ def run(
     """
     parameters = dict(locals())
     common = {"dataset": "linear", "dataset_options": dataset_options, "hidden_units": []}
-    splits = RunConfig(**common).splits()
+    splits = splits_for(RunConfig(**common))
     x, y = splits.x_train.astype(np.float64), splits.y_train.astype(np.float64)
     # Each solution is computed once and shared by the tables, the comparison and the figure.
-    ridge = functools.cache(lambda l2: first_principles.ridge(x, y, l2))
-    lasso = functools.cache(lambda l1: first_principles.proximal_gradient(x, y, l1=l1, steps=numpy_steps))
+    ridge = functools.cache(lambda l2: numpy_solvers.ridge(x, y, l2))
+    lasso = functools.cache(lambda l1: numpy_solvers.proximal_gradient(x, y, l1=l1, steps=numpy_steps))
     with Question(experiment, parameters) as question:
         shrinkage = pd.DataFrame([_shrinkage_row(x, y, ridge(l2), l2, numpy_steps) for l2 in l2_grid])
         sparsity = pd.DataFrame([_sparsity_row(x, y, lasso(l1), l1, numpy_steps) for l1 in l1_grid])
@@ -86,9 +80,9 @@ def run(
                     "strength": strength,
                     "numpy_solution": "ridge (closed form)" if name == "l2" else "proximal gradient",
                     "largest_difference": float(np.abs(trained - reference.weights).max()),
-                    "numpy_objective": first_principles.objective(x, y, reference, **{name: strength}),
-                    "regstudy_objective": first_principles.objective(
-                        x, y, first_principles.Solution(trained, float(result.model.get_layer("output").bias.numpy()[0])), **{name: strength}
+                    "numpy_objective": numpy_solvers.objective(x, y, reference, **{name: strength}),
+                    "regstudy_objective": numpy_solvers.objective(
+                        x, y, numpy_solvers.Solution(trained, float(result.model.get_layer("output").bias.numpy()[0])), **{name: strength}
                     ),
                 }
             )
@@ -96,13 +90,14 @@ def run(
         agreement["agrees"] = agreement["largest_difference"] <= tolerance
         answer = _answer(shrinkage, sparsity, agreement, tolerance)
         figure = _figure(l2_grid, [ridge(l2).weights for l2 in l2_grid], l1_grid, [lasso(l1).weights for l1 in l1_grid])
-        question.log_result(answer, tables={"shrinkage": shrinkage, "sparsity": sparsity, "agreement": agreement}, figures={"paths": figure})
-    return Result(shrinkage, sparsity, agreement, tolerance, answer, figure, question.run_id)
+        tables = {"shrinkage": shrinkage, "sparsity": sparsity, "agreement": agreement}
+        found = question.log_result(answer, tables, figures={"paths": figure}, tolerance=tolerance)
+    return found
 
 
 def _shrinkage_row(x, y, solution, l2, steps):
     ridge = solution.weights
-    descent = first_principles.gradient_descent(x, y, l2=l2, steps=steps).weights
+    descent = numpy_solvers.gradient_descent(x, y, l2=l2, steps=steps).weights
     return {
         "l2": l2,
         "ridge_norm": float(np.linalg.norm(ridge)),
@@ -112,7 +107,7 @@ def _shrinkage_row(x, y, solution, l2, steps):
 
 
 def _sparsity_row(x, y, solution, l1, steps):
-    subgradient = first_principles.gradient_descent(x, y, l1=l1, steps=steps).weights
+    subgradient = numpy_solvers.gradient_descent(x, y, l1=l1, steps=steps).weights
     proximal = solution.weights
     return {
         "l1": l1,

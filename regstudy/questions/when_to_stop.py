@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions.common import Question, mean_std
+from regstudy.questions import experiment_of
+from regstudy.questions.common import Answer, Question, mean_std
+
+EXPERIMENT = experiment_of(__name__)
 
 PRECHELT_TRADE = "Prechelt (1998) reports that slower criteria gain about 4 % in generalization for about 4 times the training time."
 
 
-@dataclass
-class Result:
-    table: pd.DataFrame
-    summary: pd.DataFrame
-    answer: str
-    figure: Figure
-    run_id: str
 
 
 def run(
     criteria: dict[str, dict],
     datasets: dict[str, dict],
     seeds: list[int],
-    experiment: str = "07-when-to-stop",
+    experiment: str = EXPERIMENT,
     **training: Any,
-) -> Result:
+) -> Answer:
     """Train with each stopping criterion on each data set and seed, up to `epochs`; compare when and how well each stops.
 
     Args:
@@ -54,8 +49,8 @@ def run(
         summary = mean_std(table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"])
         answer = _answer(summary, _full_training(criteria))
         figure = _figure(table)
-        question.log_result(answer, tables={"runs": table.drop(columns=["run_id"]), "criteria": summary}, figures={"criteria": figure})
-    return Result(table, summary, answer, figure, question.run_id)
+        found = question.log_result(answer, tables={"runs": table, "criteria": summary}, figures={"criteria": figure})
+    return found
 
 
 def _full_training(criteria: dict[str, dict]) -> str:

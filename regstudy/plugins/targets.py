@@ -1,4 +1,4 @@
-"""Transforms of the training data: `random_labels`, the experiment of Zhang et al. (2017)."""
+"""Changing what the network is trained to predict: label smoothing, and `random_labels` (Zhang et al. 2017)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,32 @@ import numpy as np
 
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, register
-from regstudy.validation import check_number
+from regstudy.validation import Interval
+
+
+def _require_classes(plugin: Plugin, run) -> None:
+    if run.task != "classification":
+        raise IncompatiblePluginsError("plugins", plugin.name, f"needs class labels, but '{run.dataset}' is a regression data set")
+
+
+@register("label_smoothing")
+class LabelSmoothing(Plugin):
+    """Label smoothing: train on targets `(1 - smoothing) * one_hot + smoothing / classes`.
+
+    Args:
+        smoothing: the mass moved from the true class to all classes, in [0, 1). Defaults to 0.1.
+    """
+
+    parameter_constraints = {"smoothing": Interval(float, 0, 1, closed="left")}
+
+    def __init__(self, smoothing=0.1):
+        self.smoothing = smoothing
+
+    def check(self, run):
+        _require_classes(self, run)
+
+    def loss_options(self):
+        return {"label_smoothing": self.smoothing}
 
 
 @register("random_labels")
@@ -22,13 +47,13 @@ class RandomLabels(Plugin):
     """
 
     regularizer = False
+    parameter_constraints = {"fraction": Interval(float, 0, 1)}
 
     def __init__(self, fraction=1.0):
-        self.fraction = check_number("fraction", fraction, minimum=0, maximum=1)
+        self.fraction = fraction
 
-    def check(self, config):
-        if config.task != "classification":
-            raise IncompatiblePluginsError("plugins", self.name, f"needs class labels, but '{config.dataset}' is regression")
+    def check(self, run):
+        _require_classes(self, run)
 
     def transform_training_data(self, x, y, rng):
         return x, randomize_labels(y, self.fraction, int(y.max()) + 1, rng)

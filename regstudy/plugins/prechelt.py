@@ -97,6 +97,10 @@ class PrecheltStopping(keras.callbacks.Callback):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def final_metrics(self) -> dict[str, float]:
+        """The epoch training stopped after (0 if it ran to the end) and the epoch whose weights were kept."""
+        return {"stopped_epoch": self.stopped_epoch, "restored_epoch": self.best_epoch}
+
     def _stops(self) -> bool:
         if self.criterion == "gl":
             return stops_gl(self.validation_errors, self.threshold)

@@ -1,0 +1,111 @@
+"""The Keras callbacks every run trains with: epoch times, weight statistics, and the epochs' logs to MLflow."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from regstudy.models import kernels
+from regstudy.tracking import Stopwatch
+
+NEAR_ZERO = 1e-3
+"""A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record each epoch's wall time, from its start to the end of its validation pass, in `seconds`.
+
+    Kept out of the epoch logs (and so out of `history`), which must be identical for the same seed.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class WeightStatistics(keras.callbacks.Callback):
+    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(weight_statistics(self.model))
+
+
+def weight_statistics(model: keras.Model) -> dict[str, float]:
+    """The penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near zero."""
+    weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
+    return {
+        "penalty": float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)),
+        "weights_l1": float(np.sum(np.abs(weights))),
+        "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
+        "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),
+    }
+
+
+def final_metrics(callbacks: list[keras.callbacks.Callback]) -> dict[str, float]:
+    """What the callbacks that measure something about training (a `final_metrics()` method) report at its end."""
+    return {
+        key: value
+        for callback in callbacks
+        if callable(getattr(callback, "final_metrics", None))
+        for key, value in callback.final_metrics().items()
+    }
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Log every metric Keras reports at the end of an epoch to the run `run_id`, with step = epoch (from 1).
+
+    Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
+    per epoch would cost more than a small model's epoch. The writes are MLflow's asynchronous ones, so
+    training goes on while they land; training's end waits for all of them and raises if one failed.
+    MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
+    swallows its errors; this one lets errors surface.
+
+    Args:
+        client: a client of the tracking store.
+        run_id: the run the epochs go to.
+        flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
+        stopwatch: adds up the time spent writing, if given. Defaults to None.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None):
+        super().__init__()
+        self.client = client
+        self.run_id = run_id
+        self.flush_seconds = flush_seconds
+        self.stopwatch = stopwatch or Stopwatch()
+
+    def on_train_begin(self, logs=None):
+        self._pending: list[Metric] = []
+        self._writes = []
+        self._last_flush = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        timestamp = int(time.time() * 1000)
+        self._pending.extend(Metric(key, float(value), timestamp, epoch + 1) for key, value in (logs or {}).items())
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
+        with self.stopwatch:
+            for write in self._writes:
+                write.wait()
+
+    def _flush(self):
+        if self._pending:
+            with self.stopwatch:
+                self._writes.append(self.client.log_batch(self.run_id, metrics=self._pending, synchronous=False))
+        self._pending = []
+        self._last_flush = time.monotonic()
+
+
