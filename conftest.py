@@ -21,7 +21,15 @@ def pytest_runtest_setup(item):
     """Before nbval runs the comparison notebook, sweep the tiny study it reads from MLflow (once)."""
     if item.path.name == "02-compare.ipynb" and "tiny-study" not in _swept:
         done = subprocess.run(
-            [sys.executable, "-m", "regstudy.cli", "sweep", str(_ROOT / "params" / "tiny-study.yaml"), "--workers", "2"],
+            [
+                sys.executable,
+                "-m",
+                "regstudy.cli",
+                "sweep",
+                str(_ROOT / "params" / "tiny-study.yaml"),
+                "--workers",
+                "2",
+            ],
             capture_output=True,
             text=True,
         )

@@ -8,6 +8,7 @@ MLP 64-256-256-10 (ReLU), dropout 0.5 + L2 1e-4, Adam, batch 32, 20 epochs, vali
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -22,7 +23,13 @@ REFERENCE = {
     "batch_size": 32,
     "epochs": 20,
 }
-TARGETS = {"speed-up": 8.0, "of the matmul limit": 3.0, "fixed cost (s)": 6.0, "MLflow share": 0.03, "2-worker speed-up": 1.8}
+TARGETS = {
+    "speed-up": 8.0,
+    "of the matmul limit": 3.0,
+    "fixed cost (s)": 6.0,
+    "MLflow share": 0.03,
+    "2-worker speed-up": 1.8,
+}
 
 
 def naive_fit(seed: int) -> tuple[list[float], float]:
@@ -44,8 +51,13 @@ def naive_fit(seed: int) -> tuple[list[float], float]:
     one_hot = lambda y: keras.utils.to_categorical(y, splits.classes)  # noqa: E731
     timer = EpochTimer()
     model.fit(
-        splits.x_train, one_hot(splits.y_train), batch_size=config.batch_size, epochs=config.epochs,
-        validation_data=(splits.x_validation, one_hot(splits.y_validation)), callbacks=[timer], verbose=0,
+        splits.x_train,
+        one_hot(splits.y_train),
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(splits.x_validation, one_hot(splits.y_validation)),
+        callbacks=[timer],
+        verbose=0,
     )
     return timer.seconds, float(model.evaluate(splits.x_test, one_hot(splits.y_test), verbose=0)[1])
 
@@ -129,8 +141,14 @@ def sweep_throughput(folder: Path) -> dict[str, object]:
     # A long study is mostly the cost per run: the slopes of wall time against runs, with 1 and 2 workers.
     slope_one = _line([4, 16], [timed_sweep("bench-4-variants-one-worker", 4, 1), one])[0]
     return {
-        "1 worker": 16 / one * 60, "2 workers": 16 / two * 60, "counts": counts, "walls": walls, "slope": slope,
-        "intercept": intercept, "r_squared": r_squared, "slope 1 worker": slope_one,
+        "1 worker": 16 / one * 60,
+        "2 workers": 16 / two * 60,
+        "counts": counts,
+        "walls": walls,
+        "slope": slope,
+        "intercept": intercept,
+        "r_squared": r_squared,
+        "slope 1 worker": slope_one,
     }
 
 
@@ -145,7 +163,9 @@ def startup(repeats: int = 5) -> dict[str, float]:
         "import tensorflow": [sys.executable, "-c", "import tensorflow"],
     }
     return {
-        name: statistics.median(_timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(repeats))
+        name: statistics.median(
+            _timed(functools.partial(subprocess.run, command, capture_output=True, check=True)) for _ in range(repeats)
+        )
         for name, command in commands.items()
     }
 
@@ -175,7 +195,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    naive_epochs, naive_accuracy, our_epochs, our_accuracy, keras_epochs, results, with_figures = [], [], [], [], [], [], []
+    naive_epochs, naive_accuracy, our_epochs, our_accuracy, keras_epochs, results, with_figures = (
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
     naive_fit(0), regstudy_fit(0), regstudy_fit(0, engine="keras")  # warm-up: imports, data, first tracing
     for seed in range(arguments.seeds):  # interleaved, so that every path sees the same machine
         seconds, accuracy = naive_fit(seed)
@@ -187,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         keras_epochs += regstudy_fit(seed, engine="keras")[0][1:]
         with_figures.append(regstudy_fit(seed, figures=True)[2])
-    naive_epoch, our_epoch, keras_epoch = statistics.median(naive_epochs), statistics.median(our_epochs), statistics.median(keras_epochs)
+    naive_epoch, our_epoch, keras_epoch = (
+        statistics.median(naive_epochs),
+        statistics.median(our_epochs),
+        statistics.median(keras_epochs),
+    )
     layers = [result.model.input_shape[-1], *REFERENCE["hidden_units"], 10]
     gflops = matmul_gflops()
     limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
@@ -202,22 +234,51 @@ def main(argv: list[str] | None = None) -> int:
         ("speed-up over naive (graph engine)", f"{naive_epoch / our_epoch:.2f}×", f"≥ {TARGETS['speed-up']:g}×"),
         ("matmul rate of this machine (float32)", f"{gflops:.1f} GFLOP/s", ""),
         ("regstudy's achieved rate", f"{epoch_flops(result.sizes, layers) / our_epoch / 1e9:.2f} GFLOP/s", ""),
-        ("regstudy epoch / matmul limit", f"{our_epoch / limit:.1f}× ({1000 * limit:.1f} ms)", f"≤ {TARGETS['of the matmul limit']:g}×"),
-        (f"test accuracy, naive ({arguments.seeds} seeds)", f"{np.mean(naive_accuracy):.4f} ± {np.std(naive_accuracy):.4f}", ""),
-        (f"test accuracy, regstudy ({arguments.seeds} seeds)", f"{np.mean(our_accuracy):.4f} ± {np.std(our_accuracy):.4f}", "equal within seed noise"),
+        (
+            "regstudy epoch / matmul limit",
+            f"{our_epoch / limit:.1f}× ({1000 * limit:.1f} ms)",
+            f"≤ {TARGETS['of the matmul limit']:g}×",
+        ),
+        (
+            f"test accuracy, naive ({arguments.seeds} seeds)",
+            f"{np.mean(naive_accuracy):.4f} ± {np.std(naive_accuracy):.4f}",
+            "",
+        ),
+        (
+            f"test accuracy, regstudy ({arguments.seeds} seeds)",
+            f"{np.mean(our_accuracy):.4f} ± {np.std(our_accuracy):.4f}",
+            "equal within seed noise",
+        ),
         (
             "start-up of `regstudy --help` / `regstudy plugins` (median of 5)",
             f"{started['regstudy --help']:.2f} s / {started['regstudy plugins']:.2f} s "
-            f"({started['regstudy plugins'] / started['import tensorflow']:.0%} of importing TensorFlow, {started['import tensorflow']:.1f} s)",
+            f"({started['regstudy plugins'] / started['import tensorflow']:.0%} of importing TensorFlow, "
+            f"{started['import tensorflow']:.1f} s)",
             "< 1 s",
         ),
         ("papermill fixed cost, fresh kernel", f"{fixed['fresh kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
-        ("papermill fixed cost, warm kernel (sweeps)", f"{fixed['warm kernel']:.1f} s", f"≤ {TARGETS['fixed cost (s)']:g} s"),
-        ("run time of the reference run (median)", f"{statistics.median(r.seconds['run_seconds'] for r in results):.2f} s", ""),
-        ("MLflow share of a run (median)", f"{100 * mlflow_share(results):.1f} %", f"≤ {100 * TARGETS['MLflow share']:g} %"),
+        (
+            "papermill fixed cost, warm kernel (sweeps)",
+            f"{fixed['warm kernel']:.1f} s",
+            f"≤ {TARGETS['fixed cost (s)']:g} s",
+        ),
+        (
+            "run time of the reference run (median)",
+            f"{statistics.median(r.seconds['run_seconds'] for r in results):.2f} s",
+            "",
+        ),
+        (
+            "MLflow share of a run (median)",
+            f"{100 * mlflow_share(results):.1f} %",
+            f"≤ {100 * TARGETS['MLflow share']:g} %",
+        ),
         ("MLflow share of a run with `figures: true` (median)", f"{100 * mlflow_share(with_figures):.1f} %", ""),
         ("sweep throughput, 1 worker (16 runs)", f"{sweeps['1 worker']:.1f} runs/min", ""),
-        ("sweep throughput, 2 workers (16 runs)", f"{sweeps['2 workers']:.1f} runs/min ({sweeps['2 workers'] / sweeps['1 worker']:.2f}×)", f"≥ {TARGETS['2-worker speed-up']:g}×"),
+        (
+            "sweep throughput, 2 workers (16 runs)",
+            f"{sweeps['2 workers']:.1f} runs/min ({sweeps['2 workers'] / sweeps['1 worker']:.2f}×)",
+            f"≥ {TARGETS['2-worker speed-up']:g}×",
+        ),
         (
             "sweep wall time against variants (2 workers)",
             ", ".join(f"{n}: {w:.0f} s" for n, w in zip(sweeps["counts"], sweeps["walls"]))
@@ -226,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         (
             "seconds per run, 1 vs 2 workers (slopes: the cost per run of a long study)",
-            f"{sweeps['slope 1 worker']:.2f} s vs {sweeps['slope']:.2f} s ({sweeps['slope 1 worker'] / sweeps['slope']:.2f}×)",
+            f"{sweeps['slope 1 worker']:.2f} s vs {sweeps['slope']:.2f} s "
+            f"({sweeps['slope 1 worker'] / sweeps['slope']:.2f}×)",
             f"≥ {TARGETS['2-worker speed-up']:g}×",
         ),
     ]

@@ -77,7 +77,9 @@ class EpochLogger(keras.callbacks.Callback):
         stopwatch: adds up the time spent writing, if given. Defaults to None.
     """
 
-    def __init__(self, client: MlflowClient, run_id: str, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None):
+    def __init__(
+        self, client: MlflowClient, run_id: str, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None
+    ):
         super().__init__()
         self.client = client
         self.run_id = run_id
@@ -107,5 +109,3 @@ class EpochLogger(keras.callbacks.Callback):
                 self._writes.append(self.client.log_batch(self.run_id, metrics=self._pending, synchronous=False))
         self._pending = []
         self._last_flush = time.monotonic()
-
-

@@ -1,4 +1,4 @@
-"""The `regstudy` command: run a parameters file, run a study, run a question notebook, list plugins, open the MLflow UI."""
+"""The `regstudy` command: run a parameters file, a study or a question notebook; list plugins; open the MLflow UI."""
 
 from __future__ import annotations
 
@@ -22,12 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     sweep = commands.add_parser("sweep", help="run every variant of a study file, each through papermill")
     sweep.add_argument("study", type=Path, help="a study file, e.g. params/default-study.yaml")
     sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: the number of cores)")
-    sweep.add_argument("--executor", choices=("local", "dask"), default="local", help="a local process pool, or a Dask cluster")
+    sweep.add_argument(
+        "--executor", choices=("local", "dask"), default="local", help="a local process pool, or a Dask cluster"
+    )
     sweep.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
     sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
-    question = commands.add_parser("question", help="run a question notebook at its full size (params/<name>.yaml), through papermill")
+    question = commands.add_parser(
+        "question", help="run a question notebook at its full size (params/<name>.yaml), through papermill"
+    )
     question.add_argument("name", nargs="?", help="a notebook name, e.g. 07-when-to-stop; omit to list them")
     question.add_argument("--params", type=Path, help="another parameters file (default: params/<name>.yaml)")
     question.add_argument("--output", type=Path, help="also keep the executed notebook here")
@@ -36,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--port", type=int, default=5000)
     arguments = parser.parse_args(argv)
     try:
-        return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[arguments.command](arguments)
+        return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[
+            arguments.command
+        ](arguments)
     except ConfigError as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -82,7 +88,9 @@ def _report(arguments) -> int:
 
     name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
     parent_id = run_report_notebook(name)
-    print(f"report of study '{name}' logged to its parent run {parent_id} (figures/, ranking.csv, ranking.md, notebook/)")
+    print(
+        f"report of study '{name}' logged to its parent run {parent_id} (figures/, ranking.csv, ranking.md, notebook/)"
+    )
     return 0
 
 
@@ -97,7 +105,9 @@ def _question(arguments) -> int:
 
     run_id = run_question(arguments.name, arguments.params, arguments.output)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
-    print(f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})")
+    print(
+        f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})"
+    )
     print(answer)
     return 0
 
@@ -120,7 +130,18 @@ def _ui(arguments) -> int:
 
     uri = tracking.tracking_uri()
     tracking.connect()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(arguments.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(arguments.port),
+    ]
     print(f"MLflow UI on http://127.0.0.1:{arguments.port} for {uri}", flush=True)
     os.execv(command[0], command)
 

@@ -61,7 +61,9 @@ class Combination:
                 claims[f"loss option '{key}'"].append(plugin.name)
         for role, names in claims.items():
             if len(names) > 1:
-                raise IncompatiblePluginsError("plugins", " + ".join(names), f"cannot be combined: each sets the {role}")
+                raise IncompatiblePluginsError(
+                    "plugins", " + ".join(names), f"cannot be combined: each sets the {role}"
+                )
 
     def kernel_regularizer(self) -> keras.regularizers.Regularizer | None:
         """The sum of every plugin's penalty, or None."""

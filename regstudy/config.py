@@ -6,8 +6,10 @@ The same names are the keyword arguments of `regstudy.train`, the variables of t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,15 +17,15 @@ from typing import Any, ClassVar
 import yaml
 
 from regstudy.combination import Combination
-from regstudy.datasets import DATASETS, check_sizes
+from regstudy.datasets import DATASETS, Dataset, check_sizes
 from regstudy.engines import ENGINES
 from regstudy.errors import _NO_VALUE, ConfigError
-from regstudy.plugins import PLUGINS, RunDescription
+from regstudy.plugins import PLUGINS, Plugin, RunDescription
 from regstudy.validation import (
     Boolean,
     Constraint,
-    Interval,
     IntegerList,
+    Interval,
     Options,
     OrNone,
     PlainName,
@@ -121,29 +123,32 @@ class RunConfig:
     registries check."""
 
     def __post_init__(self):
+        # The data set and the plugins are built once here, to check them, and not kept: a RunConfig is a value.
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             if item.name == "dataset":
                 value = Options(tuple(DATASETS.names()), kind="data set").check("dataset", value)
             elif item.name == "dataset_options":
-                value = _dataset_options(self.dataset, value)
+                dataset = _dataset(self.dataset, value)
+                value = dataset.get_config()
             elif item.name == "plugins":
-                value = _resolve_plugins(value)
+                plugins = _plugins(value)
+                value = {plugin.name: plugin.get_config() for plugin in plugins}
             else:
                 value = self.parameter_constraints[item.name].check(item.name, value)
             object.__setattr__(self, item.name, value)
         if self.validation_fraction + self.test_fraction >= 1:
             raise ConfigError(
-                "validation_fraction", self.validation_fraction,
+                "validation_fraction",
+                self.validation_fraction,
                 "leaves no training data: validation_fraction + test_fraction must be < 1",
             )
         check_number("fold", self.fold, maximum=(self.folds or 1) - 1, integer=True)
-        dataset = DATASETS.get(self.dataset)
         if self.model == "cnn" and dataset.image_shape is None:
             raise ConfigError("model", self.model, f"needs image data, but '{self.dataset}' is not images")
-        Combination.from_config(self.plugins).check(self.description())
+        Combination(plugins).check(self.description())
         # A training set larger than the data is refused now, not when the run starts.
-        _located(lambda: check_sizes(dataset.from_config(self.dataset_options), self.train_size, self.validation_fraction, self.test_fraction, self.folds))
+        check_sizes(dataset, self.train_size, self.validation_fraction, self.test_fraction, self.folds)
 
     @classmethod
     def from_mapping(cls, mapping: Any, source: str | None = None) -> RunConfig:
@@ -183,14 +188,16 @@ class RunConfig:
         return " + ".join(self.plugins)
 
 
-def _dataset_options(dataset: str, options: Any) -> dict[str, Any]:
+def _dataset(name: str, options: Any) -> Dataset:
+    """The data set `name` with `options`, checked."""
     if not isinstance(options, dict):
         raise ConfigError("dataset_options", options, "expected a mapping of data set options")
-    return _located(lambda: DATASETS.get(dataset).create(options), "dataset_options").get_config()
+    with _under("dataset_options"):
+        return DATASETS.get(name).create(options)
 
 
-def _resolve_plugins(plugins: Any) -> dict[str, dict[str, Any]]:
-    """Normalise the `plugins` parameter to canonical name → every hyperparameter, validating each."""
+def _plugins(plugins: Any) -> list[Plugin]:
+    """The plugins the `plugins` parameter names (a mapping, a list or "a + b"), each built and checked."""
     if isinstance(plugins, str):
         plugins = [name.strip() for name in plugins.split("+") if name.strip()]
     if isinstance(plugins, (list, tuple)):
@@ -199,19 +206,22 @@ def _resolve_plugins(plugins: Any) -> dict[str, dict[str, Any]]:
         plugins = {name: {} for name in plugins}
     if not isinstance(plugins, dict):
         raise ConfigError("plugins", plugins, "expected a mapping of plugin names to hyperparameters")
-    resolved = {}
+    built: dict[str, Plugin] = {}
     for name, options in (plugins or {"none": {}}).items():
-        plugin_class = _located(lambda: PLUGINS.get(name), "plugins")
-        if plugin_class.name in resolved:  # two aliases of one plugin
+        with _under("plugins"):
+            plugin_class = PLUGINS.get(name)
+        if plugin_class.name in built:  # two aliases of one plugin
             raise ConfigError("plugins", list(plugins), f"names plugin '{plugin_class.name}' twice")
-        resolved[plugin_class.name] = _located(lambda: plugin_class.create(options or {}), f"plugins.{name}").get_config()
-    return resolved
+        with _under(f"plugins.{name}"):
+            built[plugin_class.name] = plugin_class.create(options or {})
+    return list(built.values())
 
 
-def _located(build, prefix: str | None = None):
-    """Call `build()`, placing any ConfigError it raises under the key `prefix`."""
+@contextlib.contextmanager
+def _under(prefix: str) -> Iterator[None]:
+    """Place any ConfigError the block raises under the key `prefix`, e.g. `plugins.l2`."""
     try:
-        return build()
+        yield
     except ConfigError as error:
         raise error.located(prefix=prefix) from None
 
@@ -248,5 +258,3 @@ def read_yaml(path: str | Path) -> Any:
 def load_params_file(path: str | Path) -> RunConfig:
     """Read and validate a parameters file (YAML) for one run."""
     return RunConfig.from_mapping(read_yaml(path) or {}, source=str(path))
-
-

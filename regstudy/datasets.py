@@ -141,9 +141,13 @@ class NoisyClassification(Dataset):
 
     def validate(self):
         if self.n_informative > self.n_features:
-            raise ConfigError("n_informative", self.n_informative, f"expected an integer <= n_features = {self.n_features}")
+            raise ConfigError(
+                "n_informative", self.n_informative, f"expected an integer <= n_features = {self.n_features}"
+            )
         if self.n_classes > 2**self.n_informative:
-            raise ConfigError("n_classes", self.n_classes, f"expected at most 2**n_informative = {2**self.n_informative}")
+            raise ConfigError(
+                "n_classes", self.n_classes, f"expected at most 2**n_informative = {2**self.n_informative}"
+            )
 
     def arrays(self):
         from sklearn.datasets import make_classification
@@ -223,7 +227,13 @@ def splits_for(config: RunConfig) -> Splits:
     """The train, validation and test sets of the run `config` describes."""
     dataset = DATASETS.get(config.dataset).from_config(config.dataset_options)
     return split(
-        dataset, config.train_size, config.validation_fraction, config.test_fraction, config.split_seed, config.folds, config.fold
+        dataset,
+        config.train_size,
+        config.validation_fraction,
+        config.test_fraction,
+        config.split_seed,
+        config.folds,
+        config.fold,
     )
 
 
@@ -242,7 +252,9 @@ def check_sizes(
             "train_size", train_size, f"expected at most the {available} examples left after validation and test"
         )
     if dataset.task == "classification" and train_size is not None and train_size < len(np.unique(y)):
-        raise ConfigError("train_size", train_size, f"expected at least one example of each of the {len(np.unique(y))} classes")
+        raise ConfigError(
+            "train_size", train_size, f"expected at least one example of each of the {len(np.unique(y))} classes"
+        )
     if folds is not None and folds > (train_size or available):
         raise ConfigError("folds", folds, f"expected at most the {train_size or available} training examples")
 
@@ -288,19 +300,32 @@ def split(
         )
     if folds is not None:
         training, held_out = fold_indices(y_train, folds, fold, split_seed, stratify)
-        x_train, y_train, x_validation, y_validation = x_train[training], y_train[training], x_train[held_out], y_train[held_out]
+        x_train, y_train, x_validation, y_validation = (
+            x_train[training],
+            y_train[training],
+            x_train[held_out],
+            y_train[held_out],
+        )
     classes = int(y.max()) + 1 if stratify else 0
-    return Splits(x_train, y_train, x_validation, y_validation, x_test, y_test, dataset.task, classes, dataset.image_shape)
+    return Splits(
+        x_train, y_train, x_validation, y_validation, x_test, y_test, dataset.task, classes, dataset.image_shape
+    )
 
 
-def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def fold_indices(
+    y: np.ndarray, folds: int, fold: int, seed: int, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """The training and held-out indices of fold `fold` of `folds` (0-based), stratified by `y` if asked.
 
     Every example is held out in exactly one fold; the folds are the same for the same `y` and seed.
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed) if stratify else KFold(folds, shuffle=True, random_state=seed)
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if stratify
+        else KFold(folds, shuffle=True, random_state=seed)
+    )
     try:
         return list(splitter.split(np.zeros(len(y)), y))[fold]
     except ValueError as error:  # e.g. a class with fewer members than folds

@@ -22,8 +22,12 @@ def make_deterministic(seed: int) -> dict[str, str]:
         "determinism.op_determinism": "true",
         "determinism.python_hash_seed": os.environ.get("PYTHONHASHSEED", "unset"),
         # 0 is TensorFlow's default: every core.
-        "threads.intra_op": str(tf.config.threading.get_intra_op_parallelism_threads() or os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),
-        "threads.inter_op": str(tf.config.threading.get_inter_op_parallelism_threads() or os.environ.get("TF_NUM_INTEROP_THREADS", 0)),
+        "threads.intra_op": str(
+            tf.config.threading.get_intra_op_parallelism_threads() or os.environ.get("TF_NUM_INTRAOP_THREADS", 0)
+        ),
+        "threads.inter_op": str(
+            tf.config.threading.get_inter_op_parallelism_threads() or os.environ.get("TF_NUM_INTEROP_THREADS", 0)
+        ),
         "threads.cpu_count": str(os.cpu_count()),
         # Op determinism holds on a GPU too (TensorFlow then picks deterministic kernels); say which was used.
         "devices.gpus": str(len(tf.config.list_physical_devices("GPU"))),

@@ -68,16 +68,28 @@ def _fit_keras(model, data, epochs, callbacks):
         .map(lambda indices: (tf.gather(x, indices), tf.gather(y, indices)))
         .prefetch(2)
     )
-    validation = tf.data.Dataset.from_tensor_slices((data.x_validation, data.y_validation)).batch(data.validation_batch_size).cache()
+    validation = (
+        tf.data.Dataset.from_tensor_slices((data.x_validation, data.y_validation))
+        .batch(data.validation_batch_size)
+        .cache()
+    )
     history = model.fit(
-        batches, epochs=epochs, steps_per_epoch=data.steps, validation_data=validation, shuffle=False, callbacks=callbacks, verbose=0,
+        batches,
+        epochs=epochs,
+        steps_per_epoch=data.steps,
+        validation_data=validation,
+        shuffle=False,
+        callbacks=callbacks,
+        verbose=0,
     )
     return history.history
 
 
 def _fit_graph(model, data, epochs, callbacks):
     run_epoch = _epoch_function(model, data)
-    callbacks = keras.callbacks.CallbackList(callbacks, add_history=True, model=model, epochs=epochs, steps=data.steps, verbose=0)
+    callbacks = keras.callbacks.CallbackList(
+        callbacks, add_history=True, model=model, epochs=epochs, steps=data.steps, verbose=0
+    )
     model.stop_training = False
     callbacks.on_train_begin()
     logs = None
@@ -111,7 +123,10 @@ def _epoch_function(model: keras.Model, data: EpochData):
     x, y = tf.constant(data.x), tf.constant(data.y)
     size = data.batch_size
     validation = [
-        (tf.constant(data.x_validation[start : start + data.validation_batch_size]), tf.constant(data.y_validation[start : start + data.validation_batch_size]))
+        (
+            tf.constant(data.x_validation[start : start + data.validation_batch_size]),
+            tf.constant(data.y_validation[start : start + data.validation_batch_size]),
+        )
         for start in range(0, len(data.x_validation), data.validation_batch_size)
     ]
 

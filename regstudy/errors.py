@@ -32,7 +32,7 @@ class ConfigError(RegstudyError, ValueError):
         received = "" if self.value is _NO_VALUE else f" (got {self.value!r})"
         return ": ".join(parts + [self.problem + received])
 
-    def located(self, source: str | None = None, prefix: str | None = None) -> "ConfigError":
+    def located(self, source: str | None = None, prefix: str | None = None) -> ConfigError:
         """Return the same error placed inside a file and under a parent key, e.g. `plugins.l2`."""
         key = ".".join(part for part in (prefix, self.key) if part) or None
         error = type(self).__new__(type(self))

@@ -15,7 +15,9 @@ def learning_curves(history: dict[str, list[float]]) -> Figure:
     score = "accuracy" if "accuracy" in history else "mse"
     panels = [("loss", "loss (with penalty)"), (score, score), ("penalty", "penalty and weight norm")]
     figure = Figure(figsize=(12, 3.4))
-    figure.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.9, wspace=0.22)  # a layout engine costs 0.3 s a figure
+    figure.subplots_adjust(
+        left=0.05, right=0.99, bottom=0.15, top=0.9, wspace=0.22
+    )  # a layout engine costs 0.3 s a figure
     epochs = np.arange(1, len(history["loss"]) + 1)
     for axes, (key, title) in zip(figure.subplots(1, 3), panels):
         if key == "penalty":

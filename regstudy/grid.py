@@ -33,11 +33,19 @@ def expand_block(block: dict[str, Any]) -> list[dict[str, Any]]:
     used = set().union(*combinations) | {DATASET_OPTIONS}
     for key in sorted(dotted):
         if key.split(".", 1)[0] not in used:
-            raise ConfigError(key, dotted[key], f"names plugin '{key.split('.', 1)[0]}', which no combination of this block contains")
+            raise ConfigError(
+                key, dotted[key], f"names plugin '{key.split('.', 1)[0]}', which no combination of this block contains"
+            )
     runs = []
     for names in combinations:
         axes = {key: _alternatives(value) for key, value in plain.items()}
-        axes.update({key: _alternatives(value) for key, value in dotted.items() if key.split(".", 1)[0] in (*names, DATASET_OPTIONS)})
+        axes.update(
+            {
+                key: _alternatives(value)
+                for key, value in dotted.items()
+                if key.split(".", 1)[0] in (*names, DATASET_OPTIONS)
+            }
+        )
         for values in itertools.product(*axes.values()):
             chosen = dict(zip(axes, values))
             run = {key: value for key, value in chosen.items() if "." not in key}

@@ -1,4 +1,5 @@
-"""Running notebooks through papermill: the training notebook inside an MLflow run the caller owns, and the question notebooks.
+"""Running notebooks through papermill: the training notebook inside an MLflow run the caller owns, and the
+question notebooks.
 
 The caller creates the run and passes its id as a parameter, so the notebook's `regstudy.train` logs into
 it; afterwards the executed notebook becomes an artifact of the run, and a run the kernel left RUNNING (a
@@ -66,13 +67,18 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel: AsyncKernelM
             **({"km": kernel} if kernel is not None else {}),
         )
     except PapermillExecutionError as error:
-        raise NotebookError(f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") from None
+        raise NotebookError(
+            f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}"
+        ) from None
     except Exception as error:  # the kernel died or could not start
         raise NotebookError(f"{notebook.name} could not be executed: {type(error).__name__}: {error}") from error
 
 
 def run_training_notebook(
-    config: RunConfig, tags: dict[str, str] | None = None, output: Path | None = None, kernel: AsyncKernelManager | None = None
+    config: RunConfig,
+    tags: dict[str, str] | None = None,
+    output: Path | None = None,
+    kernel: AsyncKernelManager | None = None,
 ) -> str:
     """Create a run for `config`, execute the training notebook into it, and return the run id.
 
@@ -83,7 +89,9 @@ def run_training_notebook(
         kernel: a kernel to reuse (see `warm_kernel`). Defaults to None (a fresh kernel).
     """
     client = tracking.connect()
-    run_id = tracking.create_run(client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **(tags or {})})
+    run_id = tracking.create_run(
+        client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **(tags or {})}
+    )
     # The notebook's `train` ends the run; this ends it only if the kernel could not.
     with tempfile.TemporaryDirectory() as folder, tracking.ending(client, run_id, status=None):
         executed = Path(output) if output else Path(folder) / TRAIN_NOTEBOOK.name
@@ -99,14 +107,22 @@ def parameter_names(notebook: Path) -> list[str]:
     """The names assigned in a notebook's `parameters` cell (papermill's own parser skips dict values)."""
     cells = nbformat.read(notebook, as_version=4).cells
     source = next((cell.source for cell in cells if "parameters" in cell.metadata.get("tags", [])), "")
-    return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)]
+    return [
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
 
 
 def question_parameters(name: str, params_file: Path | None = None) -> tuple[QuestionEntry, Path, dict]:
     """The question `name`, its parameters file (default `params/<name>.yaml`) and the parameters it holds,
     all checked: an unknown question, a missing notebook or file, and an unknown parameter name are refused."""
     if not isinstance(name, str) or name not in QUESTIONS:
-        raise ConfigError("question", name, unknown_name_problem("question notebook", name, list(QUESTIONS), show_value=False))
+        raise ConfigError(
+            "question", name, unknown_name_problem("question notebook", name, list(QUESTIONS), show_value=False)
+        )
     entry = QUESTIONS[name]
     if not entry.notebook.is_file():
         raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
@@ -132,7 +148,10 @@ def run_question(name: str, params_file: Path | None = None, output: Path | None
     client = tracking.connect()
     invocation = uuid.uuid4().hex
     # A fresh kernel, which inherits the variable.
-    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {tracking.INVOCATION_VARIABLE: invocation}):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.dict(os.environ, {tracking.INVOCATION_VARIABLE: invocation}),
+    ):
         executed = Path(output) if output else Path(folder) / entry.notebook.name
         execute(entry.notebook, executed, parameters)
         runs = tracking.search_runs(client, entry.name, f"tags.`{tracking.INVOCATION_TAG}` = '{invocation}'")

@@ -90,5 +90,3 @@ class Registry(Generic[T]):
         self._entry_points_loaded = True
         for entry_point in entry_points(group=self.group):
             self.add(entry_point.name, entry_point.load())
-
-

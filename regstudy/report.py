@@ -39,15 +39,21 @@ def study_runs(study: str) -> pd.DataFrame:
     rows = []
     for run in sorted(runs, key=lambda r: r.info.start_time, reverse=True):
         params = run.data.params
-        plugin_params = {key: _number(value) for key, value in params.items() if key.split(".", 1)[0] in params["plugins"].split(" + ")}
-        rows.append({
-            "run_id": run.info.run_id,
-            "variant": run.data.tags[VARIANT_TAG],
-            "seed": int(run.data.tags[SEED_TAG]),
-            "method": params["plugins"],
-            **plugin_params,
-            **run.data.metrics,
-        })
+        plugin_params = {
+            key: _number(value)
+            for key, value in params.items()
+            if key.split(".", 1)[0] in params["plugins"].split(" + ")
+        }
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "variant": run.data.tags[VARIANT_TAG],
+                "seed": int(run.data.tags[SEED_TAG]),
+                "method": params["plugins"],
+                **plugin_params,
+                **run.data.metrics,
+            }
+        )
     frame = pd.DataFrame(rows).drop_duplicates(["variant", "seed"]).reset_index(drop=True)
     frame["strength_name"], frame["strength"] = None, np.nan
     for method, group in frame.groupby("method"):
@@ -60,7 +66,7 @@ def study_runs(study: str) -> pd.DataFrame:
 
 
 def score_name(runs: pd.DataFrame) -> str:
-    """"accuracy" for classification studies, "mse" for regression."""
+    """ "accuracy" for classification studies, "mse" for regression."""
     return "accuracy" if "test_accuracy" in runs else "mse"
 
 
@@ -79,7 +85,9 @@ def validation_curves(runs: pd.DataFrame, metric: str | None = None) -> pd.DataF
 def variant_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each variant's final metrics."""
     score = score_name(runs)
-    metrics = [f"test_{score}", f"validation_{score}", f"train_{score}", "loss_gap"] + (["generalization_gap"] if score == "accuracy" else [])
+    metrics = [f"test_{score}", f"validation_{score}", f"train_{score}", "loss_gap"] + (
+        ["generalization_gap"] if score == "accuracy" else []
+    )
     grouped = runs.groupby(["method", "variant"], dropna=False)
     summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{metric}_{statistic}" for metric, statistic in summary.columns]
@@ -98,15 +106,20 @@ def ranking(summary: pd.DataFrame) -> pd.DataFrame:
     better_is_higher = score == "accuracy"
     validation = summary[f"validation_{score}_mean"]
     best = summary.loc[(validation if better_is_higher else -validation).groupby(summary["method"]).idxmax()]
-    table = pd.DataFrame({
-        "method": best["method"],
-        "strength": [f"{n.split('.', 1)[1]}={s:g}" if isinstance(n, str) else "" for n, s in zip(best["strength_name"], best["strength"])],
-        f"test {score}": best[f"test_{score}_mean"],
-        f"test {score} std": best[f"test_{score}_std"],
-        "gap": best["generalization_gap_mean"] if better_is_higher else best["loss_gap_mean"],
-        "gap std": best["generalization_gap_std"] if better_is_higher else best["loss_gap_std"],
-        "seeds": best["seeds"],
-    })
+    table = pd.DataFrame(
+        {
+            "method": best["method"],
+            "strength": [
+                f"{n.split('.', 1)[1]}={s:g}" if isinstance(n, str) else ""
+                for n, s in zip(best["strength_name"], best["strength"])
+            ],
+            f"test {score}": best[f"test_{score}_mean"],
+            f"test {score} std": best[f"test_{score}_std"],
+            "gap": best["generalization_gap_mean"] if better_is_higher else best["loss_gap_mean"],
+            "gap std": best["generalization_gap_std"] if better_is_higher else best["loss_gap_std"],
+            "seeds": best["seeds"],
+        }
+    )
     table = table.sort_values(f"test {score}", ascending=not better_is_higher).reset_index(drop=True)
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return table
@@ -121,16 +134,23 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     axes_list = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
     merged = curves.merge(runs[["run_id", "method", "variant", "strength"]], on="run_id")
     for axes, method in zip(axes_list, methods):
-        for (strength, variant), group in merged[merged["method"] == method].groupby(["strength", "variant"], dropna=False):
+        for (strength, _variant), group in merged[merged["method"] == method].groupby(
+            ["strength", "variant"], dropna=False
+        ):
             statistics = group.groupby("epoch")["value"].agg(["mean", "std"]).fillna(0)
             label = "" if np.isnan(strength) else f"{strength:g}"
             axes.plot(statistics.index, statistics["mean"], label=label)
-            axes.fill_between(statistics.index, statistics["mean"] - statistics["std"], statistics["mean"] + statistics["std"], alpha=0.2)
+            axes.fill_between(
+                statistics.index,
+                statistics["mean"] - statistics["std"],
+                statistics["mean"] + statistics["std"],
+                alpha=0.2,
+            )
         axes.set_title(method)
         axes.set_xlabel("epoch")
         if any(axes.get_legend_handles_labels()[1]):
             axes.legend(fontsize="small")
-    for axes in axes_list[len(methods):]:
+    for axes in axes_list[len(methods) :]:
         axes.set_visible(False)
     figure.supylabel(f"validation {score_name(runs)} (mean ± std over seeds)")
     return figure
@@ -147,8 +167,17 @@ def strength_figure(summary: pd.DataFrame) -> Figure:
         axes.set_prop_cycle(color=colors[::2] + colors[1::2])
     for method, group in summary.dropna(subset=["strength"]).groupby("method"):
         label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
-        score_axes.errorbar(group["strength"], group[f"test_{score}_mean"], group[f"test_{score}_std"], marker="o", capsize=3, label=label)
-        gap_axes.errorbar(group["strength"], group[f"{gap}_mean"], group[f"{gap}_std"], marker="o", capsize=3, label=label)
+        score_axes.errorbar(
+            group["strength"],
+            group[f"test_{score}_mean"],
+            group[f"test_{score}_std"],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+        gap_axes.errorbar(
+            group["strength"], group[f"{gap}_mean"], group[f"{gap}_std"], marker="o", capsize=3, label=label
+        )
     for axes, title in ((score_axes, f"test {score}"), (gap_axes, gap.replace("_", " "))):
         axes.set_xscale("symlog", linthresh=1e-6) if (summary["strength"] <= 0).any() else axes.set_xscale("log")
         axes.set_xlabel("strength (each method's own hyperparameter)")

@@ -78,7 +78,11 @@ def describe(config: RunConfig) -> str:
     parts = []
     for name, options in config.plugins.items():
         defaults = PLUGINS.get(name).hyperparameters()
-        changed = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}" for key, value in options.items() if value != defaults[key])
+        changed = ", ".join(
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in options.items()
+            if value != defaults[key]
+        )
         parts.append(f"{name}({changed})" if changed else name)
     return " + ".join(parts)
 
@@ -107,7 +111,9 @@ def load_study(path: str | Path) -> Study:
     runs: dict[tuple[str, str], Variant] = {}
     for where, parameters in specified:
         for seed in seeds:
-            config = RunConfig.from_mapping({**shared, **parameters, "seed": seed, "experiment": name}, source=f"{source}: {where}")
+            config = RunConfig.from_mapping(
+                {**shared, **parameters, "seed": seed, "experiment": name}, source=f"{source}: {where}"
+            )
             variant = Variant(config)
             runs.setdefault(variant.key, variant)  # a duplicate variant merges into the first
     return Study(name, list(runs.values()), document)

@@ -84,23 +84,40 @@ def sweep(
     client = tracking.connect()
     parent_id = _open_parent_run(client, study)
     with tracking.ending(client, parent_id) as end:
-        children = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'")
+        children = tracking.search_runs(
+            client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'"
+        )
         for run in children:
             if run.info.status == "RUNNING":
-                tracking.fail_run(client, run.info.run_id, "interrupted: the sweep that started it stopped", status="KILLED")
-        finished = {(run.data.tags.get(VARIANT_TAG), run.data.tags.get(SEED_TAG)): run for run in children if run.info.status == "FINISHED"}
-        outcomes = [Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force]
+                tracking.fail_run(
+                    client, run.info.run_id, "interrupted: the sweep that started it stopped", status="KILLED"
+                )
+        finished = {
+            (run.data.tags.get(VARIANT_TAG), run.data.tags.get(SEED_TAG)): run
+            for run in children
+            if run.info.status == "FINISHED"
+        }
+        outcomes = [
+            Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force
+        ]
         pending = [v for v in study.runs if force or v.key not in finished]
-        echo(f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
-             f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)")
+        echo(
+            f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
+            f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)"
+        )
         with _executor(executor, workers, scheduler) as (submit, completed):
-            futures = {submit(execute_run, v.config, _tags(v, study, parent_id), tracking.tracking_uri(), threads): v for v in pending}
+            futures = {
+                submit(execute_run, v.config, _tags(v, study, parent_id), tracking.tracking_uri(), threads): v
+                for v in pending
+            }
             with tqdm(total=len(pending), unit="run", desc=study.name, file=sys.stderr) as progress:
                 for future in completed(futures):
                     run_id, failure, seconds = future.result()
                     outcomes.append(Outcome(futures[future], run_id, failure, seconds))
                     progress.update()
-                    progress.set_postfix(done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes))
+                    progress.set_postfix(
+                        done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes)
+                    )
         failed = sum(bool(outcome.failure) for outcome in outcomes)
         if failed:
             end.status, end.reason = "FAILED", f"{failed} of {len(outcomes)} runs failed"
@@ -119,7 +136,15 @@ def summary_table(outcomes: list[Outcome], client=None) -> str:
             value = metrics.get("test_accuracy", metrics.get("test_mse"))
             score = f"{value:.4f}" if value is not None else ""
         status = "FAILED" if outcome.failure else "skipped" if outcome.skipped else "FINISHED"
-        rows.append((outcome.variant.label, str(outcome.variant.seed), status, score, f"{outcome.seconds:.1f}" if not outcome.skipped else ""))
+        rows.append(
+            (
+                outcome.variant.label,
+                str(outcome.variant.seed),
+                status,
+                score,
+                f"{outcome.seconds:.1f}" if not outcome.skipped else "",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines += [f"FAILED {o.variant.label} seed={o.variant.seed}: {o.failure}" for o in outcomes if o.failure]
@@ -139,7 +164,9 @@ def _tags(variant: Variant, study: Study, parent_id: str) -> dict[str, str]:
 
 def _open_parent_run(client, study: Study) -> str:
     """The study's parent run, created on the first sweep and RUNNING again on each later one."""
-    existing = tracking.search_runs(client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'study'")
+    existing = tracking.search_runs(
+        client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'study'"
+    )
     if existing:
         parent_id = existing[0].info.run_id
         client.update_run(parent_id, status="RUNNING")
@@ -161,7 +188,9 @@ def _executor(kind: str, workers: int, scheduler: str | None) -> Iterator[tuple[
 
     with contextlib.ExitStack() as stack:
         if scheduler is None:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
             dask_client = stack.enter_context(Client(cluster))
         else:
             dask_client = stack.enter_context(Client(scheduler))

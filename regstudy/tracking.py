@@ -19,10 +19,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+import mlflow
 from regstudy.paths import repository_root
 
 if TYPE_CHECKING:
@@ -86,7 +86,9 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     location = (database.parent / "artifacts").as_uri() if database is not None else None
     try:
         # The kind makes the MLflow UI open the experiment as model training (runs, charts), not GenAI traces.
-        return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
+        return client.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"}
+        )
     except mlflow.exceptions.MlflowException:  # created meanwhile by a concurrent writer
         return client.get_experiment_by_name(name).experiment_id
 
@@ -181,8 +183,13 @@ class Stopwatch:
 
 
 def log_at_once(
-    client: MlflowClient, run_id: str, *, params: dict[str, str] | None = None, tags: dict[str, str] | None = None,
-    metrics: dict[str, float] | None = None, series: dict[str, list[float]] | None = None,
+    client: MlflowClient,
+    run_id: str,
+    *,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    series: dict[str, list[float]] | None = None,
 ) -> None:
     """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to a run in one store call:
     each call costs a small run more than the data it carries."""
@@ -221,7 +228,13 @@ def _git_commit() -> str:
     root = repository_root()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True)
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
@@ -230,4 +243,4 @@ def _git_commit() -> str:
 def _sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///` URI, or None for any other store."""
     prefix = "sqlite:///"
-    return Path(uri[len(prefix):]) if uri.startswith(prefix) else None
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,13 +77,24 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
     )
     model = build_model(config, splits, combination)
     data = EpochData(
-        x_train, _encode(y_train, splits), splits.x_validation, _encode(splits.y_validation, splits),
-        config.batch_size, EVALUATION_BATCH_SIZE, config.seed,
+        x_train,
+        _encode(y_train, splits),
+        splits.x_validation,
+        _encode(splits.y_validation, splits),
+        config.batch_size,
+        EVALUATION_BATCH_SIZE,
+        config.seed,
     )
     model.compile(
-        optimizer=getattr(keras.optimizers, OPTIMIZERS[config.optimizer])(learning_rate=config.learning_rate, **combination.optimizer_options()),
+        optimizer=getattr(keras.optimizers, OPTIMIZERS[config.optimizer])(
+            learning_rate=config.learning_rate, **combination.optimizer_options()
+        ),
         loss=_loss(splits.task, combination.loss_options()),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if splits.task == "classification" else keras.metrics.MeanSquaredError(name="mse")],
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy")
+            if splits.task == "classification"
+            else keras.metrics.MeanSquaredError(name="mse")
+        ],
         # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
         steps_per_execution=data.steps,
     )
@@ -114,8 +124,17 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         timer = EpochTimer()
         plugin_callbacks = combination.callbacks()
         history = engines.fit(
-            config.engine, model, data, config.epochs,
-            [timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *plugin_callbacks, EpochLogger(client, run_id, stopwatch=logging)],
+            config.engine,
+            model,
+            data,
+            config.epochs,
+            [
+                timer,
+                WeightStatistics(),
+                keras.callbacks.TerminateOnNaN(),
+                *plugin_callbacks,
+                EpochLogger(client, run_id, stopwatch=logging),
+            ],
         )
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
@@ -126,7 +145,11 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
             tracking.log_at_once(client, run_id, metrics=metrics, series={"epoch_seconds": timer.seconds})
             if config.figures:
                 client.log_figure(run_id, learning_curves(history), "figures/learning_curves.png")
-                client.log_figure(run_id, weight_histogram([kernel.numpy() for kernel in kernels(model)]), "figures/weight_histogram.png")
+                client.log_figure(
+                    run_id,
+                    weight_histogram([kernel.numpy() for kernel in kernels(model)]),
+                    "figures/weight_histogram.png",
+                )
         seconds = {"run_seconds": time.perf_counter() - started, "mlflow_seconds": logging.seconds}
         tracking.log_at_once(client, run_id, metrics=seconds)
     return TrainResult(run_id, history, metrics, config, splits.sizes, model, splits, timer.seconds, seconds)

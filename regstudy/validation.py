@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from regstudy.errors import ConfigError, UnknownNameError, _NO_VALUE
+from regstudy.errors import _NO_VALUE, ConfigError, UnknownNameError
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 _.,:+=/-]*")
 
@@ -139,7 +139,10 @@ class Interval(Constraint):
 
     def __str__(self) -> str:
         kind = "integer" if self.kind is int else "number"
-        left, right = ("[" if self.closed in ("both", "left") else "("), ("]" if self.closed in ("both", "right") else ")")
+        left, right = (
+            ("[" if self.closed in ("both", "left") else "("),
+            ("]" if self.closed in ("both", "right") else ")"),
+        )
         if self.low is not None and self.high is not None:
             return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
         if self.low is not None:

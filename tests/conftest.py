@@ -16,4 +16,3 @@ def client():
 def experiment(request):
     """A fresh experiment name for one test, so that what it finds in the store is its own."""
     return re.sub(r"[^A-Za-z0-9_.-]+", " ", f"test {request.node.name}").strip()[:200]
-

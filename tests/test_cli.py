@@ -8,13 +8,13 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import ROOT, runs_of
-from regstudy import PLUGINS, RunConfig
+from regstudy import PLUGINS, RunConfig, notebooks, tracking
 from regstudy.cli import main
 from regstudy.notebooks import TRAIN_NOTEBOOK, parameter_names
-from regstudy import notebooks, tracking
 from regstudy.questions.common import child_statuses
 from regstudy.tracking import ROLE_TAG
+
+from helpers import ROOT, runs_of
 
 
 def _write(tmp_path, text):
@@ -25,7 +25,11 @@ def _write(tmp_path, text):
 
 def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, capsys):
     # Every run parameter reaches `train` through the notebook, those that are not the defaults included.
-    path = _write(tmp_path, f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\nfolds: 3\nfold: 1\nengine: keras\nfigures: true\n")
+    path = _write(
+        tmp_path,
+        f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\nfolds: 3\nfold: "
+        "1\nengine: keras\nfigures: true\n",
+    )
     assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + ["run_id"]
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
@@ -33,11 +37,19 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
     assert run.info.run_id in out and "test_accuracy" in out
     assert run.info.status == "FINISHED"
     assert run.data.params["l1.l1"] == "0.0001"
-    assert {key: run.data.params[key] for key in ("folds", "fold", "engine", "figures")} == {"folds": "3", "fold": "1", "engine": "keras", "figures": "True"}
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "figures")} == {"figures/learning_curves.png", "figures/weight_histogram.png"}
+    assert {key: run.data.params[key] for key in ("folds", "fold", "engine", "figures")} == {
+        "folds": "3",
+        "fold": "1",
+        "engine": "keras",
+        "figures": "True",
+    }
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "figures")} == {
+        "figures/learning_curves.png",
+        "figures/weight_histogram.png",
+    }
     notebook = nbformat.read(client.download_artifacts(run.info.run_id, "notebook/01-train.ipynb"), as_version=4)
     injected = next(c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert f"run_id = \"{run.info.run_id}\"" in injected.source
+    assert f'run_id = "{run.info.run_id}"' in injected.source
 
 
 def test_plugins_lists_every_plugin_with_its_defaults(capsys):
@@ -50,7 +62,10 @@ def test_plugins_lists_every_plugin_with_its_defaults(capsys):
 
 BAD_INPUTS = [
     ("plugins: {l3: {}}", "key 'plugins': unknown plugin 'l3'; did you mean 'l2'? valid plugins are: dropconnect,"),
-    ("dataset: cifar10", "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, irrelevant_features, linear,"),
+    (
+        "dataset: cifar10",
+        "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, irrelevant_features, linear,",
+    ),
     ("epoch: 5", "key 'epoch': unknown parameter; did you mean 'epochs'?"),
     ("epochs: five", "key 'epochs': expected an integer (got 'five')"),
     ("epochs: 0", "key 'epochs': expected an integer >= 1 (got 0)"),
@@ -66,7 +81,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("text, message", BAD_INPUTS)
-def test_bad_input_is_one_line_naming_file_key_and_value_and_writes_nothing(client, experiment, tmp_path, capsys, text, message):
+def test_bad_input_is_one_line_naming_file_key_and_value_and_writes_nothing(
+    client, experiment, tmp_path, capsys, text, message
+):
     path = _write(tmp_path, text if text.startswith("-") else f"experiment: {experiment}\n{text}\n")
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
@@ -81,7 +98,10 @@ def test_a_missing_file_exits_2_from_the_real_command(tmp_path):
         [sys.executable, "-m", "regstudy.cli", "run", str(tmp_path / "absent.yaml")], capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == f"regstudy: error: {tmp_path / 'absent.yaml'}: no such file (got '{tmp_path / 'absent.yaml'}')"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"regstudy: error: {tmp_path / 'absent.yaml'}: no such file (got '{tmp_path / 'absent.yaml'}')"
+    )
 
 
 def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch):
@@ -91,7 +111,9 @@ def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch
     papermill.execute_notebook(
         str(ROOT / "notebooks" / "01-train.ipynb"), str(output), parameters={"run_name": hostile}, prepare_only=True
     )
-    injected = next(c for c in nbformat.read(output, as_version=4).cells if "injected-parameters" in c.metadata.get("tags", []))
+    injected = next(
+        c for c in nbformat.read(output, as_version=4).cells if "injected-parameters" in c.metadata.get("tags", [])
+    )
     namespace = {}
     exec(injected.source, namespace)
     assert namespace["run_name"] == hostile
@@ -101,7 +123,8 @@ def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch
 def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent(client, tmp_path, capsys, monkeypatch):
     params = tmp_path / "tiny.yaml"
     params.write_text(
-        "l2_grid: [0.1, 1.0]\nl1_grid: [0.2]\nnumpy_steps: 300\nkeras_penalties: [{l2: 0.1}]\nkeras_epochs: 300\nkeras_learning_rate: 0.05\n"
+        "l2_grid: [0.1, 1.0]\nl1_grid: [0.2]\nnumpy_steps: 300\nkeras_penalties: [{l2: 0.1}]\nkeras_epochs: "
+        "300\nkeras_learning_rate: 0.05\n"
     )
     name = "03-penalties-from-first-principles"
     decoys, execute = [], notebooks.execute
@@ -120,7 +143,9 @@ def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED"
     assert "‖w‖ falls" in parent.data.tags["mlflow.note.content"] and "‖w‖ falls" in printed
-    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "notebook")}
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "notebook")
+    }
     assert {"answer.md", "notebook/03-penalties-from-first-principles.ipynb", "tables", "figures"} <= artifacts
     assert child_statuses(run_id) == {"FINISHED": 1}
 
@@ -164,7 +189,8 @@ def test_commands_that_do_not_train_do_not_import_tensorflow():
     code = (
         "import sys; from regstudy.cli import main; from regstudy import RunConfig; main(['plugins']);"
         "RunConfig(plugins='l2 + dropout + early_stopping + dropconnect', model='cnn');"
-        "print(sorted(name for name in ('tensorflow.python', 'keras.src', 'mlflow', 'papermill') if name in sys.modules))"
+        "print(sorted(name for name in ('tensorflow.python', 'keras.src', 'mlflow', 'papermill') if name in "
+        "sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -30,7 +30,9 @@ def test_a_fold_is_the_validation_set_and_the_test_set_is_shared():
     assert sorted(map(bytes, validation)) == sorted(map(bytes, whole.x_train))
 
 
-@pytest.mark.parametrize("parameters, key", [({"folds": 1}, "folds"), ({"folds": 3, "fold": 3}, "fold"), ({"fold": 1}, "fold")])
+@pytest.mark.parametrize(
+    "parameters, key", [({"folds": 1}, "folds"), ({"folds": 3, "fold": 3}, "fold"), ({"fold": 1}, "fold")]
+)
 def test_bad_folds_are_refused_naming_the_key(parameters, key):
     with pytest.raises(ConfigError) as caught:
         RunConfig(dataset="digits", **parameters)
@@ -38,7 +40,13 @@ def test_bad_folds_are_refused_naming_the_key(parameters, key):
 
 
 def test_choose_takes_the_best_mean_and_the_first_on_a_tie():
-    scores = pd.DataFrame({"candidate": ["a", "a", "b", "b", "c", "c"], "fold": [0, 1] * 3, "validation_accuracy": [0.6, 0.8, 0.9, 0.5, 0.65, 0.65]})
+    scores = pd.DataFrame(
+        {
+            "candidate": ["a", "a", "b", "b", "c", "c"],
+            "fold": [0, 1] * 3,
+            "validation_accuracy": [0.6, 0.8, 0.9, 0.5, 0.65, 0.65],
+        }
+    )
     chosen, summary = choose(scores)
     assert chosen == "a"
     assert summary["mean"].tolist() == pytest.approx([0.7, 0.7, 0.65])

@@ -58,7 +58,17 @@ def test_every_plugin_trains_identically_on_both_engines(name, experiment):
 
 
 def test_a_cnn_without_a_partial_batch_trains_identically(experiment):
-    _assert_identical(*_both_engines(experiment, model="cnn", filters=[4], hidden_units=[8], plugins=["dropout", "max_norm"], train_size=64, epochs=2))
+    _assert_identical(
+        *_both_engines(
+            experiment,
+            model="cnn",
+            filters=[4],
+            hidden_units=[8],
+            plugins=["dropout", "max_norm"],
+            train_size=64,
+            epochs=2,
+        )
+    )
 
 
 def test_epoch_orders_are_permutations_fixed_by_seed_and_epoch():

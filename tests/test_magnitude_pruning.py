@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from regstudy.questions import magnitude_pruning as pruning
 from regstudy.models import kernels
+from regstudy.questions import magnitude_pruning as pruning
 from regstudy.training import train
 
 
@@ -34,7 +34,14 @@ def test_ties_are_broken_so_that_exactly_the_fraction_goes():
 
 
 def test_fine_tuning_keeps_pruned_weights_at_zero_and_trains_the_rest(experiment):
-    result = train(experiment=experiment, dataset="digits", train_size=200, hidden_units=[32], plugins={"max_norm": {"max_value": 2.0}}, epochs=2)
+    result = train(
+        experiment=experiment,
+        dataset="digits",
+        train_size=200,
+        hidden_units=[32],
+        plugins={"max_norm": {"max_value": 2.0}},
+        epochs=2,
+    )
     model, splits = result.model, result.splits
     masks = pruning.prune(model, 0.8)
     before = [kernel.numpy() for kernel in kernels(model)]

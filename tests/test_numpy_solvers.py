@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Lasso, Ridge
 
+from regstudy.config import RunConfig
 from regstudy.datasets import splits_for
 from regstudy.questions import numpy_solvers
-from regstudy.config import RunConfig
 
 
 @pytest.fixture(scope="module")
 def data():
-    splits = splits_for(RunConfig(dataset="linear", dataset_options={"n_samples": 200, "n_features": 10, "noise": 0.5}, hidden_units=[]))
+    splits = splits_for(
+        RunConfig(dataset="linear", dataset_options={"n_samples": 200, "n_features": 10, "noise": 0.5}, hidden_units=[])
+    )
     return splits.x_train.astype(np.float64), splits.y_train.astype(np.float64)
 
 
@@ -36,7 +38,11 @@ def test_ridge_is_scikit_learns_ridge_with_alpha_n_times_lambda(data, l2):
 @pytest.mark.parametrize("l2", [0.01, 10.0])
 def test_gradient_descent_reaches_the_closed_form(data, l2):
     x, y = data
-    np.testing.assert_allclose(numpy_solvers.gradient_descent(x, y, l2=l2, steps=5000).weights, numpy_solvers.ridge(x, y, l2).weights, atol=1e-6)
+    np.testing.assert_allclose(
+        numpy_solvers.gradient_descent(x, y, l2=l2, steps=5000).weights,
+        numpy_solvers.ridge(x, y, l2).weights,
+        atol=1e-6,
+    )
 
 
 def test_soft_threshold_shrinks_toward_zero_and_zeroes_inside():

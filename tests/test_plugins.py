@@ -58,7 +58,9 @@ def test_one_epoch_fit_runs(name, experiment):
 
 @pytest.mark.parametrize("name", ALL_PLUGINS)
 def test_one_epoch_fit_runs_in_a_cnn(name, experiment):
-    result = train(experiment=experiment, plugins=[name], model="cnn", filters=[4], hidden_units=[8], train_size=100, epochs=1)
+    result = train(
+        experiment=experiment, plugins=[name], model="cnn", filters=[4], hidden_units=[8], train_size=100, epochs=1
+    )
     assert np.isfinite(result.metrics["test_loss"])
 
 
@@ -72,7 +74,10 @@ def _model(plugins, model="mlp"):
 @pytest.mark.parametrize("name", [n for n in ALL_PLUGINS if PLUGINS.get(n)().kernel_regularizer() is not None])
 def test_penalty_equals_numpy(name, model_kind):
     assert name in NUMPY_PENALTIES, f"write the numpy definition of the '{name}' penalty in NUMPY_PENALTIES"
-    options = {key: (value * 7 if isinstance(value, float) else value) for key, value in PLUGINS.get(name)().get_config().items()}
+    options = {
+        key: (value * 7 if isinstance(value, float) else value)
+        for key, value in PLUGINS.get(name)().get_config().items()
+    }
     model, _ = _model({name: options}, model_kind)
     weights = [kernel.numpy().astype(np.float64) for kernel in kernels(model)]
     assert len(weights) == (4 if model_kind == "cnn" else 3)  # every weight layer is penalised
@@ -90,7 +95,15 @@ def test_penalties_add_up():
 
 @pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
 def test_max_norm_bounds_each_unit_after_training(model_kind, experiment):
-    result = train(experiment=experiment, plugins={"max_norm": {"max_value": 0.5}}, model=model_kind, filters=[4], hidden_units=[16], train_size=200, epochs=2)
+    result = train(
+        experiment=experiment,
+        plugins={"max_norm": {"max_value": 0.5}},
+        model=model_kind,
+        filters=[4],
+        hidden_units=[16],
+        train_size=200,
+        epochs=2,
+    )
     for kernel in kernels(result.model):
         w = kernel.numpy()
         norms = np.sqrt(np.sum(w**2, axis=tuple(range(w.ndim - 1))))
@@ -225,10 +238,14 @@ def test_randomize_labels_replaces_exactly_the_fraction_with_uniform_classes():
 def test_random_labels_change_training_labels_only(experiment):
     plain = splits_for(RunConfig(dataset="digits", train_size=300))
     transformed = RunConfig(dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}})
-    x, y = Combination.from_config(transformed.plugins).transform_training_data(plain.x_train, plain.y_train, np.random.default_rng(0))
+    x, y = Combination.from_config(transformed.plugins).transform_training_data(
+        plain.x_train, plain.y_train, np.random.default_rng(0)
+    )
     np.testing.assert_array_equal(x, plain.x_train)
     assert np.mean(y == plain.y_train) < 0.25
-    result = train(experiment=experiment, dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}}, epochs=1)
+    result = train(
+        experiment=experiment, dataset="digits", train_size=300, plugins={"random_labels": {"fraction": 1.0}}, epochs=1
+    )
     assert result.sizes == plain.sizes
 
 
@@ -296,8 +313,12 @@ def test_a_plugin_sees_a_description_of_its_run_not_the_config(monkeypatch):
     RunConfig(plugins="test_watcher + dropout", model="cnn", filters=[4, 8], hidden_units=[16])
     assert seen == [
         regstudy.RunDescription(
-            task="classification", dataset="digits", images=True, model="cnn",
-            hidden_dense_layers=1, hidden_layers=3, plugins=("test_watcher", "dropout"),
+            task="classification",
+            dataset="digits",
+            images=True,
+            model="cnn",
+            hidden_dense_layers=1,
+            hidden_layers=3,
+            plugins=("test_watcher", "dropout"),
         )
     ]
-

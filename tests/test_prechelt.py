@@ -39,9 +39,13 @@ def test_up_needs_rises_over_successive_strips():
     assert stops_up([5, 3, 2, 3.5], successive_strips=1, strip=2)
 
 
-@pytest.mark.parametrize("plugin", [{"gl": {"alpha": 1.0}}, {"pq": {"alpha": 0.3, "strip": 3}}, {"up": {"strips": 1, "strip": 2}}])
+@pytest.mark.parametrize(
+    "plugin", [{"gl": {"alpha": 1.0}}, {"pq": {"alpha": 0.3, "strip": 3}}, {"up": {"strips": 1, "strip": 2}}]
+)
 def test_each_criterion_stops_overfitting_and_restores_the_best_epoch(plugin, experiment):
-    result = train(experiment=experiment, plugins=plugin, hidden_units=[256], learning_rate=0.01, train_size=100, epochs=60)
+    result = train(
+        experiment=experiment, plugins=plugin, hidden_units=[256], learning_rate=0.01, train_size=100, epochs=60
+    )
     history, metrics = result.history, result.metrics
     assert 0 < metrics["stopped_epoch"] == len(history["loss"]) < 60
     assert metrics["restored_epoch"] == int(np.argmin(history["val_loss"])) + 1

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import runs_of
 from regstudy.questions import accuracy, ng2004, srivastava, when_to_stop, zhang2017
 from regstudy.questions.common import Question, child_statuses, mean_std
+
+from helpers import runs_of
 
 
 def test_a_failing_question_ends_its_parent_failed_and_leaves_nothing_running(client, experiment):
@@ -16,7 +17,10 @@ def test_a_failing_question_ends_its_parent_failed_and_leaves_nothing_running(cl
             question.train({"part": "good"}, dataset="digits", train_size=100, hidden_units=[8], epochs=1)
             question.train({"part": "bad"}, dataset="digits", epochs=0)
     runs = runs_of(client, experiment)
-    assert sorted((run.data.tags["regstudy.role"], run.info.status) for run in runs) == [("child", "FINISHED"), ("question", "FAILED")]
+    assert sorted((run.data.tags["regstudy.role"], run.info.status) for run in runs) == [
+        ("child", "FINISHED"),
+        ("question", "FAILED"),
+    ]
     parent = client.get_run(question.run_id)
     assert "epochs" in parent.data.tags["failure_reason"]
     assert child_statuses(question.run_id) == {"FINISHED": 1}
@@ -33,7 +37,15 @@ def test_mean_std_groups_in_order_of_appearance():
 def _summary(train, test):
     strengths = [0.0, 0.001, 0.01]
     gap = np.array(train) - np.array(test)
-    return pd.DataFrame({"method": "l2", "strength": strengths, "train_accuracy_mean": train, "test_accuracy_mean": test, "generalization_gap_mean": gap})
+    return pd.DataFrame(
+        {
+            "method": "l2",
+            "strength": strengths,
+            "train_accuracy_mean": train,
+            "test_accuracy_mean": test,
+            "generalization_gap_mean": gap,
+        }
+    )
 
 
 def test_the_accuracy_answer_follows_the_numbers():
@@ -82,9 +94,10 @@ def test_srivastava_pairs_are_paired_by_seed_and_one_sided():
 def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
     import inspect
 
-    from helpers import ROOT
     from regstudy.notebooks import parameter_names, question_parameters
     from regstudy.questions import QUESTIONS
+
+    from helpers import ROOT
 
     numbered = {path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")} - {"01-train", "02-compare"}
     assert set(QUESTIONS) == numbered

@@ -38,7 +38,8 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path):
     """Build and install a real distribution that declares a plugin; regstudy finds it unchanged."""
     source = tmp_path / "source"
     (source / "shrinkage_plugin").mkdir(parents=True)
-    (source / "pyproject.toml").write_text(textwrap.dedent("""
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
@@ -47,8 +48,10 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path):
         version = "0.1"
         [project.entry-points."regstudy.plugins"]
         shrink = "shrinkage_plugin:Shrink"
-    """))
-    (source / "shrinkage_plugin" / "__init__.py").write_text(textwrap.dedent('''
+    """)
+    )
+    (source / "shrinkage_plugin" / "__init__.py").write_text(
+        textwrap.dedent('''
         import keras
         from regstudy import Plugin
         from regstudy.validation import check_number
@@ -61,10 +64,22 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path):
 
             def kernel_regularizer(self):
                 return keras.regularizers.L2(self.strength)
-    '''))
+    ''')
+    )
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
         check=True,
     )
     listing = subprocess.run(
@@ -76,7 +91,11 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path):
     ).stdout
     assert "shrink" in listing and "A third party's L2 penalty." in listing and "strength = 0.5" in listing
     check = subprocess.run(
-        [sys.executable, "-c", "from regstudy import RunConfig; print(RunConfig(plugins={'shrink': {'strength': 2}}).plugins)"],
+        [
+            sys.executable,
+            "-c",
+            "from regstudy import RunConfig; print(RunConfig(plugins={'shrink': {'strength': 2}}).plugins)",
+        ],
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
         text=True,

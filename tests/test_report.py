@@ -54,7 +54,10 @@ def test_curves_have_one_point_per_epoch_and_the_report_is_logged(study, client)
     runs = report.study_runs(study.name)
     curves = report.validation_curves(runs)
     assert curves.groupby("run_id")["epoch"].apply(list).tolist() == [[1, 2, 3]] * 6
-    figures = {"validation_curves": report.curves_figure(runs, curves), "strength": report.strength_figure(report.variant_summary(runs))}
+    figures = {
+        "validation_curves": report.curves_figure(runs, curves),
+        "strength": report.strength_figure(report.variant_summary(runs)),
+    }
     parent = report.log_report(study.name, figures, report.ranking(report.variant_summary(runs)))
     paths = {a.path for a in client.list_artifacts(parent)} | {a.path for a in client.list_artifacts(parent, "figures")}
     assert {"ranking.csv", "ranking.md", "study.yaml", "figures/validation_curves.png", "figures/strength.png"} <= paths

@@ -1,8 +1,9 @@
 """The study files shipped in params/ are valid and cover what they promise."""
 
-from helpers import ROOT
 from regstudy import PLUGINS
 from regstudy.study import load_study
+
+from helpers import ROOT
 
 
 def test_the_default_study_runs_every_regularizer_at_three_strengths_and_three_seeds():

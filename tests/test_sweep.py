@@ -12,9 +12,10 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import runs_of
 from regstudy import tracking
 from regstudy.training import train
+
+from helpers import runs_of
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
 
@@ -36,10 +37,14 @@ def _children(runs):
 
 
 def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_path):
-    path = _study(tmp_path, experiment, (
-        "variants:\n  - {plugins: none}\n  - {plugins: l2}\n"
-        "  - {dataset: linear, hidden_units: [], optimizer: sgd, learning_rate: 1.0e6}\n"  # the loss overflows
-    ))
+    path = _study(
+        tmp_path,
+        experiment,
+        (
+            "variants:\n  - {plugins: none}\n  - {plugins: l2}\n"
+            "  - {dataset: linear, hidden_units: [], optimizer: sgd, learning_rate: 1.0e6}\n"  # the loss overflows
+        ),
+    )
     done = _sweep(path, "--workers", 1)  # one worker: the second and third runs reuse its warm kernel
     assert done.returncode == 1, done.stderr
     runs = runs_of(client, experiment)
@@ -65,7 +70,11 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
     path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
     path.write_text(path.read_text().replace("epochs: 2", "epochs: 40"))
-    sweep = subprocess.Popen([sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         statuses = [run.info.status for run in _children(runs_of(client, experiment))]
@@ -74,7 +83,9 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(cl
         time.sleep(0.5)
     else:
         pytest.fail(f"the sweep never had a finished and a running run: {statuses}")
-    first_finished = {run.info.run_id for run in _children(runs_of(client, experiment)) if run.info.status == "FINISHED"}
+    first_finished = {
+        run.info.run_id for run in _children(runs_of(client, experiment)) if run.info.status == "FINISHED"
+    }
     os.kill(sweep.pid, signal.SIGKILL)
     sweep.wait()
 
@@ -128,9 +139,25 @@ def mlflow_server(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -162,7 +189,9 @@ def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, ex
         assert {a.path for a in client.list_artifacts(run.info.run_id, "notebook")} == {"notebook/01-train.ipynb"}
         assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
         # Two workers share this machine's cores instead of each taking all of them.
-        assert run.data.tags["threads.intra_op"] == run.data.tags["threads.inter_op"] == str(max(1, os.cpu_count() // 2))
+        assert (
+            run.data.tags["threads.intra_op"] == run.data.tags["threads.inter_op"] == str(max(1, os.cpu_count() // 2))
+        )
     # A worker's run on its share of the cores gives exactly the numbers of a run on all of them.
     worker = next(run for run in children if run.data.tags["mlflow.runName"] == "l2 seed=0")
     here = train(experiment=f"{experiment} here", train_size=100, hidden_units=[8], epochs=2, plugins="l2")

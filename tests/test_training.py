@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import runs_of
 from regstudy import TrainingError, train
+
+from helpers import runs_of
 
 SMALL = {"train_size": 200, "hidden_units": [32], "epochs": 3}
 
@@ -20,7 +21,9 @@ def test_same_parameters_and_seed_give_identical_numbers(experiment):
 
 
 def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment):
-    result = train(**SMALL, experiment=experiment, plugins={"l2": {"l2": 0.001}, "early_stopping": {"patience": 10}}, figures=True)
+    result = train(
+        **SMALL, experiment=experiment, plugins={"l2": {"l2": 0.001}, "early_stopping": {"patience": 10}}, figures=True
+    )
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
@@ -29,7 +32,16 @@ def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment
     assert tags["plugins"] == "l2 + early_stopping" and tags["seed"] == "0" and tags["dataset"] == "digits"
     assert tags["determinism.op_determinism"] == "true" and int(tags["threads.cpu_count"]) >= 1
     assert tags["versions.tensorflow"][0].isdigit() and tags["git_commit"]
-    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "penalty", "weights_l1", "weights_l2", "weights_near_zero"):
+    for key in (
+        "loss",
+        "val_loss",
+        "accuracy",
+        "val_accuracy",
+        "penalty",
+        "weights_l1",
+        "weights_l2",
+        "weights_near_zero",
+    ):
         series = client.get_metric_history(result.run_id, key)
         assert [m.step for m in series] == [1, 2, 3], key
         assert [m.value for m in series] == pytest.approx(result.history[key])
@@ -40,11 +52,22 @@ def test_a_run_in_mlflow_has_params_tags_curves_and_artifacts(client, experiment
     artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
         a.path for a in client.list_artifacts(result.run_id, "figures")
     }
-    assert {"params.yaml", "model_summary.txt", "figures/learning_curves.png", "figures/weight_histogram.png"} <= artifacts
+    assert {
+        "params.yaml",
+        "model_summary.txt",
+        "figures/learning_curves.png",
+        "figures/weight_histogram.png",
+    } <= artifacts
     logged = yaml.safe_load(open(client.download_artifacts(result.run_id, "params.yaml")))
     assert logged["plugins"] == {"l2": {"l2": 0.001}, "early_stopping": result.config.plugins["early_stopping"]}
     # The run's own cost: the whole, and the part spent writing to MLflow, rendering figures included.
-    assert metrics["run_seconds"] == result.seconds["run_seconds"] > metrics["mlflow_seconds"] == result.seconds["mlflow_seconds"] > 0
+    assert (
+        metrics["run_seconds"]
+        == result.seconds["run_seconds"]
+        > metrics["mlflow_seconds"]
+        == result.seconds["mlflow_seconds"]
+        > 0
+    )
     assert sum(result.epoch_seconds) < result.seconds["run_seconds"]
 
 

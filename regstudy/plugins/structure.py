@@ -79,7 +79,10 @@ class GaussianNoise(Plugin):
         where: "input", "hidden" or "both". Defaults to "input".
     """
 
-    parameter_constraints = {"stddev": Interval(float, 0, None), "where": Options(("input", "hidden", "both"), kind="place")}
+    parameter_constraints = {
+        "stddev": Interval(float, 0, None),
+        "where": Options(("input", "hidden", "both"), kind="place"),
+    }
 
     def __init__(self, stddev=0.1, where="input"):
         self.stddev = stddev

@@ -11,7 +11,9 @@ from regstudy.validation import Interval
 
 def _require_classes(plugin: Plugin, run) -> None:
     if run.task != "classification":
-        raise IncompatiblePluginsError("plugins", plugin.name, f"needs class labels, but '{run.dataset}' is a regression data set")
+        raise IncompatiblePluginsError(
+            "plugins", plugin.name, f"needs class labels, but '{run.dataset}' is a regression data set"
+        )
 
 
 @register("label_smoothing")

@@ -17,8 +17,6 @@ STRENGTHS = {"l2": ("l2", "l2"), "dropout": ("dropout", "rate")}
 """Each method studied: the plugin and the hyperparameter that is its strength (0 means the baseline)."""
 
 
-
-
 def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:
     """Train every strength of every method for every seed on a training set small enough to overfit.
 
@@ -34,12 +32,23 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPER
             plugin, hyperparameter = STRENGTHS[method]
             for strength in (s for s in strengths if s > 0):
                 for seed in seeds:
-                    question.train({"method": method, "strength": strength}, plugins={plugin: {hyperparameter: strength}}, seed=seed, **training)
+                    question.train(
+                        {"method": method, "strength": strength},
+                        plugins={plugin: {hyperparameter: strength}},
+                        seed=seed,
+                        **training,
+                    )
         table = question.table()
         baseline = table[table["method"] == "none"]
-        table = pd.concat([table[table["method"] != "none"], *(baseline.assign(method=method) for method in grids)], ignore_index=True)
+        table = pd.concat(
+            [table[table["method"] != "none"], *(baseline.assign(method=method) for method in grids)], ignore_index=True
+        )
         table["method"] = pd.Categorical(table["method"], categories=list(grids))
-        table = table.sort_values(["method", "strength", "seed"], kind="stable").astype({"method": str}).reset_index(drop=True)
+        table = (
+            table.sort_values(["method", "strength", "seed"], kind="stable")
+            .astype({"method": str})
+            .reset_index(drop=True)
+        )
         summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
         answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
         figure = _figure(summary)
@@ -60,14 +69,16 @@ def _answer(method: str, rows: pd.DataFrame) -> str:
     else:
         after = "and then fell" if best.strength != last.strength else "and was still rising at the largest strength"
         test_shape = (
-            f"test accuracy rose from {percent(first.test_accuracy_mean)} to its peak of {percent(best.test_accuracy_mean)} "
+            f"test accuracy rose from {percent(first.test_accuracy_mean)} to its peak of "
+            f"{percent(best.test_accuracy_mean)} "
             f"at {best.strength:g} {after} (to {percent(last.test_accuracy_mean)} at {last.strength:g})"
         )
     gap_trend = "narrowed" if last.generalization_gap_mean < first.generalization_gap_mean else "did not narrow"
     return (
         f"With {method} from {first.strength:g} to {last.strength:g}, training accuracy {train_trend} "
         f"({percent(first.train_accuracy_mean)} → {percent(last.train_accuracy_mean)}), {test_shape}, "
-        f"and the generalization gap {gap_trend} ({percent(first.generalization_gap_mean)} → {percent(last.generalization_gap_mean)})."
+        f"and the generalization gap {gap_trend} ({percent(first.generalization_gap_mean)} → "
+        f"{percent(last.generalization_gap_mean)})."
     )
 
 

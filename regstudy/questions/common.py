@@ -49,7 +49,9 @@ class Question:
         self.client = tracking.connect()
         variable = tracking.INVOCATION_VARIABLE
         invocation = {tracking.INVOCATION_TAG: os.environ[variable]} if variable in os.environ else {}
-        self.run_id = tracking.create_run(self.client, self.experiment, None, {tracking.ROLE_TAG: "question", **invocation})
+        self.run_id = tracking.create_run(
+            self.client, self.experiment, None, {tracking.ROLE_TAG: "question", **invocation}
+        )
         self._ending = tracking.ending(self.client, self.run_id)
         self._ending.__enter__()
         self.client.log_text(self.run_id, yaml.safe_dump(self.parameters, sort_keys=False), "parameters.yaml")
@@ -61,7 +63,11 @@ class Question:
     def train(self, labels: dict[str, Any], **parameters: Any) -> TrainResult:
         """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table."""
         config = RunConfig.from_mapping({**parameters, "experiment": self.experiment})  # refused before any run exists
-        tags = {tracking.PARENT_TAG: self.run_id, tracking.ROLE_TAG: "child", **{key: str(value) for key, value in labels.items()}}
+        tags = {
+            tracking.PARENT_TAG: self.run_id,
+            tracking.ROLE_TAG: "child",
+            **{key: str(value) for key, value in labels.items()},
+        }
         run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
         result = train_config(config, run_id=run_id)
         self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})

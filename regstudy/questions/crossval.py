@@ -9,7 +9,11 @@ import pandas as pd
 
 
 def cross_validate(
-    train: Callable[..., Any], candidates: dict[str, dict[str, Any]], folds: int, score: str = "validation_accuracy", **common: Any
+    train: Callable[..., Any],
+    candidates: dict[str, dict[str, Any]],
+    folds: int,
+    score: str = "validation_accuracy",
+    **common: Any,
 ) -> pd.DataFrame:
     """Train every candidate on every fold and return one row per (candidate, fold) with its score.
 

@@ -13,18 +13,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions import numpy_solvers
 from regstudy.config import RunConfig
 from regstudy.datasets import splits_for
-from regstudy.questions import experiment_of
+from regstudy.questions import experiment_of, numpy_solvers
 from regstudy.questions.common import Answer, Question
 
 EXPERIMENT = experiment_of(__name__)
 
 EXACT_ZERO = 0.0
 """Proximal steps produce weights that are exactly 0.0; a subgradient step almost never does."""
-
-
 
 
 def run(
@@ -62,7 +59,7 @@ def run(
         sparsity = pd.DataFrame([_sparsity_row(x, y, lasso(l1), l1, numpy_steps) for l1 in l1_grid])
         rows = []
         for penalty in keras_penalties:
-            (name, strength), = penalty.items()
+            ((name, strength),) = penalty.items()
             result = question.train(
                 {"penalty": name, "strength": strength},
                 **common,
@@ -82,7 +79,10 @@ def run(
                     "largest_difference": float(np.abs(trained - reference.weights).max()),
                     "numpy_objective": numpy_solvers.objective(x, y, reference, **{name: strength}),
                     "regstudy_objective": numpy_solvers.objective(
-                        x, y, numpy_solvers.Solution(trained, float(result.model.get_layer("output").bias.numpy()[0])), **{name: strength}
+                        x,
+                        y,
+                        numpy_solvers.Solution(trained, float(result.model.get_layer("output").bias.numpy()[0])),
+                        **{name: strength},
                     ),
                 }
             )
@@ -125,9 +125,12 @@ def _answer(shrinkage, sparsity, agreement, tolerance) -> str:
     sentences = [
         f"L2 {'shrinks the weights steadily' if monotone else 'does not shrink the weights monotonically'}: "
         f"‖w‖ falls from {first.ridge_norm:.3f} at λ = {first.l2:g} to {last.ridge_norm:.3f} at λ = {last.l2:g}, "
-        f"and gradient descent reaches the closed-form ridge solution within {shrinkage['largest_difference'].max():.1e}.",
-        f"L1 by subgradient descent leaves {sparsity['subgradient_exact_zeros'].sum()} exact zeros over {len(sparsity)} strengths "
-        f"(its smallest weight hovers at {sparsity['subgradient_smallest_weight'].min():.1e}), while proximal gradient gives "
+        "and gradient descent reaches the closed-form ridge solution within "
+        f"{shrinkage['largest_difference'].max():.1e}.",
+        f"L1 by subgradient descent leaves {sparsity['subgradient_exact_zeros'].sum()} exact zeros over "
+        f"{len(sparsity)} strengths "
+        f"(its smallest weight hovers at {sparsity['subgradient_smallest_weight'].min():.1e}), while proximal "
+        "gradient gives "
         + ", ".join(f"{row.proximal_exact_zeros} of {row.weights} at λ = {row.l1:g}" for row in sparsity.itertuples())
         + ".",
         f"Through regstudy's plugins (mean squared error plus λ·Σ|w| or λ·Σw², as in numpy), "

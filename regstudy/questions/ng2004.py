@@ -8,19 +8,18 @@ stays nearly flat as irrelevant features are added while L2's climbs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions.crossval import choose, cross_validate
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question
+from regstudy.questions.crossval import choose, cross_validate
 
 EXPERIMENT = experiment_of(__name__)
-
-
 
 
 def run(
@@ -44,25 +43,46 @@ def run(
         **training: parameters of every run (train_size, epochs, batch_size, learning_rate, ...).
     """
     rows = []
-    with Question(experiment, {"irrelevant": irrelevant, "strengths": strengths, "folds": folds, "trials": trials, **training}) as question:
+    with Question(
+        experiment, {"irrelevant": irrelevant, "strengths": strengths, "folds": folds, "trials": trials, **training}
+    ) as question:
         for count in irrelevant:
             for trial in trials:
-                data = {"dataset": "irrelevant_features", "dataset_options": {"n_irrelevant": count, "seed": trial}, "hidden_units": []}
+                data = {
+                    "dataset": "irrelevant_features",
+                    "dataset_options": {"n_irrelevant": count, "seed": trial},
+                    "hidden_units": [],
+                }
                 for penalty, grid in strengths.items():
-                    def labelled(labels, **parameters):
-                        return question.train({"irrelevant": count, "trial": trial, "penalty": penalty, **labels}, **parameters)
-
+                    labelled = functools.partial(
+                        _train_labelled, question, {"irrelevant": count, "trial": trial, "penalty": penalty}
+                    )
                     candidates = {f"{value:g}": {"plugins": {penalty: {penalty: value}}} for value in grid}
                     chosen, _ = choose(cross_validate(labelled, candidates, folds, **data, **training))
                     final = labelled({"candidate": chosen, "fold": "all"}, **data, **training, **candidates[chosen])
-                    rows.append({"irrelevant": count, "trial": trial, "penalty": penalty, "chosen": float(chosen), "test_error": 100 * (1 - final.metrics["test_accuracy"])})
+                    rows.append(
+                        {
+                            "irrelevant": count,
+                            "trial": trial,
+                            "penalty": penalty,
+                            "chosen": float(chosen),
+                            "test_error": 100 * (1 - final.metrics["test_accuracy"]),
+                        }
+                    )
         table = pd.DataFrame(rows)
         summary = table.groupby(["irrelevant", "penalty"])["test_error"].agg(["mean", "std"]).unstack("penalty")
         summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
         answer = _answer(summary)
         figure = _figure(summary)
-        found = question.log_result(answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure})
+        found = question.log_result(
+            answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure}
+        )
     return found
+
+
+def _train_labelled(question: Question, fixed: dict[str, Any], labels: dict[str, Any], **parameters: Any):
+    """`question.train` with the labels of the data set and penalty added to those cross-validation gives."""
+    return question.train({**fixed, **labels}, **parameters)
 
 
 def growth(summary: pd.DataFrame, penalty: str) -> float:
@@ -73,11 +93,18 @@ def growth(summary: pd.DataFrame, penalty: str) -> float:
 def _answer(summary: pd.DataFrame) -> str:
     first, last = summary.index[0], summary.index[-1]
     l1, l2 = growth(summary, "l1"), growth(summary, "l2")
-    verdict = "as Ng (2004) predicts, L1's error grows more slowly" if l1 < l2 else "unlike Ng (2004), L1's error did not grow more slowly"
+    verdict = (
+        "as Ng (2004) predicts, L1's error grows more slowly"
+        if l1 < l2
+        else "unlike Ng (2004), L1's error did not grow more slowly"
+    )
     return (
-        f"From {first} to {last} irrelevant features (100 training examples, λ by cross-validation), L1's test error went "
-        f"{summary.loc[first, 'l1_mean']:.1f} % → {summary.loc[last, 'l1_mean']:.1f} % and L2's {summary.loc[first, 'l2_mean']:.1f} % → "
-        f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points and L2 {l2:.1f}: {verdict}."
+        f"From {first} to {last} irrelevant features (100 training examples, λ by cross-validation), L1's test error "
+        "went "
+        f"{summary.loc[first, 'l1_mean']:.1f} % → {summary.loc[last, 'l1_mean']:.1f} % and L2's "
+        f"{summary.loc[first, 'l2_mean']:.1f} % → "
+        f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points "
+        f"and L2 {l2:.1f}: {verdict}."
     )
 
 
@@ -87,6 +114,11 @@ def _figure(summary: pd.DataFrame) -> Figure:
     for penalty in ("l1", "l2"):
         mean, std = summary[f"{penalty}_mean"], summary[f"{penalty}_std"].fillna(0)
         axes.errorbar(summary.index, mean, yerr=std, marker="o", capsize=3, label=penalty.upper())
-    axes.set(xscale="log", xlabel="irrelevant features", ylabel="test error (%)", title="Logistic regression, 1 relevant feature")
+    axes.set(
+        xscale="log",
+        xlabel="irrelevant features",
+        ylabel="test error (%)",
+        title="Logistic regression, 1 relevant feature",
+    )
     axes.legend()
     return figure

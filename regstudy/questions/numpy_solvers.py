@@ -59,7 +59,12 @@ def step_size(x: np.ndarray, l2: float = 0.0) -> float:
 
 
 def gradient_descent(
-    x: np.ndarray, y: np.ndarray, l1: float = 0.0, l2: float = 0.0, steps: int = 5000, learning_rate: float | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    steps: int = 5000,
+    learning_rate: float | None = None,
 ) -> Solution:
     """Minimise the objective by (sub)gradient descent from zero: the L1 term contributes `l1 · sign(w)`.
 

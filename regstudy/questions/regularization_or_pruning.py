@@ -9,13 +9,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions import magnitude_pruning
-from regstudy.questions import experiment_of
+from regstudy.questions import experiment_of, magnitude_pruning
 from regstudy.questions.common import Answer, Question, mean_std, percent
 
 EXPERIMENT = experiment_of(__name__)
-
-
 
 
 def run(
@@ -41,7 +38,17 @@ def run(
         **training: parameters of every run.
     """
     rows = []
-    with Question(experiment, {"methods": methods, "fractions": fractions, "fine_tune_epochs": fine_tune_epochs, "seeds": seeds, "tolerance": tolerance, **training}) as question:
+    with Question(
+        experiment,
+        {
+            "methods": methods,
+            "fractions": fractions,
+            "fine_tune_epochs": fine_tune_epochs,
+            "seeds": seeds,
+            "tolerance": tolerance,
+            **training,
+        },
+    ) as question:
         for method, plugins in methods.items():
             for seed in seeds:
                 result = question.train({"method": method}, plugins=plugins, seed=seed, **training)
@@ -56,7 +63,9 @@ def run(
         answer = _answer(breaks, tolerance)
         figure = _figure(summary)
         found = question.log_result(
-            answer, tables={"runs": curves, "pruning_curves": summary, "breaks": breaks}, figures={"pruning_curves": figure}
+            answer,
+            tables={"runs": curves, "pruning_curves": summary, "breaks": breaks},
+            figures={"pruning_curves": figure},
         )
     return found
 
@@ -73,7 +82,16 @@ def _pruning_curve(result, fractions: list[float], fine_tune_epochs: int) -> lis
         masks = magnitude_pruning.prune(model, fraction)
         pruned = _accuracy(model, splits.x_test, y_test)
         if fine_tune_epochs:
-            magnitude_pruning.fine_tune(model, masks, splits.x_train, y_train, fine_tune_epochs, result.config.batch_size, result.config.learning_rate, result.config.seed)
+            magnitude_pruning.fine_tune(
+                model,
+                masks,
+                splits.x_train,
+                y_train,
+                fine_tune_epochs,
+                result.config.batch_size,
+                result.config.learning_rate,
+                result.config.seed,
+            )
         rows.append({"fraction": fraction, "pruned": pruned, "fine_tuned": _accuracy(model, splits.x_test, y_test)})
     model.set_weights(trained)
     return rows
@@ -104,21 +122,26 @@ def _answer(breaks: pd.DataFrame, tolerance: float) -> str:
         return "never (within the fractions tried)" if np.isnan(value) else f"at {percent(value)} removed"
 
     sentences = [
-        f"Without fine-tuning, the {row.method} network (unpruned {percent(row.unpruned)}) loses more than {100 * tolerance:g} points "
+        f"Without fine-tuning, the {row.method} network (unpruned {percent(row.unpruned)}) loses more than "
+        f"{100 * tolerance:g} points "
         f"{where(row.pruned_breaks_at)}; with fine-tuning {where(row.fine_tuned_breaks_at)}."
         for row in breaks.itertuples()
     ]
     ranked = breaks.sort_values("pruned_area", ascending=False)
     sentences.append(
-        f"Averaged over the fractions tried, pruned test accuracy without fine-tuning was highest for {ranked.iloc[0].method} "
-        f"({percent(ranked.iloc[0].pruned_area)}) and lowest for {ranked.iloc[-1].method} ({percent(ranked.iloc[-1].pruned_area)})."
+        "Averaged over the fractions tried, pruned test accuracy without fine-tuning was highest for "
+        f"{ranked.iloc[0].method} "
+        f"({percent(ranked.iloc[0].pruned_area)}) and lowest for {ranked.iloc[-1].method} "
+        f"({percent(ranked.iloc[-1].pruned_area)})."
     )
     return " ".join(sentences)
 
 
 def _figure(summary: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(10, 3.8))
-    for axes, key, title in zip(figure.subplots(1, 2, sharey=True), ("pruned", "fine_tuned"), ("pruned", "pruned, then fine-tuned")):
+    for axes, key, title in zip(
+        figure.subplots(1, 2, sharey=True), ("pruned", "fine_tuned"), ("pruned", "pruned, then fine-tuned")
+    ):
         for method, curve in summary.groupby("method", sort=False):
             mean, std = curve[f"{key}_mean"].to_numpy(), curve[f"{key}_std"].fillna(0).to_numpy()
             axes.plot(100 * curve["fraction"], mean, marker="o", label=method)

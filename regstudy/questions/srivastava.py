@@ -29,14 +29,13 @@ COMPARED = ("L2", "Max-norm", "Dropout + L2", "Dropout + Max-norm")
 """The methods reproduced here, in the paper's order from worst to best."""
 
 
-
-
 def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:
     """Train each method at each candidate strength over seeds; pick each method's strength on validation accuracy.
 
     Args:
         methods: one of `COMPARED` → candidate label → plugins, e.g.
-            `{"L2": {"1e-4": {"l2": {"l2": 1e-4}}}, "Dropout + Max-norm": {"c=2": {"dropout": {...}, "max_norm": {...}}}}`.
+            `{"L2": {"1e-4": {"l2": {"l2": 1e-4}}},
+            "Dropout + Max-norm": {"c=2": {"dropout": {...}, "max_norm": {...}}}}`.
         seeds: the training seeds (at least three to say how sure the ordering is).
         **training: parameters of every run (dataset, hidden_units, epochs, ...).
     """
@@ -47,7 +46,11 @@ def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str =
                     question.train({"method": method, "candidate": candidate}, plugins=plugins, seed=seed, **training)
         table = question.table()
         table["test_error"] = 100 * (1 - table["test_accuracy"])
-        means = table.groupby(["method", "candidate"], sort=False)[["validation_accuracy", "test_error"]].mean().reset_index()
+        means = (
+            table.groupby(["method", "candidate"], sort=False)[["validation_accuracy", "test_error"]]
+            .mean()
+            .reset_index()
+        )
         chosen = means.loc[means.groupby("method", sort=False)["validation_accuracy"].idxmax()].reset_index(drop=True)
         selected = table.merge(chosen[["method", "candidate"]], on=["method", "candidate"])
         comparison = _comparison(selected)
@@ -86,7 +89,11 @@ def _pairs(selected: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for worse, better in itertools.combinations(present, 2):
         difference = errors[worse] - errors[better]
-        test = stats.ttest_rel(errors[worse], errors[better], alternative="greater") if len(difference) > 1 and difference.std() > 0 else None
+        test = (
+            stats.ttest_rel(errors[worse], errors[better], alternative="greater")
+            if len(difference) > 1 and difference.std() > 0
+            else None
+        )
         rows.append(
             {
                 "paper_worse": worse,
@@ -109,7 +116,8 @@ def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
     ours_text = " > ".join(f"{m} ({comparison.loc[m, 'our_test_error']:.2f} %)" for m in ours)
     sure = pairs[(pairs["mean_difference"] > 0) & (pairs["p_value"] < 0.05)]
     return (
-        f"The paper's ordering (worst to best: {' > '.join(paper)}) {'holds' if holds else 'does not hold'} here: ours is "
+        f"The paper's ordering (worst to best: {' > '.join(paper)}) {'holds' if holds else 'does not hold'} here: "
+        "ours is "
         f"{ours_text}, Kendall's τ = {tau:+.2f} against the paper. "
         f"Of the {len(pairs)} pairs, {agreeing} go the paper's way on average over {seeds} seeds, and "
         f"{len(sure)} of them significantly (one-sided paired t-test, p < 0.05)."
@@ -121,7 +129,13 @@ def _figure(comparison: pd.DataFrame) -> Figure:
     paper_axes, our_axes = figure.subplots(1, 2)
     positions = np.arange(len(comparison))
     paper_axes.barh(positions, comparison["paper_test_error"])
-    paper_axes.set(yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="Srivastava et al. 2014, MNIST")
-    our_axes.barh(positions, comparison["our_test_error"], xerr=comparison["our_std"].fillna(0), capsize=3, color="tab:orange")
-    our_axes.set(yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="regstudy, mnist_5k (mean ± std)")
+    paper_axes.set(
+        yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="Srivastava et al. 2014, MNIST"
+    )
+    our_axes.barh(
+        positions, comparison["our_test_error"], xerr=comparison["our_std"].fillna(0), capsize=3, color="tab:orange"
+    )
+    our_axes.set(
+        yticks=positions, yticklabels=comparison.index, xlabel="test error (%)", title="regstudy, mnist_5k (mean ± std)"
+    )
     return figure

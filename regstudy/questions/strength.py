@@ -7,13 +7,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.questions.crossval import choose, cross_validate
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, percent
+from regstudy.questions.crossval import choose, cross_validate
 
 EXPERIMENT = experiment_of(__name__)
-
-
 
 
 def run(l2_grid: list[float], folds: int, experiment: str = EXPERIMENT, **training: Any) -> Answer:
@@ -38,13 +36,16 @@ def run(l2_grid: list[float], folds: int, experiment: str = EXPERIMENT, **traini
         best_on_test = summary["test_accuracy"].idxmax()
         cost = summary.loc[best_on_test, "test_accuracy"] - summary.loc[chosen, "test_accuracy"]
         answer = (
-            f"{folds}-fold cross-validation chose λ = {chosen} (mean validation accuracy {percent(summary.loc[chosen, 'cv_accuracy_mean'])} "
-            f"± {percent(summary.loc[chosen, 'cv_accuracy_std'])}); on the test set the best λ would have been {best_on_test} "
+            f"{folds}-fold cross-validation chose λ = {chosen} (mean validation accuracy "
+            f"{percent(summary.loc[chosen, 'cv_accuracy_mean'])} "
+            f"± {percent(summary.loc[chosen, 'cv_accuracy_std'])}); on the test set the best λ would have been "
+            f"{best_on_test} "
             f"({percent(summary.loc[best_on_test, 'test_accuracy'])}). "
             + (
                 "Cross-validation found it, so the choice cost nothing."
                 if chosen == best_on_test
-                else f"The choice cost {100 * cost:.1f} points of test accuracy ({percent(summary.loc[chosen, 'test_accuracy'])})."
+                else f"The choice cost {100 * cost:.1f} points of test accuracy "
+                f"({percent(summary.loc[chosen, 'test_accuracy'])})."
             )
         )
         figure = _figure(summary, chosen)
@@ -62,7 +63,14 @@ def _figure(summary: pd.DataFrame, chosen: str) -> Figure:
     figure = Figure(figsize=(6, 3.8))
     axes = figure.subplots()
     strengths = [float(label) for label in summary.index]
-    axes.errorbar(strengths, summary["cv_accuracy_mean"], yerr=summary["cv_accuracy_std"].fillna(0), marker="o", capsize=3, label="cross-validation (mean ± std over folds)")
+    axes.errorbar(
+        strengths,
+        summary["cv_accuracy_mean"],
+        yerr=summary["cv_accuracy_std"].fillna(0),
+        marker="o",
+        capsize=3,
+        label="cross-validation (mean ± std over folds)",
+    )
     axes.plot(strengths, summary["test_accuracy"], marker="s", label="test (whole training set)")
     axes.axvline(float(chosen), color="grey", linestyle="--", label=f"chosen λ = {chosen}")
     axes.set(xscale="log", xlabel="λ (L2)", ylabel="accuracy")

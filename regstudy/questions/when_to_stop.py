@@ -13,9 +13,9 @@ from regstudy.questions.common import Answer, Question, mean_std
 
 EXPERIMENT = experiment_of(__name__)
 
-PRECHELT_TRADE = "Prechelt (1998) reports that slower criteria gain about 4 % in generalization for about 4 times the training time."
-
-
+PRECHELT_TRADE = (
+    "Prechelt (1998) reports that slower criteria gain about 4 % in generalization for about 4 times the training time."
+)
 
 
 def run(
@@ -25,10 +25,12 @@ def run(
     experiment: str = EXPERIMENT,
     **training: Any,
 ) -> Answer:
-    """Train with each stopping criterion on each data set and seed, up to `epochs`; compare when and how well each stops.
+    """Train with each stopping criterion on each data set and seed, up to `epochs`; compare when and how well
+    each stops.
 
     Args:
-        criteria: label → plugins, e.g. `{"GL2": {"gl": {"alpha": 2}}, "patience 5": {"early_stopping": {"patience": 5}}}`;
+        criteria: label → plugins, e.g.
+            `{"GL2": {"gl": {"alpha": 2}}, "patience 5": {"early_stopping": {"patience": 5}}}`;
             `{"none": {}}` trains every epoch.
         datasets: label → run parameters of the data set (`dataset`, `dataset_options`, `train_size`, ...).
         seeds: the training seeds.
@@ -38,7 +40,9 @@ def run(
         for data_label, data in datasets.items():
             for criterion, plugins in criteria.items():
                 for seed in seeds:
-                    question.train({"data": data_label, "criterion": criterion}, plugins=plugins, seed=seed, **data, **training)
+                    question.train(
+                        {"data": data_label, "criterion": criterion}, plugins=plugins, seed=seed, **data, **training
+                    )
         table = question.table()
         table["test_error"] = 1.0 - table["test_accuracy"]
         # Relative to the same data set and seed trained without stopping: machine-independent time and error.
@@ -46,7 +50,9 @@ def run(
         keys = pd.MultiIndex.from_frame(table[["data", "seed"]])
         table["relative_epochs"] = table["epochs_trained"].to_numpy() / reference.loc[keys, "epochs_trained"].to_numpy()
         table["relative_test_error"] = table["test_error"].to_numpy() / reference.loc[keys, "test_error"].to_numpy()
-        summary = mean_std(table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"])
+        summary = mean_std(
+            table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"]
+        )
         answer = _answer(summary, _full_training(criteria))
         figure = _figure(table)
         found = question.log_result(answer, tables={"runs": table, "criteria": summary}, figures={"criteria": figure})
@@ -70,16 +76,21 @@ def _answer(summary: pd.DataFrame, reference: str) -> str:
     error_change = 100 * (1 - slowest.test_error_mean / fastest.test_error_mean)
     varies = len(stopping) > 2 and stopping["relative_epochs_mean"].std() > 0 and stopping["test_error_mean"].std() > 0
     relation = (
-        f"across criteria, epochs trained and test error correlate at {np.corrcoef(stopping['relative_epochs_mean'], stopping['test_error_mean'])[0, 1]:+.2f}"
+        "across criteria, epochs trained and test error correlate at "
+        f"{np.corrcoef(stopping['relative_epochs_mean'], stopping['test_error_mean'])[0, 1]:+.2f}"
         if varies
         else "test error did not vary enough across criteria to correlate it with training time"
     )
     return (
-        f"The fastest criterion, {fastest.criterion}, stopped after {fastest.relative_epochs_mean:.0%} of the epochs of full training "
-        f"(test error {fastest.test_error_mean:.2%}); the slowest, {slowest.criterion}, after {slowest.relative_epochs_mean:.0%} "
+        f"The fastest criterion, {fastest.criterion}, stopped after {fastest.relative_epochs_mean:.0%} of the epochs "
+        "of full training "
+        f"(test error {fastest.test_error_mean:.2%}); the slowest, {slowest.criterion}, after "
+        f"{slowest.relative_epochs_mean:.0%} "
         f"({slowest.test_error_mean:.2%}): {time_ratio:.1f} times the training time for "
-        f"{'a' if error_change >= 0 else 'no'} {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} test error. "
-        f"The lowest test error was {best.criterion}'s ({best.test_error_mean:.2%}, against {summary.set_index('criterion').loc[reference, 'test_error_mean']:.2%} "
+        f"{'a' if error_change >= 0 else 'no'} {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} "
+        "test error. "
+        f"The lowest test error was {best.criterion}'s ({best.test_error_mean:.2%}, against "
+        f"{summary.set_index('criterion').loc[reference, 'test_error_mean']:.2%} "
         f"without stopping); {relation}. {PRECHELT_TRADE}"
     )
 
@@ -88,11 +99,21 @@ def _figure(table: pd.DataFrame) -> Figure:
     """Each criterion's training time against test error, both relative to full training, one point per data set."""
     figure = Figure(figsize=(6.5, 4.2))
     axes = figure.subplots()
-    grouped = table.groupby(["criterion", "data"], sort=False)[["relative_epochs", "relative_test_error"]].mean().reset_index()
+    grouped = (
+        table.groupby(["criterion", "data"], sort=False)[["relative_epochs", "relative_test_error"]]
+        .mean()
+        .reset_index()
+    )
     for data, points in grouped.groupby("data", sort=False):
         axes.scatter(points["relative_epochs"], points["relative_test_error"], label=data)
         for point in points.itertuples():
-            axes.annotate(point.criterion, (point.relative_epochs, point.relative_test_error), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            axes.annotate(
+                point.criterion,
+                (point.relative_epochs, point.relative_test_error),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     axes.axhline(1.0, color="grey", linewidth=0.8)
     axes.set(xlabel="epochs trained / full training", ylabel="test error / full training's", title="Stopping criteria")
     axes.legend()

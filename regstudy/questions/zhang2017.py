@@ -22,8 +22,6 @@ PAPER_RANDOM_LABELS = {"train_accuracy": 0.9934, "test_accuracy": 0.1061}
 """Zhang et al. 2017, Table 1: MLP 1×512 on CIFAR-10 with random labels."""
 
 
-
-
 def run(
     fractions: list[float],
     regularizers: dict[str, dict],
@@ -41,11 +39,25 @@ def run(
         fit_threshold: the training accuracy (as Keras reports it during the epoch) that counts as fitted.
         **training: parameters of every run (dataset, hidden_units, epochs, ...).
     """
-    with Question(experiment, {"fractions": fractions, "regularizers": regularizers, "seeds": seeds, "fit_threshold": fit_threshold, **training}) as question:
+    with Question(
+        experiment,
+        {
+            "fractions": fractions,
+            "regularizers": regularizers,
+            "seeds": seeds,
+            "fit_threshold": fit_threshold,
+            **training,
+        },
+    ) as question:
         fitted = []
         for fraction in fractions:
             for seed in seeds:
-                result = question.train({"part": "random labels", "fraction": fraction}, plugins={"random_labels": {"fraction": fraction}}, seed=seed, **training)
+                result = question.train(
+                    {"part": "random labels", "fraction": fraction},
+                    plugins={"random_labels": {"fraction": fraction}},
+                    seed=seed,
+                    **training,
+                )
                 fitted.append(epochs_to_fit(result.history["accuracy"], fit_threshold))
         random = question.table().assign(epochs_to_fit=fitted)
         for label, plugins in regularizers.items():
@@ -69,16 +81,25 @@ def epochs_to_fit(accuracy: list[float], threshold: float) -> float:
     return float(reached[0] + 1) if len(reached) else np.nan
 
 
-def _answer(by_fraction: pd.DataFrame, by_regularizer: pd.DataFrame, threshold: float, epochs: int | None, chance: float) -> str:
+def _answer(
+    by_fraction: pd.DataFrame, by_regularizer: pd.DataFrame, threshold: float, epochs: int | None, chance: float
+) -> str:
     random = by_fraction.iloc[by_fraction["fraction"].idxmax()]
     true = by_fraction.iloc[by_fraction["fraction"].idxmin()]
     fit = random.epochs_to_fit_mean
-    fit_text = f"reached {percent(threshold)} training accuracy after {fit:.0f} epochs against {true.epochs_to_fit_mean:.0f} on true labels" if np.isfinite(fit) else f"did not reach {percent(threshold)} within {epochs} epochs"
+    fit_text = (
+        f"reached {percent(threshold)} training accuracy after {fit:.0f} epochs against {true.epochs_to_fit_mean:.0f} "
+        "on true labels"
+        if np.isfinite(fit)
+        else f"did not reach {percent(threshold)} within {epochs} epochs"
+    )
     spread = by_regularizer["test_accuracy_mean"].max() - by_regularizer["test_accuracy_mean"].min()
     best = by_regularizer.loc[by_regularizer["test_accuracy_mean"].idxmax()]
     return (
-        f"On labels {percent(random.fraction)} random the network fitted {percent(random.train_accuracy_mean)} of the training set "
-        f"with {percent(random.test_accuracy_mean)} test accuracy (chance {percent(chance)}; Zhang et al.: {percent(PAPER_RANDOM_LABELS['train_accuracy'])} "
+        f"On labels {percent(random.fraction)} random the network fitted {percent(random.train_accuracy_mean)} of the "
+        "training set "
+        f"with {percent(random.test_accuracy_mean)} test accuracy (chance {percent(chance)}; Zhang et al.: "
+        f"{percent(PAPER_RANDOM_LABELS['train_accuracy'])} "
         f"and {percent(PAPER_RANDOM_LABELS['test_accuracy'])}); it {fit_text}. "
         f"On true labels the explicit regularizers spanned {100 * spread:.1f} points of test accuracy "
         f"(best: {best.regularizer}, {percent(best.test_accuracy_mean)})."
@@ -93,6 +114,12 @@ def _figure(by_fraction: pd.DataFrame) -> Figure:
         accuracy_axes.errorbar(by_fraction["fraction"], mean, yerr=std, marker="o", capsize=3, label=label)
     accuracy_axes.set(xlabel="fraction of labels randomized", ylabel="final accuracy")
     accuracy_axes.legend()
-    time_axes.errorbar(by_fraction["fraction"], by_fraction["epochs_to_fit_mean"], yerr=by_fraction["epochs_to_fit_std"].fillna(0), marker="o", capsize=3)
+    time_axes.errorbar(
+        by_fraction["fraction"],
+        by_fraction["epochs_to_fit_mean"],
+        yerr=by_fraction["epochs_to_fit_std"].fillna(0),
+        marker="o",
+        capsize=3,
+    )
     time_axes.set(xlabel="fraction of labels randomized", ylabel="epochs to fit")
     return figure
