@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from regstudy.errors import ConfigError, RegstudyError
+from regstudy.errors import ConfigError, RegstudyError, Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sweep.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
     sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
+    sweep.add_argument(
+        "--allow-large", action="store_true", help="lift the limits against typos (10,000 runs, 100,000 epochs, ...)"
+    )
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
     question = commands.add_parser(
@@ -39,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     arguments = parser.parse_args(argv)
+    # SIGTERM (a scheduler's or `kill`'s stop) ends a command as Ctrl-C does: its runs end KILLED, not RUNNING.
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[
             arguments.command
@@ -49,6 +58,29 @@ def main(argv: list[str] | None = None) -> int:
     except RegstudyError as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt as error:
+        print(f"regstudy: {error or 'interrupted'}; the runs it had started are marked KILLED", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(number, frame):
+    raise Terminated("terminated by SIGTERM")
+
+
+def _writable_output(path: Path | None) -> None:
+    """Refuse an `--output` the executed notebook could not be written to, before any run is created."""
+    if path is None:
+        return
+    folder = path.resolve().parent
+    if path.is_dir():
+        raise ConfigError("--output", str(path), "is a folder: give the notebook's file name")
+    if not folder.is_dir():
+        raise ConfigError("--output", str(path), f"its folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError("--output", str(path), f"its folder {folder} is not writable")
 
 
 def _run(arguments) -> int:
@@ -57,6 +89,7 @@ def _run(arguments) -> int:
     from regstudy.notebooks import run_training_notebook
 
     config = load_params_file(arguments.params)
+    _writable_output(arguments.output)
     run_id = run_training_notebook(config, output=arguments.output)
     metrics = tracking.connect().get_run(run_id).data.metrics
     print(f"run {run_id} FINISHED in experiment '{config.experiment}' ({tracking.tracking_uri()})")
@@ -72,7 +105,11 @@ def _sweep(arguments) -> int:
 
     if arguments.workers is not None and arguments.workers < 1:
         raise ConfigError("--workers", arguments.workers, "expected an integer >= 1")
-    study = load_study(arguments.study)
+    if arguments.allow_large:  # the sweep's workers, and their kernels, inherit it
+        from regstudy.validation import ALLOW_LARGE_VARIABLE
+
+        os.environ[ALLOW_LARGE_VARIABLE] = "1"
+    study = load_study(arguments.study, echo=print)
     print(f"study '{study.name}': {len(study.runs)} runs validated")
     outcomes = sweep(study, arguments.workers, arguments.executor, arguments.scheduler, arguments.force)
     print(summary_table(outcomes))
@@ -103,6 +140,7 @@ def _question(arguments) -> int:
     from regstudy import tracking
     from regstudy.notebooks import run_question
 
+    _writable_output(arguments.output)
     run_id = run_question(arguments.name, arguments.params, arguments.output)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
     print(

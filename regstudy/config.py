@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from regstudy.combination import Combination
 from regstudy.datasets import DATASETS, Dataset, check_sizes
 from regstudy.engines import ENGINES
-from regstudy.errors import _NO_VALUE, ConfigError
+from regstudy.errors import ConfigError
 from regstudy.plugins import PLUGINS, Plugin, RunDescription
 from regstudy.validation import (
+    SEED,
     Boolean,
     Constraint,
     IntegerList,
@@ -32,6 +30,7 @@ from regstudy.validation import (
     check_number,
     unknown_key_error,
 )
+from regstudy.yaml_files import read_mapping
 
 MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
@@ -104,18 +103,18 @@ class RunConfig:
         "train_size": OrNone(Interval(int, 1, None)),
         "validation_fraction": Interval(float, 0, 0.9, closed="right"),
         "test_fraction": Interval(float, 0, 0.9, closed="right"),
-        "split_seed": Interval(int, 0, None),
-        "folds": OrNone(Interval(int, 2, None)),
+        "split_seed": Interval(int, 0, SEED),
+        "folds": OrNone(Interval(int, 2, 1_000, limit=True)),
         "fold": Interval(int, 0, None),
         "model": Options(MODELS, kind="model"),
-        "hidden_units": IntegerList(),
-        "filters": IntegerList(),
+        "hidden_units": IntegerList(Interval(int, 1, 100_000, limit=True)),
+        "filters": IntegerList(Interval(int, 1, 10_000, limit=True)),
         "activation": Options(ACTIVATIONS, kind="activation"),
         "optimizer": Options(tuple(OPTIMIZERS), kind="optimizer"),
         "learning_rate": Interval(float, 0, None, closed="right"),
-        "batch_size": Interval(int, 1, None),
-        "epochs": Interval(int, 1, None),
-        "seed": Interval(int, 0, None),
+        "batch_size": Interval(int, 1, 1_000_000, limit=True),
+        "epochs": Interval(int, 1, 100_000, limit=True),
+        "seed": Interval(int, 0, SEED),
         "engine": Options(ENGINES, kind="engine"),
         "figures": Boolean(),
     }
@@ -226,35 +225,6 @@ def _under(prefix: str) -> Iterator[None]:
         raise error.located(prefix=prefix) from None
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-4` as a string; this loader reads it as the float a user means."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789"),
-)
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file, turning a missing file or malformed YAML into a one-line ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(None, str(path), "no such file", str(path)) from None
-    except OSError as error:
-        raise ConfigError(None, str(path), f"cannot be read: {error.strerror}", str(path)) from None
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(None, _NO_VALUE, f"malformed YAML{where}: {problem}", str(path)) from None
-
-
 def load_params_file(path: str | Path) -> RunConfig:
-    """Read and validate a parameters file (YAML) for one run."""
-    return RunConfig.from_mapping(read_yaml(path) or {}, source=str(path))
+    """Read and validate a parameters file (YAML) for one run; an empty file is refused, not run on defaults."""
+    return RunConfig.from_mapping(read_mapping(path), source=str(path))

@@ -17,12 +17,27 @@ import numpy as np
 from regstudy.configurable import Configurable
 from regstudy.errors import ConfigError
 from regstudy.registry import Registry
-from regstudy.validation import Interval
+from regstudy.validation import ALLOW_LARGE_VARIABLE, Interval, limits_lifted
+from regstudy.validation import SEED as LARGEST_SEED
 
 if TYPE_CHECKING:
     from regstudy.config import RunConfig
 
-SEED = Interval(int, 0, None)
+SEED = Interval(int, 0, LARGEST_SEED)
+SAMPLES, FEATURES = 10_000_000, 100_000
+VALUES = 1_000_000_000
+"""Generated data sets hold at most this many values (4 GB of float32), unless the limits are lifted."""
+
+
+def _check_values(dataset: Dataset, n_samples: int, n_features: int) -> None:
+    """Refuse a generated data set too large to hold in memory, before anything is generated."""
+    if not limits_lifted() and n_samples * n_features > VALUES:
+        raise ConfigError(
+            "n_samples",
+            n_samples,
+            f"with {n_features:,} features makes {n_samples * n_features:,} values, more than the {VALUES:,} "
+            f"a generated data set may hold (set {ALLOW_LARGE_VARIABLE}=1 to go beyond this limit)",
+        )
 
 
 class Dataset(Configurable):
@@ -82,8 +97,8 @@ class Linear(Dataset):
 
     task = "regression"
     parameter_constraints = {
-        "n_samples": Interval(int, 10, None),
-        "n_features": Interval(int, 1, None),
+        "n_samples": Interval(int, 10, SAMPLES, limit=True),
+        "n_features": Interval(int, 1, FEATURES, limit=True),
         "noise": Interval(float, 0, None),
         "seed": SEED,
     }
@@ -93,6 +108,9 @@ class Linear(Dataset):
         self.n_features = n_features
         self.noise = noise
         self.seed = seed
+
+    def validate(self):
+        _check_values(self, self.n_samples, self.n_features)
 
     def true_weights(self) -> np.ndarray:
         """Return the `w` the targets were drawn from."""
@@ -123,10 +141,10 @@ class NoisyClassification(Dataset):
     """
 
     parameter_constraints = {
-        "n_samples": Interval(int, 30, None),
-        "n_features": Interval(int, 2, None),
+        "n_samples": Interval(int, 30, SAMPLES, limit=True),
+        "n_features": Interval(int, 2, FEATURES, limit=True),
         "n_informative": Interval(int, 1, None),
-        "n_classes": Interval(int, 2, None),
+        "n_classes": Interval(int, 2, 1_000),
         "flip_y": Interval(float, 0, 1),
         "seed": SEED,
     }
@@ -140,13 +158,15 @@ class NoisyClassification(Dataset):
         self.seed = seed
 
     def validate(self):
+        _check_values(self, self.n_samples, self.n_features)
         if self.n_informative > self.n_features:
             raise ConfigError(
                 "n_informative", self.n_informative, f"expected an integer <= n_features = {self.n_features}"
             )
-        if self.n_classes > 2**self.n_informative:
+        # make_classification draws two clusters per class, each at a vertex of the informative hypercube.
+        if 2 * self.n_classes > 2**self.n_informative:
             raise ConfigError(
-                "n_classes", self.n_classes, f"expected at most 2**n_informative = {2**self.n_informative}"
+                "n_classes", self.n_classes, f"expected at most 2**n_informative / 2 = {2**self.n_informative // 2}"
             )
 
     def arrays(self):
@@ -179,8 +199,8 @@ class IrrelevantFeatures(Dataset):
     """
 
     parameter_constraints = {
-        "n_samples": Interval(int, 30, None),
-        "n_irrelevant": Interval(int, 0, None),
+        "n_samples": Interval(int, 30, SAMPLES, limit=True),
+        "n_irrelevant": Interval(int, 0, FEATURES, limit=True),
         "slope": Interval(float, 0, None, closed="right"),
         "seed": SEED,
     }
@@ -190,6 +210,9 @@ class IrrelevantFeatures(Dataset):
         self.n_irrelevant = n_irrelevant
         self.slope = slope
         self.seed = seed
+
+    def validate(self):
+        _check_values(self, self.n_samples, 1 + self.n_irrelevant)
 
     def arrays(self):
         rng = np.random.default_rng(self.seed)

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 60, 60, 40
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 5
+
+
+def brief(value: Any) -> str:
+    """`repr(value)`, cut short: at most a few items, two levels and 60 characters of a string, with the type
+    and size of what was cut, so that an error quoting a huge value stays one short line (and is quick)."""
+    text = _BRIEF.repr(value)
+    if isinstance(value, (str, bytes)) and len(value) > _BRIEF.maxstring:
+        return f"{text} ({type(value).__name__} of {len(value):,} characters)"
+    if isinstance(value, (list, tuple, dict, set)) and "..." in text:
+        return f"{text} ({type(value).__name__} of {len(value):,} item{'' if len(value) == 1 else 's'})"
+    return text
 
 
 class RegstudyError(Exception):
@@ -29,7 +45,7 @@ class ConfigError(RegstudyError, ValueError):
             parts.append(str(self.source))
         if self.key:
             parts.append(f"key '{self.key}'")
-        received = "" if self.value is _NO_VALUE else f" (got {self.value!r})"
+        received = "" if self.value is _NO_VALUE else f" (got {brief(self.value)})"
         return ": ".join(parts + [self.problem + received])
 
     def located(self, source: str | None = None, prefix: str | None = None) -> ConfigError:
@@ -54,6 +70,10 @@ class UnknownNameError(ConfigError, KeyError):
 
 class IncompatiblePluginsError(ConfigError):
     """Plugins combined in one run that cannot work together."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM): ended like Ctrl-C, so that its run is marked KILLED."""
 
 
 class TrainingError(RegstudyError):

@@ -26,11 +26,12 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
-from regstudy.config import RunConfig, read_yaml
+from regstudy.config import RunConfig
 from regstudy.errors import ConfigError, NotebookError
 from regstudy.paths import notebooks_folder
 from regstudy.questions import QUESTIONS, QuestionEntry
 from regstudy.validation import unknown_key_error, unknown_name_problem
+from regstudy.yaml_files import read_mapping
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 
@@ -127,9 +128,7 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
     if not entry.notebook.is_file():
         raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
     params_file = Path(params_file or entry.params_file)
-    parameters = read_yaml(params_file) or {}
-    if not isinstance(parameters, dict):
-        raise ConfigError(None, parameters, "expected a mapping of parameter names to values", str(params_file))
+    parameters = read_mapping(params_file)
     known = parameter_names(entry.notebook)
     for key in parameters:
         if key not in known:

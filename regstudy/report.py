@@ -186,13 +186,18 @@ def strength_figure(summary: pd.DataFrame) -> Figure:
     return figure
 
 
+def parent_run(study: str) -> str:
+    """The id of `study`'s parent run; a study never swept is a ConfigError."""
+    parents = tracking.search_runs(tracking.connect(), study, _PARENT.format(study=study))
+    if not parents:
+        raise ConfigError("study", study, "has no parent run in the tracking store " + tracking.tracking_uri())
+    return parents[0].info.run_id
+
+
 def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame) -> str:
     """Log the figures and the ranking (CSV and markdown) as artifacts of the study's parent run."""
     client = tracking.connect()
-    parents = tracking.search_runs(client, study, _PARENT.format(study=study))
-    if not parents:
-        raise ConfigError("study", study, "has no parent run in the tracking store " + tracking.tracking_uri())
-    parent_id = parents[0].info.run_id
+    parent_id = parent_run(study)
     for name, figure in figures.items():
         client.log_figure(parent_id, figure, f"figures/{name}.png")
     client.log_text(parent_id, table.to_csv(), "ranking.csv")
@@ -201,13 +206,14 @@ def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame) -> s
 
 
 def run_report_notebook(study: str) -> str:
-    """Execute the comparison notebook for `study` through papermill and log it to the parent run."""
+    """Execute the comparison notebook for `study` through papermill and log it to the parent run.
+
+    A study that was never swept is refused before the notebook's kernel starts."""
+    parent_id = parent_run(study)
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / COMPARE_NOTEBOOK.name
         execute(COMPARE_NOTEBOOK, output, {"study": study})
-        client = tracking.connect()
-        parent_id = tracking.search_runs(client, study, _PARENT.format(study=study))[0].info.run_id
-        client.log_artifact(parent_id, str(output), "notebook")
+        tracking.connect().log_artifact(parent_id, str(output), "notebook")
     return parent_id
 
 

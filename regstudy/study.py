@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regstudy.config import RunConfig, read_yaml
-from regstudy.errors import ConfigError
-from regstudy.grid import expand_block
+from regstudy.config import RunConfig
+from regstudy.errors import _NO_VALUE, ConfigError
+from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import check_name, check_number, unknown_key_error
+from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, Interval, check_name, limits_lifted, unknown_key_error
+from regstudy.yaml_files import read_mapping
 
 STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds")
 
@@ -87,13 +89,20 @@ def describe(config: RunConfig) -> str:
     return " + ".join(parts)
 
 
-def load_study(path: str | Path) -> Study:
-    """Read a study file, expand its grid and variants over its seeds, and validate every run."""
+MAX_RUNS = 10_000
+"""The most runs a study may have unless the limits are lifted (`regstudy sweep --allow-large`): a grid's
+size multiplies quickly, and a typo should not queue a million runs."""
+
+
+def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None) -> Study:
+    """Read a study file, expand its grid and variants over its seeds, and validate every run.
+
+    The runs are counted before they are expanded (`echo` is told the count), and a study of more than
+    `MAX_RUNS` is refused unless the limits are lifted.
+    """
     source = str(path)
-    document = read_yaml(source)
+    document = read_mapping(source, "a mapping with keys " + ", ".join(STUDY_KEYS))
     try:
-        if not isinstance(document, dict):
-            raise ConfigError(None, document, "expected a mapping with keys " + ", ".join(STUDY_KEYS))
         for key in document:
             if key not in STUDY_KEYS:
                 raise unknown_key_error(str(key), STUDY_KEYS, kind="study key")
@@ -104,7 +113,16 @@ def load_study(path: str | Path) -> Study:
         seeds = document.get("seeds", [0])
         if not isinstance(seeds, list) or not seeds:
             raise ConfigError("seeds", seeds, "expected a non-empty list of seeds")
-        seeds = [check_number(f"seeds[{i}]", seed, minimum=0, integer=True) for i, seed in enumerate(seeds)]
+        seeds = [Interval(int, 0, SEED).check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
+        count = _run_count(document) * len(seeds)
+        echo(f"study '{name}': {count:,} runs to validate")
+        if count > MAX_RUNS and not limits_lifted():
+            raise ConfigError(
+                None,
+                _NO_VALUE,
+                f"expands to {count:,} runs, more than the {MAX_RUNS:,} a study may have (a limit against typos; "
+                f"pass --allow-large or set {ALLOW_LARGE_VARIABLE}=1 to go beyond it)",
+            )
         specified = _specified_runs(document)
     except ConfigError as error:
         raise error.located(source=source) from None
@@ -119,8 +137,7 @@ def load_study(path: str | Path) -> Study:
     return Study(name, list(runs.values()), document)
 
 
-def _specified_runs(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, parameters) of every run the grid and the variants name, before seeds and validation."""
+def _blocks_and_variants(document: dict[str, Any]) -> tuple[list, list]:
     grid = document.get("grid") or []
     blocks = [grid] if isinstance(grid, dict) else grid
     variants = document.get("variants") or []
@@ -128,6 +145,24 @@ def _specified_runs(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
         raise ConfigError("grid", grid, "expected a mapping of parameters to alternatives, or a list of them")
     if not isinstance(variants, list) or not all(isinstance(variant, dict) for variant in variants):
         raise ConfigError("variants", variants, "expected a list of mappings of parameters")
+    return blocks, variants
+
+
+def _run_count(document: dict[str, Any]) -> int:
+    """How many runs the grid and the variants name, before seeds, counted without expanding the grid."""
+    blocks, variants = _blocks_and_variants(document)
+    count = len(variants)
+    for index, block in enumerate(blocks):
+        try:
+            count += block_size(block)
+        except ConfigError as error:
+            raise error.located(prefix=f"grid[{index}]") from None
+    return count
+
+
+def _specified_runs(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, parameters) of every run the grid and the variants name, before seeds and validation."""
+    blocks, variants = _blocks_and_variants(document)
     runs = []
     for index, block in enumerate(blocks):
         try:

@@ -145,7 +145,11 @@ def ending(client: MlflowClient, run_id: str, status: str | None = "FINISHED") -
         yield end
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
-        reason = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
+        reason = (
+            (f"interrupted ({error})" if str(error) else "interrupted")
+            if interrupted
+            else f"{type(error).__name__}: {error}"
+        )
         fail_run(client, run_id, reason, status="KILLED" if interrupted else "FAILED")
         raise
     if end.status == "FAILED":

@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from regstudy.errors import _NO_VALUE, ConfigError, UnknownNameError
+from regstudy.errors import _NO_VALUE, ConfigError, UnknownNameError, brief
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 _.,:+=/-]*")
+
+ALLOW_LARGE_VARIABLE = "REGSTUDY_ALLOW_LARGE"
+"""Set to 1 (`regstudy sweep --allow-large` does) to lift the limits on sizes, which catch a typo such as
+`epochs: 1000000` before it runs for days."""
+
+SEED = 2**32 - 1
+"""The largest seed: NumPy, TensorFlow and scikit-learn all take seeds below 2**32."""
+
+
+def limits_lifted() -> bool:
+    """Whether the user has lifted the limits on sizes (`ALLOW_LARGE_VARIABLE`)."""
+    return os.environ.get(ALLOW_LARGE_VARIABLE) == "1"
 
 
 def check_number(
@@ -72,20 +85,13 @@ def check_name(name: str, value: Any, optional: bool = False) -> str | None:
     return value
 
 
-def check_int_list(name: str, value: Any, minimum: int = 1) -> list[int]:
-    """Return `value` as a list of integers, each at least `minimum` (a single integer is a list of one)."""
-    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(items, (list, tuple)):
-        raise ConfigError(name, value, "expected a list of integers")
-    return [check_number(f"{name}[{index}]", item, minimum=minimum, integer=True) for index, item in enumerate(items)]
-
-
 def unknown_name_problem(kind: str, value: Any, choices: Iterable[str], show_value: bool = True) -> str:
     """The text of an unknown-name error: the value, the closest valid choice if any, and all of them."""
     choices = sorted(choices)
-    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+    short = isinstance(value, str) and len(value) < 100
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5) if short else []
     suggestion = f"did you mean '{close[0]}'? " if close else ""
-    unknown = f"unknown {kind} {value!r}" if show_value else f"unknown {kind}"
+    unknown = f"unknown {kind} {brief(value)}" if show_value else f"unknown {kind}"
     return f"{unknown}; {suggestion}valid {kind}s are: {', '.join(choices)}"
 
 
@@ -125,17 +131,25 @@ class Interval(Constraint):
     low: float | None = None
     high: float | None = None
     closed: str = "both"
+    limit: bool = False
+    """The upper bound is a limit against typos, lifted by `ALLOW_LARGE_VARIABLE`; the error says so."""
 
     def check(self, name, value):
-        return check_number(
-            name,
-            value,
-            minimum=self.low,
-            maximum=self.high,
-            exclusive_minimum=self.closed in ("right", "neither"),
-            exclusive_maximum=self.closed in ("left", "neither"),
-            integer=self.kind is int,
-        )
+        try:
+            return check_number(
+                name,
+                value,
+                minimum=self.low,
+                maximum=None if self.limit and limits_lifted() else self.high,
+                exclusive_minimum=self.closed in ("right", "neither"),
+                exclusive_maximum=self.closed in ("left", "neither"),
+                integer=self.kind is int,
+            )
+        except ConfigError as error:
+            if self.limit and isinstance(value, (int, float)) and self.high is not None and value > self.high:
+                lift = f"a limit against typos; set {ALLOW_LARGE_VARIABLE}=1 (or pass --allow-large) to go beyond it"
+                raise ConfigError(name, value, f"{error.problem}, {lift}") from None
+            raise
 
     def __str__(self) -> str:
         kind = "integer" if self.kind is int else "number"
@@ -202,22 +216,25 @@ class Boolean(Constraint):
 
 @dataclass(frozen=True)
 class IntegerList(Constraint):
-    """A list of integers, each at least `minimum` (a single integer is a list of one).
+    """A list of integers, each accepted by `item` (a single integer is a list of one).
 
     Args:
-        minimum: the smallest integer allowed. Defaults to 1.
+        item: the constraint on each integer, e.g. `Interval(int, 1, 100_000)`.
     """
 
-    minimum: int = 1
+    item: Interval
 
     def check(self, name, value):
-        return check_int_list(name, value, self.minimum)
+        items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(name, value, "expected a list of integers")
+        return [self.item.check(f"{name}[{index}]", item) for index, item in enumerate(items)]
 
     def __str__(self) -> str:
-        return f"list of integers >= {self.minimum}"
+        return f"list of {self.item}"
 
     def invalid_values(self):
-        return ["text", [self.minimum - 1], [1.5], None]
+        return ["text", None, *([value] for value in self.item.invalid_values() if not isinstance(value, list))]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,21 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
     assert f'run_id = "{run.info.run_id}"' in injected.source
 
 
+def test_the_training_notebook_has_the_defaults_of_run_config():
+    """`regstudy run f.yaml` and `papermill 01-train.ipynb -f f.yaml` train the same model for the same file."""
+    import ast
+
+    cell = next(
+        c for c in nbformat.read(TRAIN_NOTEBOOK, as_version=4).cells if "parameters" in c.metadata.get("tags", [])
+    )
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
+    defaults = {
+        field.name: field.default_factory() if field.default is dataclasses.MISSING else field.default
+        for field in dataclasses.fields(RunConfig)
+    }
+    assert values == {**defaults, "run_id": None}
+
+
 def test_plugins_lists_every_plugin_with_its_defaults(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
@@ -77,6 +92,20 @@ BAD_INPUTS = [
     ("dataset: \"__import__('os').system('ls')\"", "key 'dataset': unknown data set"),
     ("model: cnn\ndataset: linear", "key 'model': needs image data"),
     ("train_size: 100000", "key 'train_size': expected at most the 1077 examples"),
+    ("seed: 4294967296", "key 'seed': expected an integer <= 4294967295 (got 4294967296)"),
+    (
+        "epochs: 1000000",
+        "key 'epochs': expected an integer <= 100000, a limit against typos; set REGSTUDY_ALLOW_LARGE=1",
+    ),
+    ("epochs: 3\nseed: 1\nepochs: 4", "key 'epochs': appears twice in one mapping (lines 2 and 4)"),
+    (
+        "dataset: noisy_classification\ndataset_options: {n_classes: 2, n_informative: 1}",
+        "key 'dataset_options.n_classes': expected at most 2**n_informative / 2 = 1 (got 2)",
+    ),
+    (
+        "dataset: linear\ndataset_options: {n_samples: 100000000000}",
+        "key 'dataset_options.n_samples': expected an integer <= 10000000, a limit against typos",
+    ),
 ]
 
 
@@ -98,10 +127,7 @@ def test_a_missing_file_exits_2_from_the_real_command(tmp_path):
         [sys.executable, "-m", "regstudy.cli", "run", str(tmp_path / "absent.yaml")], capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert (
-        done.stderr.strip().splitlines()[-1]
-        == f"regstudy: error: {tmp_path / 'absent.yaml'}: no such file (got '{tmp_path / 'absent.yaml'}')"
-    )
+    assert done.stderr.strip().splitlines()[-1] == f"regstudy: error: {tmp_path / 'absent.yaml'}: no such file"
 
 
 def test_papermill_injects_a_code_like_string_as_a_literal(tmp_path, monkeypatch):
@@ -195,3 +221,49 @@ def test_commands_that_do_not_train_do_not_import_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "(number in [0, 1))" in done.stdout and "(one of val_loss, val_accuracy" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["run", "{empty}"], "{empty}: is empty: expected a mapping of parameter names to values"),
+        (["run", "{params}", "--output", "{missing}/out.ipynb"], "key '--output': its folder {missing} does not exist"),
+        (["run", "{params}", "--output", "{folder}"], "key '--output': is a folder"),
+        (["report", "never-swept"], "key 'study': has no parent run in the tracking store"),
+    ],
+)
+def test_mistakes_around_the_file_are_refused_before_any_run_or_kernel(client, tmp_path, capsys, arguments, message):
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "params.yaml").write_text("experiment: refused-before-running\nepochs: 1\n")
+    names = {
+        "empty": tmp_path / "empty.yaml",
+        "params": tmp_path / "params.yaml",
+        "missing": tmp_path / "no",
+        "folder": tmp_path,
+    }
+    before = len(client.search_experiments())
+    assert main([argument.format(**names) for argument in arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message.format(**names) in error
+    assert len(client.search_experiments()) == before
+
+
+def test_sigterm_ends_a_run_killed_with_the_reason(client, experiment, tmp_path):
+    """A real `regstudy run` stopped by SIGTERM (as a scheduler stops it) leaves its run KILLED, not RUNNING."""
+    import signal
+    import time
+
+    path = tmp_path / "long.yaml"
+    path.write_text(f"experiment: {experiment}\nepochs: 5000\nhidden_units: [256, 256]\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regstudy.cli", "run", str(path)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not runs_of(client, experiment) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # the kernel is starting or training
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 130
+    assert "terminated by SIGTERM; the runs it had started are marked KILLED" in process.stderr.read()
+    (run,) = runs_of(client, experiment)
+    assert run.info.status == "KILLED" and run.data.tags["failure_reason"] == "interrupted (terminated by SIGTERM)"

@@ -81,5 +81,9 @@ def test_every_data_set_option_outside_its_range_is_refused(name, key, value):
 def test_options_that_do_not_fit_together_are_refused():
     with pytest.raises(ConfigError, match="n_features = 4"):
         RunConfig(dataset="noisy_classification", dataset_options={"n_features": 4, "n_informative": 5})
-    with pytest.raises(ConfigError, match="2\\*\\*n_informative = 2"):
-        RunConfig(dataset="noisy_classification", dataset_options={"n_informative": 1, "n_classes": 3})
+    # scikit-learn's make_classification is the reference: it needs n_classes · 2 clusters <= 2**n_informative.
+    with pytest.raises(ConfigError, match="2\\*\\*n_informative / 2 = 1"):
+        RunConfig(dataset="noisy_classification", dataset_options={"n_informative": 1, "n_classes": 2})
+    RunConfig(dataset="noisy_classification", dataset_options={"n_informative": 2, "n_classes": 2})
+    with pytest.raises(ConfigError, match="makes 100,000,000,000 values, more than the 1,000,000,000"):
+        RunConfig(dataset="linear", dataset_options={"n_samples": 10_000_000, "n_features": 10_000})
