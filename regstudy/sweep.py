@@ -10,13 +10,17 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import fcntl
+import hashlib
 import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 from tqdm import tqdm
@@ -82,11 +86,11 @@ def sweep(
     # machines are their own.
     threads = max(1, (os.cpu_count() or 1) // workers) if scheduler is None else None
     client = tracking.connect()
-    parent_id = _open_parent_run(client, study)
-    with tracking.ending(client, parent_id) as end:
+    with _alone(study.name), tracking.ending(client, parent_id := _open_parent_run(client, study)) as end:
         children = tracking.search_runs(
             client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'"
         )
+        # No other sweep of this study runs (`_alone`): a run still RUNNING was left by one that was killed.
         for run in children:
             if run.info.status == "RUNNING":
                 tracking.fail_run(
@@ -162,13 +166,39 @@ def _tags(variant: Variant, study: Study, parent_id: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _alone(study: str) -> Iterator[None]:
+    """Hold this machine's lock on sweeping `study` into this tracking store; refuse if another process holds it.
+
+    Two sweeps of one study at once would each run every variant (and each take the other's runs for the
+    leftovers of a killed sweep). The lock is a file lock, released by the kernel whatever ends the process.
+    """
+    key = hashlib.sha256(f"{tracking.tracking_uri()}\n{study}".encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"regstudy-sweep-{key}.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ConfigError(
+                "study", study, f"is being swept already, by {holder}: wait for that sweep to end, or stop it"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"process {os.getpid()} on this machine")
+        lock.flush()
+        yield
+
+
 def _open_parent_run(client, study: Study) -> str:
-    """The study's parent run, created on the first sweep and RUNNING again on each later one."""
+    """The study's parent run, created on the first sweep and RUNNING again, owned by this process, on each
+    later one."""
     existing = tracking.search_runs(
         client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'study'"
     )
     if existing:
         parent_id = existing[0].info.run_id
+        client.set_tag(parent_id, tracking.OWNER_TAG, tracking.owner())  # first, so that it is never an orphan
         client.update_run(parent_id, status="RUNNING")
     else:
         parent_id = tracking.create_run(client, study.name, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name})

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import platform
+import socket
 import sqlite3
 import subprocess
 import time
@@ -36,6 +37,10 @@ ROLE_TAG = "regstudy.role"
 """What a run is: "study" (a sweep's parent), "variant" (a sweep's run), "question" or "child" (of a question)."""
 STUDY_TAG, VARIANT_TAG, SEED_TAG = "study", "variant", "seed"
 """A sweep's runs: the study's name, the variant's id (a hash of its parameters) and the seed."""
+OWNER_TAG = "regstudy.owner"
+"""The process that created a run and is to end it, as "host:pid". A run still RUNNING whose owner on this
+machine no longer exists (killed with SIGKILL, or the machine's out-of-memory killer) is ended KILLED the
+next time a run is created in its experiment (`end_orphans`)."""
 INVOCATION_TAG = "regstudy.invocation"
 INVOCATION_VARIABLE = "REGSTUDY_INVOCATION"
 """Set by `regstudy question` for the kernel it starts; the parent run carries it as `INVOCATION_TAG`, so the
@@ -94,9 +99,44 @@ def experiment_id(client: MlflowClient, name: str) -> str:
 
 
 def create_run(client: MlflowClient, experiment: str, run_name: str | None, tags: dict[str, str] | None = None) -> str:
-    """Create a RUNNING run and return its id."""
-    run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=tags or {})
+    """Create a RUNNING run owned by this process and return its id; first end the experiment's orphans."""
+    identifier = experiment_id(client, experiment)
+    end_orphans(client, identifier)
+    run = client.create_run(identifier, run_name=run_name, tags={OWNER_TAG: owner(), **(tags or {})})
     return run.info.run_id
+
+
+def owner() -> str:
+    """This process, as `OWNER_TAG` names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def end_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
+    """End KILLED each RUNNING run of the experiment whose owner on this machine no longer exists; return
+    their ids. A run owned by another machine's process is left: from here it cannot be told alive."""
+    orphans = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        owned_by = run.data.tags.get(OWNER_TAG, "")
+        if _gone(owned_by):
+            fail_run(
+                client, run.info.run_id, f"interrupted: its process ({owned_by}) ended without ending it", "KILLED"
+            )
+            orphans.append(run.info.run_id)
+    return orphans
+
+
+def _gone(owned_by: str) -> bool:
+    """Whether the "host:pid" process is known to have ended: it is on this machine and no such process exists."""
+    host, _, pid = owned_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, as another user's
+        return False
+    return False
 
 
 def search_runs(client: MlflowClient, experiment: str, filter_string: str) -> list:

@@ -196,3 +196,36 @@ def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, ex
     worker = next(run for run in children if run.data.tags["mlflow.runName"] == "l2 seed=0")
     here = train(experiment=f"{experiment} here", train_size=100, hidden_units=[8], epochs=2, plugins="l2")
     assert {key: worker.data.metrics[key] for key in here.metrics} == here.metrics
+
+
+def test_two_sweeps_of_one_study_at_once_leave_exactly_one_finished_run_each(client, experiment, tmp_path):
+    """Two real sweeps started together, and a third while the first runs: one sweeps, the others are refused."""
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0, 1]\n")
+    command = [sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"]
+    together = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    deadline = time.monotonic() + 300
+    while not _children(runs_of(client, experiment)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    later = subprocess.run(command, capture_output=True, text=True)
+    outcomes = sorted((process.wait(timeout=600), process.communicate()[1]) for process in together)
+    assert [code for code, _ in outcomes] == [0, 2] and later.returncode == 2
+    for refused in (outcomes[1][1], later.stderr):
+        assert refused.count("\n") == 1 and "is being swept already, by process" in refused
+    children = _children(runs_of(client, experiment))
+    assert sorted(run.info.status for run in children) == ["FINISHED"] * 6
+    assert len({(run.data.tags["variant"], run.data.tags["seed"]) for run in children}) == 6
+    assert not any("failure_reason" in run.data.tags for run in children)
+
+
+def test_a_run_whose_process_was_killed_is_ended_killed_when_its_experiment_is_next_touched(client, experiment):
+    code = (
+        "import os, signal; from regstudy import tracking; client = tracking.connect(); "
+        f"print(tracking.create_run(client, {experiment!r}, None), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    orphan = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    assert client.get_run(orphan).info.status == "RUNNING"
+    alive = tracking.create_run(client, experiment, None)
+    run = client.get_run(orphan)
+    assert run.info.status == "KILLED" and "ended without ending it" in run.data.tags["failure_reason"]
+    assert client.get_run(alive).info.status == "RUNNING"  # this process's own run is not an orphan
+    client.set_terminated(alive, "FINISHED")
