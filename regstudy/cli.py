@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from regstudy.errors import ConfigError, RegstudyError, Terminated
+from regstudy.errors import ConfigError, RegstudyError, StoreError, Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[
             arguments.command
         ](arguments)
-    except ConfigError as error:
+    except (ConfigError, StoreError) as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RegstudyError as error:

@@ -76,6 +76,13 @@ class Terminated(KeyboardInterrupt):
     """The process was asked to stop (SIGTERM): ended like Ctrl-C, so that its run is marked KILLED."""
 
 
+class StoreError(RegstudyError):
+    """The tracking store cannot be used: a server that does not answer, a store that cannot be written."""
+
+    def __init__(self, uri: str, problem: str):
+        super().__init__(f"tracking store {uri}: {problem}")
+
+
 class TrainingError(RegstudyError):
     """Training itself failed, for example the loss became NaN."""
 

@@ -15,6 +15,8 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,6 +26,7 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from regstudy.errors import StoreError
 from regstudy.paths import repository_root
 
 if TYPE_CHECKING:
@@ -55,30 +58,74 @@ def tracking_uri() -> str:
 
 
 def connect() -> MlflowClient:
-    """Point MLflow at the tracking store (creating an embedded store's folder) and return a client."""
+    """Point MLflow at the tracking store (creating an embedded store's folder) and return a client.
+
+    The first contact of a process checks the store, so that a fault is one line (`StoreError`) within
+    seconds, before any work: a server that does not answer or refuses the credentials, a folder or database
+    that cannot be written, a file that is not an MLflow database.
+    """
     uri = tracking_uri()
     database = _sqlite_path(uri)
     mlflow.set_tracking_uri(uri)
+    if uri in _prepared and (database is None or database.exists()):
+        return MlflowClient(uri)
     if database is None:
-        return MlflowClient(uri)
-    if database in _prepared and database.exists():
-        return MlflowClient(uri)
-    database.parent.mkdir(parents=True, exist_ok=True)
-    # MLflow creates and migrates a new database when a client first opens it, and processes starting
-    # together (sweep workers) would race at it: one at a time, under a lock beside the file.
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        # Write-ahead logging lets readers and one writer work at once: parallel runs share the file.
-        with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+        if uri.startswith(("http://", "https://")):
+            _check_server(uri)
         client = MlflowClient(uri)
-        client.search_experiments(max_results=1)
-    _prepared.add(database)
+    else:
+        client = _open_database(uri, database)
+    _prepared.add(uri)
     return client
 
 
-_prepared: set[Path] = set()
-"""Embedded stores this process has already created or opened under the lock, in WAL mode (which persists)."""
+def _open_database(uri: str, database: Path) -> MlflowClient:
+    folder = database.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(uri, f"its folder {folder} cannot be created ({error.strerror})") from None
+    if not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
+        where = "the database" if database.exists() else f"its folder {folder}"
+        raise StoreError(uri, f"{where} is read-only, so no run can be written: use a writable store")
+    if database.exists() and database.stat().st_size and database.read_bytes()[:16] != b"SQLite format 3\x00":
+        raise StoreError(uri, "the file is not a SQLite database: move it away, or set MLFLOW_TRACKING_URI")
+    try:
+        # MLflow creates and migrates a new database when a client first opens it, and processes starting
+        # together (sweep workers) would race at it: one at a time, under a lock beside the file.
+        with open(database.with_name(database.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # Write-ahead logging lets readers and one writer work at once: parallel runs share the file.
+            with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+    except (sqlite3.Error, mlflow.exceptions.MlflowException, OSError, AttributeError) as error:
+        # A truncated or corrupted file ("database disk image is malformed"), an immutable one (MLflow's
+        # migration then fails with an AttributeError), or a lock file that cannot be written.
+        problem = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise StoreError(uri, f"cannot be used ({problem}): move the file away, or set MLFLOW_TRACKING_URI") from None
+    return client
+
+
+def _check_server(uri: str, seconds: float = 5.0) -> None:
+    """Ask a tracking server's health endpoint once, briefly: MLflow's own client retries for minutes."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=seconds) as answer:
+            answer.read()
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            problem = "refuses the credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            raise StoreError(uri, problem) from None
+        raise StoreError(uri, f"answers HTTP {error.code} ({error.reason}): is it an MLflow server?") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise StoreError(uri, f"does not answer ({reason}): start the server, or set MLFLOW_TRACKING_URI") from None
+
+
+_prepared: set[str] = set()
+"""Stores this process has already checked (embedded ones created or opened under the lock, in WAL mode,
+which persists)."""
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
