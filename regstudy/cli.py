@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
     sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
     sweep.add_argument(
+        "--dashboard", action="store_true", help="with a LocalCluster, show Dask's dashboard on 127.0.0.1:8787"
+    )
+    sweep.add_argument(
         "--allow-large", action="store_true", help="lift the limits against typos (10,000 runs, 100,000 epochs, ...)"
     )
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
@@ -111,7 +114,14 @@ def _sweep(arguments) -> int:
         os.environ[ALLOW_LARGE_VARIABLE] = "1"
     study = load_study(arguments.study, echo=print)
     print(f"study '{study.name}': {len(study.runs)} runs validated")
-    outcomes = sweep(study, arguments.workers, arguments.executor, arguments.scheduler, arguments.force)
+    outcomes = sweep(
+        study,
+        arguments.workers,
+        arguments.executor,
+        arguments.scheduler,
+        arguments.force,
+        dashboard=arguments.dashboard,
+    )
     print(summary_table(outcomes))
     failed = sum(1 for outcome in outcomes if outcome.failure)
     print(f"{len(outcomes) - failed} finished, {failed} failed; experiment '{study.name}' in {tracking.tracking_uri()}")

@@ -76,6 +76,7 @@ def sweep(
     scheduler: str | None = None,
     force: bool = False,
     echo: Callable[[str], None] = print,
+    dashboard: bool = False,
 ) -> list[Outcome]:
     """Run every run of `study` not yet FINISHED (all of them with `force`) and return what became of each."""
     if executor not in EXECUTORS:
@@ -109,7 +110,7 @@ def sweep(
             f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
             f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)"
         )
-        with _executor(executor, workers, scheduler) as (submit, completed):
+        with _executor(executor, workers, scheduler, dashboard) as (submit, completed):
             futures = {
                 submit(execute_run, v.config, _tags(v, study, parent_id), tracking.tracking_uri(), threads): v
                 for v in pending
@@ -207,8 +208,15 @@ def _open_parent_run(client, study: Study) -> str:
 
 
 @contextlib.contextmanager
-def _executor(kind: str, workers: int, scheduler: str | None) -> Iterator[tuple[Callable, Callable]]:
-    """(submit, as_completed) of a local process pool or of a Dask cluster."""
+def _executor(
+    kind: str, workers: int, scheduler: str | None, dashboard: bool = False
+) -> Iterator[tuple[Callable, Callable]]:
+    """(submit, as_completed) of a local process pool or of a Dask cluster.
+
+    A LocalCluster listens on 127.0.0.1 only, and shows its dashboard (on 127.0.0.1:8787) only if asked:
+    `dashboard_address=None` does not close it (dask/distributed#8136), so the scheduler's HTTP endpoint,
+    which Dask always starts, is put on a free loopback port without the dashboard's pages.
+    """
     if kind == "local":
         context = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow loaded
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
@@ -219,7 +227,14 @@ def _executor(kind: str, workers: int, scheduler: str | None) -> Iterator[tuple[
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             cluster = stack.enter_context(
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:8787" if dashboard else "127.0.0.1:0",
+                    scheduler_kwargs={"dashboard": dashboard},
+                )
             )
             dask_client = stack.enter_context(Client(cluster))
         else:

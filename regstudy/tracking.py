@@ -7,12 +7,14 @@ an `mlflow server`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
 import platform
 import socket
 import sqlite3
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -109,9 +111,21 @@ def _open_database(uri: str, database: Path) -> MlflowClient:
 
 
 def _check_server(uri: str, seconds: float = 5.0) -> None:
-    """Ask a tracking server's health endpoint once, briefly: MLflow's own client retries for minutes."""
+    """Ask a tracking server once, briefly, for one experiment, with the credentials MLflow's client would
+    send (`MLFLOW_TRACKING_USERNAME` and `_PASSWORD`, or `_TOKEN`): MLflow's own client retries for minutes."""
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    username, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if username and password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode())
+    elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
+    context = None
+    if uri.startswith("https://"):
+        context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+        if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=seconds) as answer:
+        with urllib.request.urlopen(request, timeout=seconds, context=context) as answer:
             answer.read()
     except urllib.error.HTTPError as error:
         if error.code in (401, 403):

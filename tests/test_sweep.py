@@ -1,5 +1,6 @@
 """Sweeps for real: papermill runs in a process pool or on a Dask cluster, resumed after SIGKILL."""
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -7,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from unittest import mock
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -132,32 +135,17 @@ def test_parallel_writers_to_the_embedded_sqlite_store_never_fail(tmp_path):
     assert all(len(client.get_metric_history(run.info.run_id, "value")) == 150 for run in runs)
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
+@contextlib.contextmanager
+def _server(tmp_path, *options, env=None):
     """A real `mlflow server` on 127.0.0.1 with a SQLite backend, as the README shows for a cluster."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
+    command += ["--artifacts-destination", str(tmp_path / "artifacts"), *options]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -174,6 +162,31 @@ def mlflow_server(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    with _server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def auth_server(tmp_path):
+    """The README's authenticated recipe: MLflow's basic-auth app, users in their own database."""
+    config = tmp_path / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{tmp_path / 'users.db'}\nadmin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-test-password",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-test-secret",  # the auth app's CSRF protection needs one
+    }
+    with _server(tmp_path, "--app-name", "basic-auth", env=env) as url:
+        yield url
 
 
 def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, experiment, tmp_path):
@@ -229,3 +242,47 @@ def test_a_run_whose_process_was_killed_is_ended_killed_when_its_experiment_is_n
     assert run.info.status == "KILLED" and "ended without ending it" in run.data.tags["failure_reason"]
     assert client.get_run(alive).info.status == "RUNNING"  # this process's own run is not an orphan
     client.set_terminated(alive, "FINISHED")
+
+
+@pytest.mark.parametrize("dashboard", [False, True])
+def test_a_local_cluster_listens_on_loopback_and_shows_its_dashboard_only_if_asked(dashboard):
+    from dask.distributed import default_client
+
+    from regstudy.sweep import _executor
+
+    with _executor("dask", 1, None, dashboard=dashboard) as (submit, completed):
+        assert submit(os.getpid).result(timeout=60) != os.getpid()  # a real worker process
+        client = default_client()  # the Client the executor made
+        info = client.scheduler_info()
+        assert info["address"].startswith("tcp://127.0.0.1:")
+        port = info["services"]["dashboard"]
+        assert (port == 8787) == dashboard
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as page:
+                shown = page.status == 200
+        except urllib.error.HTTPError as error:
+            shown = error.code != 404
+        assert shown == dashboard
+
+
+def test_an_authenticated_server_lands_a_sweep_with_credentials_and_refuses_a_client_without(
+    auth_server, experiment, tmp_path
+):
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2]}\nseeds: [0]\n")
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": auth_server,
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": "a-long-test-password",
+    }
+    done = _sweep(path, "--workers", 1, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    credentials = {key: env[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    with mock.patch.dict(os.environ, credentials):
+        children = _children(runs_of(MlflowClient(auth_server), experiment))
+    assert sorted(run.info.status for run in children) == ["FINISHED", "FINISHED"]
+    anonymous = {key: value for key, value in env.items() if key not in credentials}
+    for given in ({}, {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "wrong"}):
+        refused = _sweep(path, "--workers", 1, "--force", env={**anonymous, **given})
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert refused.stderr.count("\n") == 1 and "refuses the credentials" in refused.stderr
