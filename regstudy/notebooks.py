@@ -15,8 +15,11 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import shutil
+import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -36,27 +39,69 @@ from regstudy.yaml_files import read_mapping
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 
 
-_warm_kernel: AsyncKernelManager | None = None
+class Kernel:
+    """A started Jupyter kernel whose own output goes to a log file, not the terminal.
+
+    TensorFlow's and MLflow's start-up lines and warnings stay out of the user's terminal and are kept with
+    the run instead (`kernel.log`). Where the platform has them the kernel talks over IPC sockets: no TCP
+    port is opened, and Jupyter has no unencrypted TCP to warn about.
+    """
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="regstudy-kernel-"))
+        self.log = self.folder / "kernel.log"
+        self._output = open(self.log, "ab")  # noqa: SIM115  (the kernel writes to it for its whole life)
+        options = {"transport": "ipc", "ip": str(self.folder / "ipc")} if sys.platform.startswith("linux") else {}
+        self.manager = AsyncKernelManager(kernel_name="python3", **options)
+        asyncio.run(self.manager.start_kernel(stdout=self._output, stderr=self._output))
+
+    def alive(self) -> bool:
+        return asyncio.run(self.manager.is_alive())
+
+    def output_since(self, offset: int) -> str:
+        """What the kernel wrote from `offset` (bytes) on."""
+        with open(self.log, "rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def shutdown(self) -> None:
+        asyncio.run(self.manager.shutdown_kernel(now=True))
+        self._output.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def warm_kernel() -> AsyncKernelManager:
+_warm_kernel: Kernel | None = None
+
+
+def warm_kernel() -> Kernel:
     """This process's reusable kernel (started on first use, replaced if it died).
 
     The kernel exits by itself when this process dies, whatever kills it (ipykernel polls its parent).
     """
     global _warm_kernel
-    if _warm_kernel is None or (_warm_kernel.has_kernel and not asyncio.run(_warm_kernel.is_alive())):
-        _warm_kernel = AsyncKernelManager(kernel_name="python3")
+    if _warm_kernel is None or not _warm_kernel.alive():
+        _warm_kernel = Kernel()
     return _warm_kernel
 
 
-def execute(notebook: Path, output: Path, parameters: dict, kernel: AsyncKernelManager | None = None) -> None:
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: dict,
+    kernel: Kernel | None = None,
+    kernel_output: Callable[[str], None] | None = None,
+) -> None:
     """Execute `notebook` with papermill in this interpreter's kernel, raising `NotebookError` on failure.
 
     Args:
-        kernel: a kernel manager to run in and leave running (see `warm_kernel`). Defaults to None: a
-            fresh kernel, shut down afterwards.
+        kernel: a kernel to run in and leave running (see `warm_kernel`). Defaults to None: a fresh kernel,
+            shut down afterwards.
+        kernel_output: called with what the kernel wrote to its stdout and stderr during this execution
+            (whether it succeeded or not), e.g. to keep it with the run. Defaults to None.
     """
+    fresh = kernel is None
+    kernel = Kernel() if fresh else kernel
+    offset = kernel.log.stat().st_size
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -65,7 +110,7 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel: AsyncKernelM
             kernel_name="python3",
             progress_bar=False,
             cwd=str(notebook.parent),
-            **({"km": kernel} if kernel is not None else {}),
+            km=kernel.manager,
         )
     except PapermillExecutionError as error:
         raise NotebookError(
@@ -73,15 +118,22 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel: AsyncKernelM
         ) from None
     except Exception as error:  # the kernel died or could not start
         raise NotebookError(f"{notebook.name} could not be executed: {type(error).__name__}: {error}") from error
+    finally:
+        if kernel_output is not None:
+            kernel_output(kernel.output_since(offset))
+        if fresh:
+            kernel.shutdown()
 
 
 def run_training_notebook(
     config: RunConfig,
     tags: dict[str, str] | None = None,
     output: Path | None = None,
-    kernel: AsyncKernelManager | None = None,
+    kernel: Kernel | None = None,
 ) -> str:
     """Create a run for `config`, execute the training notebook into it, and return the run id.
+
+    The executed notebook and what the kernel wrote (`kernel.log`) are artifacts of the run.
 
     Args:
         config: the validated parameters of the run.
@@ -97,11 +149,27 @@ def run_training_notebook(
     with tempfile.TemporaryDirectory() as folder, tracking.ending(client, run_id, status=None):
         executed = Path(output) if output else Path(folder) / TRAIN_NOTEBOOK.name
         try:
-            execute(TRAIN_NOTEBOOK, executed, {**config.to_dict(), "run_id": run_id}, kernel)
+            execute(
+                TRAIN_NOTEBOOK,
+                executed,
+                {**config.to_dict(), "run_id": run_id},
+                kernel,
+                keep_kernel_output(client, run_id),
+            )
         finally:
             if executed.exists():
                 client.log_artifact(run_id, str(executed), "notebook")
     return run_id
+
+
+def keep_kernel_output(client, run_id: str) -> Callable[[str], None]:
+    """Keep a kernel's output with the run, as `kernel.log`."""
+
+    def keep(text: str) -> None:
+        if text.strip():
+            client.log_text(run_id, text, "kernel.log")
+
+    return keep
 
 
 def parameter_names(notebook: Path) -> list[str]:
@@ -139,9 +207,9 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
     """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
 
-    The executed notebook is logged to the parent run the notebook created, found by a tag unique to this
-    call (see `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question names, missing files
-    and unknown parameter names are refused before anything runs.
+    The executed notebook and the kernel's output are logged to the parent run the notebook created, found by
+    a tag unique to this call (see `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question
+    names, missing files and unknown parameter names are refused before anything runs.
     """
     entry, _, parameters = question_parameters(name, params_file)
     client = tracking.connect()
@@ -152,10 +220,13 @@ def run_question(name: str, params_file: Path | None = None, output: Path | None
         mock.patch.dict(os.environ, {tracking.INVOCATION_VARIABLE: invocation}),
     ):
         executed = Path(output) if output else Path(folder) / entry.notebook.name
-        execute(entry.notebook, executed, parameters)
+        output_of_kernel: list[str] = []
+        execute(entry.notebook, executed, parameters, kernel_output=output_of_kernel.append)
         runs = tracking.search_runs(client, entry.name, f"tags.`{tracking.INVOCATION_TAG}` = '{invocation}'")
         if not runs:
             raise NotebookError(f"{entry.name} finished without creating its parent run in experiment '{entry.name}'")
         run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
         client.log_artifact(run_id, str(executed), "notebook")
+        keep_kernel_output(client, run_id)(output_of_kernel[0])
+        keep_kernel_output(client, run_id)(output_of_kernel[0])
     return run_id

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from regstudy import tracking
 from regstudy.errors import ConfigError
-from regstudy.notebooks import execute
+from regstudy.notebooks import execute, keep_kernel_output
 from regstudy.paths import notebooks_folder
 from regstudy.tracking import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
@@ -210,10 +210,11 @@ def run_report_notebook(study: str) -> str:
 
     A study that was never swept is refused before the notebook's kernel starts."""
     parent_id = parent_run(study)
+    client = tracking.connect()
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / COMPARE_NOTEBOOK.name
-        execute(COMPARE_NOTEBOOK, output, {"study": study})
-        tracking.connect().log_artifact(parent_id, str(output), "notebook")
+        execute(COMPARE_NOTEBOOK, output, {"study": study}, kernel_output=keep_kernel_output(client, parent_id))
+        client.log_artifact(parent_id, str(output), "notebook")
     return parent_id
 
 

@@ -155,9 +155,9 @@ def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent
     name = "03-penalties-from-first-principles"
     decoys, execute = [], notebooks.execute
 
-    def execute_beside_another(*arguments):
+    def execute_beside_another(*arguments, **options):
         # Another execution of the same notebook starts its parent run while this one runs.
-        execute(*arguments)
+        execute(*arguments, **options)
         decoys.append(tracking.create_run(client, name, None, {ROLE_TAG: "question"}))
         client.set_terminated(decoys[-1], "FINISHED")
 
@@ -267,3 +267,20 @@ def test_sigterm_ends_a_run_killed_with_the_reason(client, experiment, tmp_path)
     assert "terminated by SIGTERM; the runs it had started are marked KILLED" in process.stderr.read()
     (run,) = runs_of(client, experiment)
     assert run.info.status == "KILLED" and run.data.tags["failure_reason"] == "interrupted (terminated by SIGTERM)"
+
+
+def test_the_kernels_own_output_goes_to_the_run_not_the_terminal(client, experiment, tmp_path):
+    """TensorFlow's start-up lines (shown here with TF_CPP_MIN_LOG_LEVEL=0) are kept as the run's kernel.log."""
+    import os
+
+    path = _write(tmp_path, f"experiment: {experiment}\ntrain_size: 100\nepochs: 1\nhidden_units: [8]\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "regstudy.cli", "run", str(path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for kernel_line in ("absl::InitializeLog", "oneDNN", "without encryption"):
+        assert kernel_line not in done.stderr + done.stdout
+    (run,) = runs_of(client, experiment)
+    log = open(client.download_artifacts(run.info.run_id, "kernel.log")).read()
+    assert "absl::InitializeLog" in log or "oneDNN" in log  # TensorFlow's C++ start-up lines
