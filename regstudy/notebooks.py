@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import os
 import shutil
 import sys
@@ -48,7 +49,9 @@ class Kernel:
     """
 
     def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="regstudy-kernel-"))
+        _remove_folders_of_ended_processes()
+        KERNELS.mkdir(exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=KERNELS))
         self.log = self.folder / "kernel.log"
         self._output = open(self.log, "ab")  # noqa: SIM115  (the kernel writes to it for its whole life)
         options = {"transport": "ipc", "ip": str(self.folder / "ipc")} if sys.platform.startswith("linux") else {}
@@ -65,9 +68,24 @@ class Kernel:
             return log.read().decode("utf-8", errors="replace")
 
     def shutdown(self) -> None:
+        if self._output.closed:  # already shut down
+            return
         asyncio.run(self.manager.shutdown_kernel(now=True))
         self._output.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+KERNELS = Path(tempfile.gettempdir()) / "regstudy-kernels"
+"""Each kernel's folder (its log and IPC sockets), named for the process that started it."""
+
+
+def _remove_folders_of_ended_processes() -> None:
+    """Remove the kernel folders of processes that have ended without removing them (killed, or a pool worker,
+    which ends without running its exit handlers)."""
+    for folder in KERNELS.glob("*-*"):
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and tracking.process_ended(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _warm_kernel: Kernel | None = None
@@ -81,6 +99,7 @@ def warm_kernel() -> Kernel:
     global _warm_kernel
     if _warm_kernel is None or not _warm_kernel.alive():
         _warm_kernel = Kernel()
+        atexit.register(_warm_kernel.shutdown)
     return _warm_kernel
 
 

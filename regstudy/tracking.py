@@ -189,10 +189,13 @@ def end_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
 def _gone(owned_by: str) -> bool:
     """Whether the "host:pid" process is known to have ended: it is on this machine and no such process exists."""
     host, _, pid = owned_by.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+    return host == socket.gethostname() and pid.isdigit() and process_ended(int(pid))
+
+
+def process_ended(pid: int) -> bool:
+    """Whether no process `pid` exists on this machine."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # it exists, as another user's

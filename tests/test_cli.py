@@ -284,3 +284,18 @@ def test_the_kernels_own_output_goes_to_the_run_not_the_terminal(client, experim
     (run,) = runs_of(client, experiment)
     log = open(client.download_artifacts(run.info.run_id, "kernel.log")).read()
     assert "absl::InitializeLog" in log or "oneDNN" in log  # TensorFlow's C++ start-up lines
+
+
+def test_a_kernel_folder_left_by_an_ended_process_is_removed_when_the_next_kernel_starts():
+    from regstudy.notebooks import KERNELS, Kernel
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    KERNELS.mkdir(exist_ok=True)
+    left = KERNELS / f"{ended.stdout.strip()}-left"
+    left.mkdir()
+    kernel = Kernel()
+    try:
+        assert not left.exists() and kernel.folder.exists() and kernel.alive()
+    finally:
+        kernel.shutdown()
+    assert not kernel.folder.exists()
