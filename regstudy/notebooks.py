@@ -31,10 +31,19 @@ from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
 from regstudy.config import RunConfig
+from regstudy.datasets import DATASETS
 from regstudy.errors import ConfigError, NotebookError
 from regstudy.paths import notebooks_folder
 from regstudy.questions import QUESTIONS, QuestionEntry
-from regstudy.validation import unknown_key_error, unknown_name_problem
+from regstudy.validation import (
+    SEED,
+    Constraint,
+    IntegerList,
+    Interval,
+    Options,
+    unknown_key_error,
+    unknown_name_problem,
+)
 from regstudy.yaml_files import read_mapping
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
@@ -217,10 +226,26 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
     params_file = Path(params_file or entry.params_file)
     parameters = read_mapping(params_file)
     known = parameter_names(entry.notebook)
-    for key in parameters:
+    constraints = question_constraints()
+    for key, value in parameters.items():
         if key not in known:
             raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
+        if key in constraints:
+            try:
+                constraints[key].check(key, value)
+            except ConfigError as error:
+                raise error.located(source=str(params_file)) from None
     return entry, params_file, parameters
+
+
+def question_constraints() -> dict[str, Constraint]:
+    """The valid values of the question parameters that mean for a question what they mean for one training
+    run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), and of `seeds`, the training seeds."""
+    return {
+        **RunConfig.parameter_constraints,
+        "dataset": Options(tuple(DATASETS.names()), kind="data set"),
+        "seeds": IntegerList(Interval(int, 0, SEED)),
+    }
 
 
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:

@@ -299,3 +299,71 @@ def test_a_kernel_folder_left_by_an_ended_process_is_removed_when_the_next_kerne
     finally:
         kernel.shutdown()
     assert not kernel.folder.exists()
+
+
+def _outside_every_range():
+    """(parameters, the key the error must name) for every value outside the declared range of every run
+    parameter, plugin hyperparameter and data set option."""
+    from regstudy import DATASETS
+
+    cases = [
+        pytest.param({key: value}, key, id=f"{key}={value!r}")
+        for key, constraint in RunConfig.parameter_constraints.items()
+        for value in constraint.invalid_values()
+    ]
+    cases += [
+        pytest.param({"plugins": {name: {key: value}}}, f"plugins.{name}.{key}", id=f"{name}.{key}={value!r}")
+        for name in PLUGINS.names()
+        for key, constraint in PLUGINS.get(name).parameter_constraints.items()
+        for value in constraint.invalid_values()
+    ]
+    cases += [
+        pytest.param({"dataset": name, "dataset_options": {key: value}}, f"dataset_options.{key}", id=f"{name}.{key}")
+        for name in DATASETS.names()
+        for key, constraint in DATASETS.get(name).parameter_constraints.items()
+        for value in constraint.invalid_values()
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("parameters, key", _outside_every_range())
+def test_every_value_outside_its_range_is_one_line_exit_2_and_stores_nothing(
+    client, experiment, tmp_path, capsys, parameters, key
+):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"experiment": experiment, **parameters}))
+    assert main(["run", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"key '{key}" in error and len(error) < 1000
+    assert client.get_experiment_by_name(experiment) is None
+
+
+def _outside_every_question_range():
+    from regstudy.notebooks import question_constraints
+    from regstudy.questions import QUESTIONS
+
+    constraints = question_constraints()
+    return [
+        pytest.param(name, key, value, id=f"{name}.{key}={value!r}")
+        for name, entry in QUESTIONS.items()
+        for key in parameter_names(entry.notebook)
+        if key in constraints
+        for value in constraints[key].invalid_values()
+    ]
+
+
+@pytest.mark.parametrize("name, key, value", _outside_every_question_range())
+def test_every_question_parameter_outside_its_range_is_refused_before_anything_runs(
+    client, tmp_path, capsys, name, key, value
+):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({key: value}))
+    before = len(client.search_experiments())
+    assert main(["question", name, "--params", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{path}: key '{key}" in error
+    assert len(client.search_experiments()) == before
