@@ -87,12 +87,13 @@ def _writable_output(path: Path | None) -> None:
 
 
 def _run(arguments) -> int:
-    from regstudy import tracking
     from regstudy.config import load_params_file
+
+    config = load_params_file(arguments.params)  # validated before MLflow, papermill or TensorFlow is imported
+    _writable_output(arguments.output)
+    from regstudy import tracking
     from regstudy.notebooks import run_training_notebook
 
-    config = load_params_file(arguments.params)
-    _writable_output(arguments.output)
     run_id = run_training_notebook(config, output=arguments.output)
     metrics = tracking.connect().get_run(run_id).data.metrics
     print(f"run {run_id} FINISHED in experiment '{config.experiment}' ({tracking.tracking_uri()})")
@@ -102,9 +103,7 @@ def _run(arguments) -> int:
 
 
 def _sweep(arguments) -> int:
-    from regstudy import tracking
     from regstudy.study import load_study
-    from regstudy.sweep import summary_table, sweep
 
     if arguments.workers is not None and arguments.workers < 1:
         raise ConfigError("--workers", arguments.workers, "expected an integer >= 1")
@@ -112,7 +111,10 @@ def _sweep(arguments) -> int:
         from regstudy.validation import ALLOW_LARGE_VARIABLE
 
         os.environ[ALLOW_LARGE_VARIABLE] = "1"
-    study = load_study(arguments.study, echo=print)
+    study = load_study(arguments.study, echo=print)  # validated before MLflow or papermill is imported
+    from regstudy import tracking
+    from regstudy.sweep import summary_table, sweep
+
     print(f"study '{study.name}': {len(study.runs)} runs validated")
     outcomes = sweep(
         study,
@@ -147,10 +149,13 @@ def _question(arguments) -> int:
 
         print("\n".join(QUESTIONS))
         return 0
+    from regstudy.questions import question_parameters
+
+    question_parameters(arguments.name, arguments.params)  # checked before MLflow or papermill is imported
+    _writable_output(arguments.output)
     from regstudy import tracking
     from regstudy.notebooks import run_question
 
-    _writable_output(arguments.output)
     run_id = run_question(arguments.name, arguments.params, arguments.output)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
     print(

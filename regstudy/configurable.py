@@ -8,11 +8,24 @@ accepts is declared in `parameter_constraints` (as scikit-learn declares them) a
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, ClassVar
 
 from regstudy.errors import ConfigError
 from regstudy.validation import Constraint, check_parameters, unknown_key_error
+
+
+@functools.cache
+def _keyword_defaults(function) -> tuple[tuple[str, Any], ...]:
+    """The keyword arguments of `function` (a method: its first argument left out) with their defaults; read
+    once per function, since `inspect.signature` costs more than the rest of validating a run together."""
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    return tuple(
+        (parameter.name, parameter.default)
+        for parameter in parameters
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    )
 
 
 class Configurable:
@@ -27,12 +40,7 @@ class Configurable:
     @classmethod
     def hyperparameters(cls) -> dict[str, Any]:
         """Return each keyword argument of `__init__` with its default."""
-        signature = inspect.signature(cls.__init__)
-        return {
-            parameter.name: parameter.default
-            for parameter in list(signature.parameters.values())[1:]
-            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-        }
+        return dict(_keyword_defaults(cls.__init__))
 
     @classmethod
     def describe(cls) -> str:

@@ -267,19 +267,24 @@ def check_sizes(
 
     Counts as scikit-learn's `train_test_split` does: a fraction `f` of `n` examples holds `ceil(f·n)`.
     """
-    _, y = _arrays(type(dataset), tuple(sorted(dataset.get_config().items())))
-    rest = len(y) - math.ceil(test_fraction * len(y))
+    examples, classes = _counts(type(dataset), tuple(sorted(dataset.get_config().items())))
+    rest = examples - math.ceil(test_fraction * examples)
     available = rest - math.ceil(validation_fraction / (1.0 - test_fraction) * rest)
     if train_size is not None and train_size > available:
         raise ConfigError(
             "train_size", train_size, f"expected at most the {available} examples left after validation and test"
         )
-    if dataset.task == "classification" and train_size is not None and train_size < len(np.unique(y)):
-        raise ConfigError(
-            "train_size", train_size, f"expected at least one example of each of the {len(np.unique(y))} classes"
-        )
+    if dataset.task == "classification" and train_size is not None and train_size < classes:
+        raise ConfigError("train_size", train_size, f"expected at least one example of each of the {classes} classes")
     if folds is not None and folds > (train_size or available):
         raise ConfigError("folds", folds, f"expected at most the {train_size or available} training examples")
+
+
+@functools.lru_cache(maxsize=64)
+def _counts(dataset_class: type[Dataset], options: tuple) -> tuple[int, int]:
+    """The number of examples and of distinct targets of a data set, counted once per process."""
+    _, y = _arrays(dataset_class, options)
+    return len(y), len(np.unique(y))
 
 
 def split(

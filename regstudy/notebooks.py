@@ -12,7 +12,6 @@ the notebook sets every parameter and `regstudy.train` clears Keras and reseeds 
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import atexit
 import os
@@ -24,27 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
 from regstudy.config import RunConfig
-from regstudy.datasets import DATASETS
-from regstudy.errors import ConfigError, NotebookError
+from regstudy.errors import NotebookError
 from regstudy.paths import notebooks_folder
-from regstudy.questions import QUESTIONS, QuestionEntry
-from regstudy.validation import (
-    SEED,
-    Constraint,
-    IntegerList,
-    Interval,
-    Options,
-    unknown_key_error,
-    unknown_name_problem,
-)
-from regstudy.yaml_files import read_mapping
+from regstudy.questions import question_parameters
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 
@@ -198,54 +185,6 @@ def keep_kernel_output(client, run_id: str) -> Callable[[str], None]:
             client.log_text(run_id, text, "kernel.log")
 
     return keep
-
-
-def parameter_names(notebook: Path) -> list[str]:
-    """The names assigned in a notebook's `parameters` cell (papermill's own parser skips dict values)."""
-    cells = nbformat.read(notebook, as_version=4).cells
-    source = next((cell.source for cell in cells if "parameters" in cell.metadata.get("tags", [])), "")
-    return [
-        target.id
-        for node in ast.parse(source).body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    ]
-
-
-def question_parameters(name: str, params_file: Path | None = None) -> tuple[QuestionEntry, Path, dict]:
-    """The question `name`, its parameters file (default `params/<name>.yaml`) and the parameters it holds,
-    all checked: an unknown question, a missing notebook or file, and an unknown parameter name are refused."""
-    if not isinstance(name, str) or name not in QUESTIONS:
-        raise ConfigError(
-            "question", name, unknown_name_problem("question notebook", name, list(QUESTIONS), show_value=False)
-        )
-    entry = QUESTIONS[name]
-    if not entry.notebook.is_file():
-        raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
-    params_file = Path(params_file or entry.params_file)
-    parameters = read_mapping(params_file)
-    known = parameter_names(entry.notebook)
-    constraints = question_constraints()
-    for key, value in parameters.items():
-        if key not in known:
-            raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
-        if key in constraints:
-            try:
-                constraints[key].check(key, value)
-            except ConfigError as error:
-                raise error.located(source=str(params_file)) from None
-    return entry, params_file, parameters
-
-
-def question_constraints() -> dict[str, Constraint]:
-    """The valid values of the question parameters that mean for a question what they mean for one training
-    run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), and of `seeds`, the training seeds."""
-    return {
-        **RunConfig.parameter_constraints,
-        "dataset": Options(tuple(DATASETS.names()), kind="data set"),
-        "seeds": IntegerList(Interval(int, 0, SEED)),
-    }
 
 
 def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:

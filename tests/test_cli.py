@@ -10,7 +10,8 @@ import pytest
 
 from regstudy import PLUGINS, RunConfig, notebooks, tracking
 from regstudy.cli import main
-from regstudy.notebooks import TRAIN_NOTEBOOK, parameter_names
+from regstudy.notebooks import TRAIN_NOTEBOOK
+from regstudy.questions import parameter_names
 from regstudy.questions.common import child_statuses
 from regstudy.tracking import ROLE_TAG
 
@@ -341,8 +342,7 @@ def test_every_value_outside_its_range_is_one_line_exit_2_and_stores_nothing(
 
 
 def _outside_every_question_range():
-    from regstudy.notebooks import question_constraints
-    from regstudy.questions import QUESTIONS
+    from regstudy.questions import QUESTIONS, question_constraints
 
     constraints = question_constraints()
     return [
@@ -367,3 +367,19 @@ def test_every_question_parameter_outside_its_range_is_refused_before_anything_r
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{path}: key '{key}" in error
     assert len(client.search_experiments()) == before
+
+
+def test_a_validation_error_comes_before_mlflow_papermill_or_tensorflow_is_imported(tmp_path):
+    bad_run, bad_question = tmp_path / "run.yaml", tmp_path / "question.yaml"
+    bad_run.write_text("epochs: 0\n")
+    bad_question.write_text("epochs: 0\n")
+    heavy = ("tensorflow.python", "keras.src", "mlflow", "papermill")
+    code = (
+        "import sys; from regstudy.cli import main; "
+        f"codes = [main(['run', {str(bad_run)!r}]), "
+        f"main(['question', '07-when-to-stop', '--params', {str(bad_question)!r}])]; "
+        f"print(codes, sorted(name for name in {heavy!r} if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[2, 2] []"
+    assert done.stderr.count("key 'epochs': expected an integer >= 1 (got 0)") == 2

@@ -94,8 +94,7 @@ def test_srivastava_pairs_are_paired_by_seed_and_one_sided():
 def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
     import inspect
 
-    from regstudy.notebooks import parameter_names, question_parameters
-    from regstudy.questions import QUESTIONS
+    from regstudy.questions import QUESTIONS, parameter_names, question_parameters
 
     from helpers import ROOT
 

@@ -8,12 +8,27 @@ name is also the notebook's file name, its MLflow experiment and its parameters 
 
 from __future__ import annotations
 
+import ast
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from regstudy.config import RunConfig
+from regstudy.datasets import DATASETS
+from regstudy.errors import ConfigError
 from regstudy.paths import notebooks_folder, params_folder
+from regstudy.validation import (
+    SEED,
+    Constraint,
+    IntegerList,
+    Interval,
+    Options,
+    unknown_key_error,
+    unknown_name_problem,
+)
+from regstudy.yaml_files import read_mapping
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,58 @@ QUESTIONS: dict[str, QuestionEntry] = {
     )
 }
 """Every question by name."""
+
+
+def parameter_names(notebook: Path) -> list[str]:
+    """The names assigned in a notebook's `parameters` cell (papermill's own parser skips dict values).
+
+    The notebook is read as the JSON it is: nbformat would cost more than a second to import.
+    """
+    cells = json.loads(notebook.read_text())["cells"]
+    source = next((cell["source"] for cell in cells if "parameters" in cell["metadata"].get("tags", [])), "")
+    source = "".join(source) if isinstance(source, list) else source
+    return [
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
+
+
+def question_parameters(name: str, params_file: Path | None = None) -> tuple[QuestionEntry, Path, dict]:
+    """The question `name`, its parameters file (default `params/<name>.yaml`) and the parameters it holds,
+    all checked: an unknown question, a missing notebook or file, and an unknown parameter name are refused."""
+    if not isinstance(name, str) or name not in QUESTIONS:
+        raise ConfigError(
+            "question", name, unknown_name_problem("question notebook", name, list(QUESTIONS), show_value=False)
+        )
+    entry = QUESTIONS[name]
+    if not entry.notebook.is_file():
+        raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
+    params_file = Path(params_file or entry.params_file)
+    parameters = read_mapping(params_file)
+    known = parameter_names(entry.notebook)
+    constraints = question_constraints()
+    for key, value in parameters.items():
+        if key not in known:
+            raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
+        if key in constraints:
+            try:
+                constraints[key].check(key, value)
+            except ConfigError as error:
+                raise error.located(source=str(params_file)) from None
+    return entry, params_file, parameters
+
+
+def question_constraints() -> dict[str, Constraint]:
+    """The valid values of the question parameters that mean for a question what they mean for one training
+    run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), and of `seeds`, the training seeds."""
+    return {
+        **RunConfig.parameter_constraints,
+        "dataset": Options(tuple(DATASETS.names()), kind="data set"),
+        "seeds": IntegerList(Interval(int, 0, SEED)),
+    }
 
 
 def experiment_of(module: str) -> str:
