@@ -44,13 +44,18 @@ class Combination:
 
     def check(self, run: RunDescription) -> None:
         """Raise `IncompatiblePluginsError` if these plugins cannot train together on the run `run` describes."""
+        self.check_together()
+        for plugin in self.plugins:
+            plugin.check(run)
+
+    def check_together(self) -> None:
+        """Raise `IncompatiblePluginsError` if these plugins cannot train together on any run: one trains alone,
+        or two claim one role."""
         for plugin in self.plugins:
             if plugin.trains_alone and len(self.plugins) > 1:
                 raise IncompatiblePluginsError(
                     "plugins", self.label, f"cannot be combined: '{plugin.name}' trains alone: {plugin.trains_alone}"
                 )
-        for plugin in self.plugins:
-            plugin.check(run)
         claims: dict[str, list[str]] = defaultdict(list)
         for plugin in self.plugins:
             for role in plugin.exclusive:

@@ -50,7 +50,10 @@ class ConfigError(RegstudyError, ValueError):
 
     def located(self, source: str | None = None, prefix: str | None = None) -> ConfigError:
         """Return the same error placed inside a file and under a parent key, e.g. `plugins.l2`."""
-        key = ".".join(part for part in (prefix, self.key) if part) or None
+        return self.renamed(".".join(part for part in (prefix, self.key) if part) or None, source)
+
+    def renamed(self, key: str | None, source: str | None = None) -> ConfigError:
+        """Return the same error (of the same type) about the key `key`."""
         error = type(self).__new__(type(self))
         ConfigError.__init__(error, key, self.value, self.problem, source or self.source)
         return error

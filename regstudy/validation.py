@@ -271,6 +271,58 @@ class OrNone(Constraint):
         return [value for value in self.inner.invalid_values() if value is not None]
 
 
+@dataclass(frozen=True)
+class ListOf(Constraint):
+    """A non-empty list whose every item `item` accepts.
+
+    Args:
+        item: the constraint on each item.
+    """
+
+    item: Constraint
+
+    def check(self, name, value):
+        if not isinstance(value, list) or not value:
+            raise ConfigError(name, value, f"expected a non-empty list of {self.item}")
+        return [self.item.check(f"{name}[{index}]", item) for index, item in enumerate(value)]
+
+    def __str__(self) -> str:
+        return f"list of {self.item}"
+
+    def invalid_values(self):
+        return ["text", None, [], *([value] for value in self.item.invalid_values())]
+
+
+@dataclass(frozen=True)
+class MappingOf(Constraint):
+    """A non-empty mapping of names (each one of `keys`, if given) to values `value` accepts.
+
+    Args:
+        value: the constraint on each value.
+        keys: the names allowed, or None for any string. Defaults to None.
+    """
+
+    value: Constraint
+    keys: tuple[str, ...] | None = None
+
+    def check(self, name, value):
+        if not isinstance(value, dict) or not value:
+            raise ConfigError(name, value, "expected a non-empty mapping of names to values")
+        for key in value:
+            if self.keys is not None and key not in self.keys:
+                raise UnknownNameError(f"{name}.{key}", _NO_VALUE, unknown_name_problem("name", key, self.keys, False))
+            if not isinstance(key, str):
+                raise ConfigError(name, key, "expected names (strings) as keys")
+        return {key: self.value.check(f"{name}.{key}", item) for key, item in value.items()}
+
+    def __str__(self) -> str:
+        return f"mapping of names to {self.value}"
+
+    def invalid_values(self):
+        key = self.keys[0] if self.keys else "a"
+        return ["text", [1], {}, *({key: value} for value in self.value.invalid_values())]
+
+
 def check_parameters(constraints: dict[str, Constraint], values: dict[str, Any]) -> dict[str, Any]:
     """Check every value that has a constraint; return them all, normalised."""
     return {key: constraints[key].check(key, value) if key in constraints else value for key, value in values.items()}

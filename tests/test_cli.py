@@ -344,12 +344,11 @@ def test_every_value_outside_its_range_is_one_line_exit_2_and_stores_nothing(
 def _outside_every_question_range():
     from regstudy.questions import QUESTIONS, question_constraints
 
-    constraints = question_constraints()
     return [
         pytest.param(name, key, value, id=f"{name}.{key}={value!r}")
         for name, entry in QUESTIONS.items()
         for key in parameter_names(entry.notebook)
-        if key in constraints
+        if key in (constraints := question_constraints(name))
         for value in constraints[key].invalid_values()
     ]
 

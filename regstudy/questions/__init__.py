@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -22,8 +22,9 @@ from regstudy.paths import notebooks_folder, params_folder
 from regstudy.validation import (
     SEED,
     Constraint,
-    IntegerList,
     Interval,
+    ListOf,
+    MappingOf,
     Options,
     unknown_key_error,
     unknown_name_problem,
@@ -32,11 +33,76 @@ from regstudy.yaml_files import read_mapping
 
 
 @dataclass(frozen=True)
+class Plugins(Constraint):
+    """A run's plugins, as `RunConfig.plugins` takes them (`{}` is the baseline)."""
+
+    def check(self, name, value):
+        from regstudy.combination import Combination
+        from regstudy.config import _plugins
+
+        try:
+            plugins = _plugins(value)
+            Combination(plugins).check_together()  # what depends on the run is checked when it is trained
+            return {plugin.name: plugin.get_config() for plugin in plugins}
+        except ConfigError as error:  # named under this parameter: `methods.l1.l1` rather than `plugins.l1.l1`
+            raise error.renamed(name + (error.key or "")[len("plugins") :]) from None
+
+    def __str__(self) -> str:
+        return "plugins with their hyperparameters"
+
+    def invalid_values(self):
+        return ["no_such_plugin", {"no_such_plugin": {}}, {"l2": {"l2": -1.0}}, {"none": {}, "l2": {}}]
+
+
+@dataclass(frozen=True)
+class RunParameters(Constraint):
+    """Parameters of a run (some of `RunConfig`'s), e.g. a data set with its options."""
+
+    def check(self, name, value):
+        if not isinstance(value, dict):
+            raise ConfigError(name, value, "expected a mapping of run parameters")
+        try:
+            RunConfig.from_mapping(value)
+        except ConfigError as error:
+            raise error.located(prefix=name) from None
+        return value
+
+    def __str__(self) -> str:
+        return "run parameters"
+
+    def invalid_values(self):
+        return ["text", {"epochs": 0}, {"no_such_parameter": 1}]
+
+
+@dataclass(frozen=True)
+class DatasetOptions(Constraint):
+    """Options of the data set `dataset`."""
+
+    dataset: str
+
+    def check(self, name, value):
+        return RunParameters().check(name, {"dataset": self.dataset, "dataset_options": value})["dataset_options"]
+
+    def __str__(self) -> str:
+        return f"options of the {self.dataset} data set"
+
+    def invalid_values(self):
+        return ["text", {"no_such_option": 1}]
+
+
+_STRENGTHS = ListOf(Interval(float, 0, None))
+_FRACTIONS = ListOf(Interval(float, 0, 1))
+_PLUGINS_BY_LABEL = MappingOf(Plugins())
+
+
+@dataclass(frozen=True)
 class QuestionEntry:
-    """One question: its name and the module (under `regstudy.questions`) whose `run` answers it."""
+    """One question: its name, the module (under `regstudy.questions`) whose `run` answers it, and the valid
+    values of its own parameters (those it shares with a run are `RunConfig`'s: see `question_constraints`)."""
 
     name: str
     module: str
+    parameters: dict[str, Constraint] = field(default_factory=dict, hash=False)
 
     @property
     def notebook(self) -> Path:
@@ -54,14 +120,60 @@ class QuestionEntry:
 QUESTIONS: dict[str, QuestionEntry] = {
     entry.name: entry
     for entry in (
-        QuestionEntry("03-penalties-from-first-principles", "first_principles"),
-        QuestionEntry("04-does-regularization-cost-accuracy", "accuracy"),
-        QuestionEntry("05-choosing-strength-by-cross-validation", "strength"),
-        QuestionEntry("06-regularization-or-pruning", "regularization_or_pruning"),
-        QuestionEntry("07-when-to-stop", "when_to_stop"),
-        QuestionEntry("08-srivastava-2014-dropout", "srivastava"),
-        QuestionEntry("09-ng-2004-l1-vs-l2", "ng2004"),
-        QuestionEntry("10-zhang-2017-random-labels", "zhang2017"),
+        QuestionEntry(
+            "03-penalties-from-first-principles",
+            "first_principles",
+            {
+                "dataset_options": DatasetOptions("linear"),
+                "l2_grid": _STRENGTHS,
+                "l1_grid": _STRENGTHS,
+                "numpy_steps": Interval(int, 1, 10_000_000, limit=True),
+                "keras_penalties": ListOf(MappingOf(Interval(float, 0, None), keys=("l1", "l2"))),
+                "keras_epochs": Interval(int, 1, 100_000, limit=True),
+                "keras_learning_rate": Interval(float, 0, None, closed="right"),
+                "tolerance": Interval(float, 0, None, closed="right"),
+            },
+        ),
+        QuestionEntry(
+            "04-does-regularization-cost-accuracy",
+            "accuracy",
+            {"grids": MappingOf(_STRENGTHS, keys=("l2", "dropout"))},
+        ),
+        QuestionEntry("05-choosing-strength-by-cross-validation", "strength", {"l2_grid": _STRENGTHS}),
+        QuestionEntry(
+            "06-regularization-or-pruning",
+            "regularization_or_pruning",
+            {
+                "methods": _PLUGINS_BY_LABEL,
+                "fractions": _FRACTIONS,
+                "fine_tune_epochs": Interval(int, 0, 100_000, limit=True),
+                "tolerance": Interval(float, 0, 1),
+            },
+        ),
+        QuestionEntry(
+            "07-when-to-stop",
+            "when_to_stop",
+            {"criteria": _PLUGINS_BY_LABEL, "datasets": MappingOf(RunParameters())},
+        ),
+        QuestionEntry("08-srivastava-2014-dropout", "srivastava", {"methods": MappingOf(_PLUGINS_BY_LABEL)}),
+        QuestionEntry(
+            "09-ng-2004-l1-vs-l2",
+            "ng2004",
+            {
+                "irrelevant": ListOf(Interval(int, 0, 100_000, limit=True)),
+                "strengths": MappingOf(_STRENGTHS, keys=("l1", "l2")),
+                "trials": ListOf(Interval(int, 0, SEED)),
+            },
+        ),
+        QuestionEntry(
+            "10-zhang-2017-random-labels",
+            "zhang2017",
+            {
+                "fractions": _FRACTIONS,
+                "regularizers": _PLUGINS_BY_LABEL,
+                "fit_threshold": Interval(float, 0, 1, closed="right"),
+            },
+        ),
     )
 }
 """Every question by name."""
@@ -97,7 +209,7 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
     params_file = Path(params_file or entry.params_file)
     parameters = read_mapping(params_file)
     known = parameter_names(entry.notebook)
-    constraints = question_constraints()
+    constraints = question_constraints(name)
     for key, value in parameters.items():
         if key not in known:
             raise unknown_key_error(str(key), list(known)).located(source=str(params_file))
@@ -109,13 +221,14 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
     return entry, params_file, parameters
 
 
-def question_constraints() -> dict[str, Constraint]:
-    """The valid values of the question parameters that mean for a question what they mean for one training
-    run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), and of `seeds`, the training seeds."""
+def question_constraints(name: str) -> dict[str, Constraint]:
+    """The valid values of the parameters of question `name`: those that mean what they mean for one training
+    run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), `seeds`, and the question's own."""
     return {
         **RunConfig.parameter_constraints,
         "dataset": Options(tuple(DATASETS.names()), kind="data set"),
-        "seeds": IntegerList(Interval(int, 0, SEED)),
+        "seeds": ListOf(Interval(int, 0, SEED)),
+        **QUESTIONS[name].parameters,
     }
 
 
