@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import logging
 import os
 import platform
 import socket
@@ -90,8 +91,10 @@ def _open_database(uri: str, database: Path) -> MlflowClient:
     if not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
         where = "the database" if database.exists() else f"its folder {folder}"
         raise StoreError(uri, f"{where} is read-only, so no run can be written: use a writable store")
-    if database.exists() and database.stat().st_size and database.read_bytes()[:16] != b"SQLite format 3\x00":
+    if database.exists() and database.stat().st_size and _header(database) != b"SQLite format 3\x00":
         raise StoreError(uri, "the file is not a SQLite database: move it away, or set MLFLOW_TRACKING_URI")
+    # MLflow announces creating and migrating a database at INFO level: start-up lines on the user's terminal.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
         # MLflow creates and migrates a new database when a client first opens it, and processes starting
         # together (sweep workers) would race at it: one at a time, under a lock beside the file.
@@ -108,6 +111,11 @@ def _open_database(uri: str, database: Path) -> MlflowClient:
         problem = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise StoreError(uri, f"cannot be used ({problem}): move the file away, or set MLFLOW_TRACKING_URI") from None
     return client
+
+
+def _header(database: Path) -> bytes:
+    with open(database, "rb") as file:
+        return file.read(16)
 
 
 def _check_server(uri: str, seconds: float = 5.0) -> None:

@@ -103,3 +103,10 @@ def test_a_healthy_store_is_checked_once_per_process(good_database, monkeypatch)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{good_database}")
     tracking.connect()
     assert f"sqlite:///{good_database}" in tracking._prepared
+
+
+def test_a_new_store_is_created_without_mlflow_announcing_it_on_the_terminal(tmp_path):
+    (tmp_path / "p.yaml").write_text(PARAMS)
+    done, _ = _run(["run", str(tmp_path / "p.yaml")], _env(tmp_path / "new" / "mlflow.db"))
+    assert done.returncode == 0, done.stderr
+    assert "Creating initial MLflow database tables" not in done.stderr and (tmp_path / "new" / "mlflow.db").exists()
