@@ -131,7 +131,7 @@ class RunConfig:
                 dataset = _dataset(self.dataset, value)
                 value = dataset.get_config()
             elif item.name == "plugins":
-                plugins = _plugins(value)
+                plugins = build_plugins(value)
                 value = {plugin.name: plugin.get_config() for plugin in plugins}
             else:
                 value = self.parameter_constraints[item.name].check(item.name, value)
@@ -195,7 +195,7 @@ def _dataset(name: str, options: Any) -> Dataset:
         return DATASETS.get(name).create(options)
 
 
-def _plugins(plugins: Any) -> list[Plugin]:
+def build_plugins(plugins: Any) -> list[Plugin]:
     """The plugins the `plugins` parameter names (a mapping, a list or "a + b"), each built and checked."""
     if isinstance(plugins, str):
         plugins = [name.strip() for name in plugins.split("+") if name.strip()]

@@ -49,7 +49,7 @@ class Kernel:
         KERNELS.mkdir(exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=KERNELS))
         self.log = self.folder / "kernel.log"
-        self._output = open(self.log, "ab")  # noqa: SIM115  (the kernel writes to it for its whole life)
+        self._output = open(self.log, "ab")  # open for the kernel's whole life; closed by `shutdown`
         options = {"transport": "ipc", "ip": str(self.folder / "ipc")} if sys.platform.startswith("linux") else {}
         self.manager = AsyncKernelManager(kernel_name="python3", **options)
         asyncio.run(self.manager.start_kernel(stdout=self._output, stderr=self._output))

@@ -38,10 +38,10 @@ class Plugins(Constraint):
 
     def check(self, name, value):
         from regstudy.combination import Combination
-        from regstudy.config import _plugins
+        from regstudy.config import build_plugins
 
         try:
-            plugins = _plugins(value)
+            plugins = build_plugins(value)
             Combination(plugins).check_together()  # what depends on the run is checked when it is trained
             return {plugin.name: plugin.get_config() for plugin in plugins}
         except ConfigError as error:  # named under this parameter: `methods.l1.l1` rather than `plugins.l1.l1`
