@@ -9,7 +9,7 @@ import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from regstudy.models import kernels
+from regstudy.models import kernels, weight_penalty
 from regstudy.tracking import Stopwatch
 
 NEAR_ZERO = 1e-3
@@ -41,10 +41,11 @@ class WeightStatistics(keras.callbacks.Callback):
 
 
 def weight_statistics(model: keras.Model) -> dict[str, float]:
-    """The penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near zero."""
+    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near
+    zero."""
     weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
     return {
-        "penalty": float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)),
+        "penalty": weight_penalty(model),
         "weights_l1": float(np.sum(np.abs(weights))),
         "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
         "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),

@@ -1,9 +1,10 @@
 """`Combination`: the plugins of one run put together, hook by hook.
 
-Penalties add up, layers and callbacks are concatenated in the order the plugins are given, and what only
-one plugin may provide (a kernel constraint, a replacement Dense layer, an optimizer or loss option, a role
-declared in `Plugin.exclusive`, a plugin that trains alone) is refused before training when two plugins
-both provide it.
+Penalties add up; layers, callbacks, batch transforms and updates after a step are applied in the order the
+plugins are given; layer wrappers nest. What only one plugin may provide (a kernel constraint, a replacement
+Dense layer, the join of residual branches, a change of the step's gradients, a learning-rate schedule, an
+optimizer or loss option, a role declared in `Plugin.exclusive`, a plugin that trains alone) is refused
+before training when two plugins both provide it.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ class Combination:
                 )
         claims: dict[str, list[str]] = defaultdict(list)
         for plugin in self.plugins:
-            for role in plugin.exclusive:
+            for role in plugin.roles():
                 claims[role].append(plugin.name)
+            for hook in ("step_gradients", "residual_join", "learning_rate"):
+                if _overrides(plugin, hook):
+                    claims[_HOOK_ROLES[hook]].append(plugin.name)
             for key in plugin.optimizer_options():
                 claims[f"optimizer option '{key}'"].append(plugin.name)
             for key in plugin.loss_options():
@@ -92,6 +96,46 @@ class Combination:
     def hidden_layers(self) -> list[keras.layers.Layer]:
         return [layer for plugin in self.plugins for layer in plugin.hidden_layers()]
 
+    def wrap_layer(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+        for plugin in self.plugins:
+            layer = plugin.wrap_layer(layer)
+        return layer
+
+    def residual_join(self, block: int, blocks: int) -> keras.layers.Layer | None:
+        return self._single("residual join", [plugin.residual_join(block, blocks) for plugin in self.plugins])
+
+    @property
+    def residual_branches(self) -> int:
+        """The branches of each residual block: more than one only if a plugin joins them."""
+        return max((plugin.residual_branches for plugin in self.plugins), default=1)
+
+    def learning_rate(self, learning_rate: float, steps_per_epoch: int, epochs: int) -> Any:
+        """The learning rate the optimizer is built with: a plugin's schedule, or `learning_rate`."""
+        schedules = [plugin.learning_rate(learning_rate, steps_per_epoch, epochs) for plugin in self.plugins]
+        return self._single("learning-rate schedule", schedules) or learning_rate
+
+    def batch_transform(self, image_shape: tuple[int, int] | None):
+        """A function `(x, y, seed) -> (x, y)` chaining every plugin's batch transform for data whose images
+        have `image_shape` (None if not images), or None if no plugin transforms batches."""
+        transforms = [t for plugin in self.plugins if (t := plugin.batch_transform(image_shape)) is not None]
+        if not transforms:
+            return None
+
+        def transform(x, y, seed):
+            for each in transforms:
+                x, y = each(x, y, seed)
+            return x, y
+
+        return transform
+
+    def step_gradients(self):
+        """The one plugin's `step_gradients`, or None if no plugin changes the step."""
+        return next((p.step_gradients for p in self.plugins if _overrides(p, "step_gradients")), None)
+
+    def after_update(self, model: keras.Model) -> list:
+        """Every plugin's update after an optimizer step, for `model`."""
+        return [update for plugin in self.plugins if (update := plugin.after_update(model)) is not None]
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
         return [callback for plugin in self.plugins for callback in plugin.callbacks()]
 
@@ -107,8 +151,22 @@ class Combination:
         return x, y
 
     def _single(self, role: str, provided: list):
+        """The one item provided (not None), or None; two are refused, naming the plugins."""
         given = [(plugin.name, item) for plugin, item in zip(self.plugins, provided) if item is not None]
         if len(given) > 1:
             names = " + ".join(name for name, _ in given)
             raise IncompatiblePluginsError("plugins", names, f"cannot be combined: each sets the {role}")
         return given[0][1] if given else None
+
+
+_HOOK_ROLES = {
+    "step_gradients": "gradients of the training step",
+    "residual_join": "join of residual branches",
+    "learning_rate": "learning-rate schedule",
+}
+"""The hooks only one plugin of a run may override, and the role each names in the refusal."""
+
+
+def _overrides(plugin: Plugin, hook: str) -> bool:
+    """Whether `plugin`'s class defines `hook` rather than inheriting `Plugin`'s, which does nothing."""
+    return getattr(type(plugin), hook) is not getattr(Plugin, hook)

@@ -32,7 +32,7 @@ from regstudy.validation import (
 )
 from regstudy.yaml_files import read_mapping
 
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "resmlp")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 """The optimizers a run can name, and the name of the `keras.optimizers` class each builds."""
@@ -56,8 +56,10 @@ class RunConfig:
         split_seed: the seed of the splits, fixed separately from the training seed. Defaults to 0.
         folds: cut the training set into this many folds for cross-validation, or None. Defaults to None.
         fold: with `folds`, the fold (from 0) held out as the validation set. Defaults to 0.
-        model: "mlp" or "cnn" (image data only). Defaults to "mlp".
-        hidden_units: sizes of the hidden Dense layers; [] gives a linear/logistic model. Defaults to [64].
+        model: "mlp", "cnn" (image data only) or "resmlp" (residual blocks, see `regstudy.models`). Defaults
+            to "mlp".
+        hidden_units: sizes of the hidden Dense layers; [] gives a linear/logistic model. In a `resmlp`, the
+            inner size of each residual block, the first also the blocks' width. Defaults to [64].
         filters: the CNN's convolution blocks (3×3 conv + 2×2 max-pool each). Defaults to [16, 32].
         activation: the hidden layers' activation. Defaults to "relu".
         plugins: plugin name to hyperparameters, e.g. `{"l2": {"l2": 1e-4}, "dropout": {}}`; a list of names
@@ -145,6 +147,8 @@ class RunConfig:
         check_number("fold", self.fold, maximum=(self.folds or 1) - 1, integer=True)
         if self.model == "cnn" and dataset.image_shape is None:
             raise ConfigError("model", self.model, f"needs image data, but '{self.dataset}' is not images")
+        if self.model == "resmlp" and not self.hidden_units:
+            raise ConfigError("hidden_units", self.hidden_units, "is empty, but a resmlp needs one size per block")
         Combination(plugins).check(self.description())
         # A training set larger than the data is refused now, not when the run starts.
         check_sizes(dataset, self.train_size, self.validation_fraction, self.test_fraction, self.folds)
@@ -174,6 +178,8 @@ class RunConfig:
             model=self.model,
             hidden_dense_layers=len(self.hidden_units),
             hidden_layers=len(self.hidden_units) + cnn_blocks,
+            residual_blocks=len(self.hidden_units) if self.model == "resmlp" else 0,
+            epochs=self.epochs,
             plugins=tuple(self.plugins),
         )
 

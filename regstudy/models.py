@@ -1,4 +1,4 @@
-"""The models: an MLP and a small CNN, built with every plugin's layers, penalties and constraints."""
+"""The models: an MLP, a small CNN and a residual MLP, built with every plugin's layers, penalties and constraints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import keras
 from regstudy.combination import Combination
 from regstudy.config import RunConfig
 from regstudy.datasets import Splits
+from regstudy.steps import RegularizedModel
 
 
 def build_model(config: RunConfig, splits: Splits, combination: Combination) -> keras.Model:
@@ -14,7 +15,12 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
 
     MLP: input → plugin input layers → [Dense(units) → plugin hidden layers] per hidden size → output.
     CNN: the same, with [Conv2D(filters, 3×3) → MaxPool(2×2) → plugin hidden layers] per block first.
-    The output is a softmax over the classes, or one linear unit for regression.
+    ResMLP: input → plugin input layers → Dense(width) → one residual block per hidden size → output, where
+    width is the first hidden size and a block adds to its input the join (`Plugin.residual_join`, a sum by
+    default) of its branches, each Dense(units) → plugin hidden layers → Dense(width) (He et al. 2016's
+    blocks for an MLP, as Gorishniy et al. 2021 use them on tabular data).
+    Every hidden weight layer passes through the plugins' `wrap_layer`. The output is a softmax over the
+    classes, or one linear unit for regression.
     """
     weight_arguments = {
         "kernel_regularizer": combination.kernel_regularizer(),
@@ -27,22 +33,78 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
     if config.model == "cnn":
         x = keras.layers.Reshape((*splits.image_shape, 1))(x)
         for filters in config.filters:
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation, **weight_arguments)(x)
+            conv = keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation, **weight_arguments)
+            x = combination.wrap_layer(conv)(x)
             x = keras.layers.MaxPooling2D(2, padding="same")(x)
-            for layer in combination.hidden_layers():
-                x = layer(x)
-        x = keras.layers.Flatten()(x)
-    for units in config.hidden_units:
-        x = combination.hidden_dense_layer(units, activation=config.activation, **weight_arguments)(x)
-        for layer in combination.hidden_layers():
-            x = layer(x)
+            x = _hidden_layers(combination, x)
+    if config.model == "resmlp":
+        x = _residual_blocks(config, combination, weight_arguments, x)
+    else:
+        for units in config.hidden_units:
+            dense = combination.hidden_dense_layer(units, activation=config.activation, **weight_arguments)
+            x = _hidden_layers(combination, combination.wrap_layer(dense)(x))
     if splits.task == "classification":
         outputs = keras.layers.Dense(splits.classes, activation="softmax", name="output", **weight_arguments)(x)
     else:
         outputs = keras.layers.Dense(1, name="output", **weight_arguments)(x)
-    return keras.Model(inputs, outputs, name=f"{config.model}_{config.dataset}")
+    model = RegularizedModel(
+        inputs,
+        outputs,
+        name=f"{config.model}_{config.dataset}",
+        batch_transform=combination.batch_transform(splits.image_shape),
+        step_gradients=combination.step_gradients(),
+        seed=config.seed,
+    )
+    model.after_update = combination.after_update(model)
+    return model
+
+
+def _hidden_layers(combination: Combination, x):
+    for layer in combination.hidden_layers():
+        x = layer(x)
+    return x
+
+
+def _residual_blocks(config: RunConfig, combination: Combination, weight_arguments: dict, x):
+    """The stem Dense(width) and one residual block per hidden size (see `build_model`)."""
+    width = config.hidden_units[0]
+    dense = keras.layers.Dense(width, activation=config.activation, **weight_arguments)
+    x = combination.wrap_layer(dense)(x)
+    blocks = len(config.hidden_units)
+    for block, units in enumerate(config.hidden_units):
+        branches = []
+        for _ in range(combination.residual_branches):
+            inner = combination.hidden_dense_layer(units, activation=config.activation, **weight_arguments)
+            branch = _hidden_layers(combination, combination.wrap_layer(inner)(x))
+            branches.append(combination.wrap_layer(keras.layers.Dense(width, **weight_arguments))(branch))
+        join = combination.residual_join(block, blocks)
+        residual = join(branches) if join is not None else _sum(branches)
+        x = keras.layers.Add()([x, residual])
+    return x
+
+
+def _sum(tensors: list):
+    return tensors[0] if len(tensors) == 1 else keras.layers.Add()(tensors)
+
+
+def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every Dense and Conv layer, seen through any wrapper (`SpectralNormalization`)."""
+    unwrapped = (getattr(layer, "layer", layer) for layer in model.layers)
+    return [layer for layer in unwrapped if hasattr(layer, "kernel")]
 
 
 def kernels(model: keras.Model) -> list[keras.Variable]:
     """The weight kernels of every Dense and Conv layer (not biases): what penalties and statistics act on."""
-    return [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
+    return [layer.kernel for layer in weight_layers(model)]
+
+
+def weight_penalty(model: keras.Model) -> float:
+    """The penalty of the plugins' kernel regularizers on the current weights (not activity penalties, which
+    depend on a batch)."""
+    return float(
+        sum(
+            keras.ops.convert_to_numpy(layer.kernel_regularizer(layer.kernel))
+            for layer in weight_layers(model)
+            if layer.kernel_regularizer is not None
+        )
+    )

@@ -87,14 +87,11 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
     )
     model.compile(
         optimizer=getattr(keras.optimizers, OPTIMIZERS[config.optimizer])(
-            learning_rate=config.learning_rate, **combination.optimizer_options()
+            learning_rate=combination.learning_rate(config.learning_rate, data.steps, config.epochs),
+            **combination.optimizer_options(),
         ),
         loss=_loss(splits.task, combination.loss_options()),
-        metrics=[
-            keras.metrics.CategoricalAccuracy(name="accuracy")
-            if splits.task == "classification"
-            else keras.metrics.MeanSquaredError(name="mse")
-        ],
+        metrics=[_metric(splits.task)],
         # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
         steps_per_execution=data.steps,
     )
@@ -138,7 +135,8 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         )
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
-        metrics = _final_metrics(model, evaluation_data, splits.task)
+        final_model = end_of_training(model, plugin_callbacks, x_train, splits.task)
+        metrics = _final_metrics(final_model, evaluation_data, splits.task)
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(final_metrics(plugin_callbacks))
         with logging:
@@ -153,6 +151,25 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         seconds = {"run_seconds": time.perf_counter() - started, "mlflow_seconds": logging.seconds}
         tracking.log_at_once(client, run_id, metrics=seconds)
     return TrainResult(run_id, history, metrics, config, splits.sizes, model, splits, timer.seconds, seconds)
+
+
+def end_of_training(model: keras.Model, callbacks: list, x_train: np.ndarray, task: str) -> keras.Model:
+    """Call the callbacks' `end_of_training` (`Plugin.callbacks`); return the model the final metrics are
+    computed from: another one a callback returns (compiled as `model` is), or `model` itself."""
+    final = model
+    for callback in callbacks:
+        if callable(getattr(callback, "end_of_training", None)):
+            final = callback.end_of_training(model, x_train) or final
+    if final is not model:
+        final.compile(loss=model.loss, metrics=[_metric(task)])
+    return final
+
+
+def _metric(task: str) -> keras.metrics.Metric:
+    """The score logged beside the loss: accuracy for classification, mean squared error for regression."""
+    if task == "classification":
+        return keras.metrics.CategoricalAccuracy(name="accuracy")
+    return keras.metrics.MeanSquaredError(name="mse")
 
 
 def _loss(task: str, options: dict[str, Any]) -> keras.losses.Loss:

@@ -2,9 +2,20 @@
 what a plugin may know of the run it is part of.
 
 A plugin acts through hooks that do nothing by default, so each method overrides only the one or two it
-needs and one interface covers penalties, constraints, inserted layers, callbacks, optimizer and loss
-options, and transforms of the training data. No hook looks at another plugin: `Combination` puts them
-together and refuses combinations that cannot work.
+needs. One interface covers:
+
+- the model: penalties and constraints on the kernels, layers inserted after the input or each hidden layer,
+  a replacement for the hidden Dense layer, a wrapper around every hidden weight layer (spectral
+  normalization), and what joins the branches of a residual block (`resmlp`: stochastic depth, shake-drop);
+- the training step (`regstudy/steps.py`): a transform of each training batch (mixup, cutout), drawn from a
+  seed fixed by the run's seed and the step; a change of how the step computes its gradients (SAM, FGSM);
+  an update after each optimizer step (lookahead);
+- the optimizer: constructor options and a learning-rate schedule;
+- the end of training: a callback's `end_of_training(model, x)` replaces the final weights (SWA) or returns
+  the model whose predictions the final metrics are computed from (snapshot ensembles);
+- the loss's options and the training data as a whole (random labels).
+
+No hook looks at another plugin: `Combination` puts them together and refuses combinations that cannot work.
 
 Plugin modules import Keras lazily (`keras = lazy_loader.load("keras")`): listing and validating plugins
 never imports TensorFlow; the first hook that builds a Keras object does.
@@ -12,6 +23,7 @@ never imports TensorFlow; the first hook that builds a Keras object does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +35,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+FINAL_MODEL = "final model"
+"""The role (`Plugin.exclusive`) of a plugin that decides which weights or predictions the final metrics are
+computed from: restoring the best epoch's weights, SWA, EMA, a snapshot ensemble. A run has at most one."""
+
+
 @dataclass(frozen=True)
 class RunDescription:
     """What a plugin may know of the run it is part of, to refuse one it cannot act on.
@@ -31,10 +48,12 @@ class RunDescription:
         task: "classification" or "regression".
         dataset: the data set's name.
         images: whether the inputs are images (a CNN can be built on them).
-        model: "mlp" or "cnn".
-        hidden_dense_layers: the hidden Dense layers.
+        model: "mlp", "cnn" or "resmlp".
+        hidden_dense_layers: the hidden Dense layers (in a `resmlp`, the first Dense of each block's branch).
         hidden_layers: the hidden layers a plugin's `hidden_layers` follow: the CNN's blocks and the hidden
             Dense layers.
+        residual_blocks: the residual blocks (`resmlp` only; 0 for the other models).
+        epochs: the most epochs the run trains.
         plugins: the names of every plugin of the run, this one included.
     """
 
@@ -44,6 +63,8 @@ class RunDescription:
     model: str
     hidden_dense_layers: int
     hidden_layers: int
+    residual_blocks: int
+    epochs: int
     plugins: tuple[str, ...]
 
 
@@ -51,7 +72,12 @@ class Plugin(Configurable):
     """A regularization method: hyperparameters as keyword arguments, effects through hooks."""
 
     exclusive: ClassVar[tuple[str, ...]] = ()
-    """Roles only one plugin of a run may play, e.g. `("stopping",)`; two plugins sharing one are refused."""
+    """Roles only one plugin of a run may play, e.g. `("stopping",)`; two plugins sharing one are refused.
+    A plugin whose roles depend on its hyperparameters overrides `roles()` instead."""
+
+    residual_branches: ClassVar[int] = 1
+    """The parallel branches each residual block of a `resmlp` has when this plugin joins them (2 for
+    shake-shake); only a plugin whose `residual_join` returns a layer may ask for more than one."""
 
     trains_alone: ClassVar[str] = ""
     """Why this plugin cannot be combined with any other (`none`: it is the baseline), or "" if it can."""
@@ -59,6 +85,10 @@ class Plugin(Configurable):
     regularizer: ClassVar[bool] = True
     """False for a method that tests regularization rather than being one (`random_labels`): a study of every
     regularizer, like the default study, leaves it out."""
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles this plugin plays (`exclusive`, unless it depends on the hyperparameters)."""
+        return self.exclusive
 
     def check(self, run: RunDescription) -> None:
         """Raise `IncompatiblePluginsError` if this plugin cannot act on the run `run` describes."""
@@ -83,17 +113,61 @@ class Plugin(Configurable):
         """A replacement for `keras.layers.Dense(units, **dense_arguments)` as a hidden layer; one per run."""
         return None
 
+    def wrap_layer(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+        """The layer to use in place of the hidden weight layer `layer` (Dense or Conv, not the output layer),
+        e.g. `layer` wrapped in `keras.layers.SpectralNormalization`; wrappers of several plugins nest."""
+        return layer
+
+    def residual_join(self, block: int, blocks: int) -> keras.layers.Layer | None:
+        """A layer joining the outputs of the branches of residual block `block` (from 0, of `blocks`) into
+        the one tensor added to the block's input; None sums them. One per run."""
+        return None
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
         """Keras callbacks added to training, fresh for each run.
 
         A callback keeps its own state, as Keras' do. One with a `final_metrics()` method (returning a dict
         of floats) has those metrics logged with the run's at the end, e.g. the epoch early stopping stopped.
+        One with an `end_of_training(model, x)` method is called after training, with the training inputs,
+        before the final metrics: it may replace the model's weights (SWA) and may return another model
+        whose predictions the final metrics are computed from (a snapshot ensemble), or None.
         """
         return []
 
     def optimizer_options(self) -> dict[str, Any]:
         """Keyword arguments for the optimizer's constructor."""
         return {}
+
+    def learning_rate(self, learning_rate: float, steps_per_epoch: int, epochs: int) -> Any:
+        """A schedule (`keras.optimizers.schedules`) replacing the constant `learning_rate`, or None. One per run."""
+        return None
+
+    def batch_transform(self, image_shape: tuple[int, int] | None) -> Callable | None:
+        """A function `(x, y, seed) -> (x, y)` giving the training batch this method trains on, or None.
+
+        Called once when the model is built (so Keras layers it uses are created there, not in the step);
+        the function is called inside each training step, on training batches only, in `keras.ops`. `x` is
+        `(batch, features)`, each row an image of `image_shape` flattened when the data are images (else
+        `image_shape` is None), and `y` is one-hot for classification. Every random draw takes `seed`, a
+        `keras.random.SeedGenerator` whose state is set from the run's seed and the step before each step,
+        so the same run draws the same numbers under either engine. Transforms of several plugins chain.
+        """
+        return None
+
+    def step_gradients(self, step: Any, x: Any, y: Any, gradients: list) -> list:
+        """The gradients this step applies, given those of the loss on the batch `(x, y)` (`gradients`).
+
+        `step` (a `regstudy.steps.Step`) computes the model's own loss, penalties included, and its
+        gradients at other inputs or weights; the batch's loss and metrics are those of the first pass
+        either way. SAM and FGSM change the step here. One per run.
+        """
+        return gradients
+
+    def after_update(self, model: keras.Model) -> Any:
+        """A function called with no arguments after each optimizer step, inside the training step (in
+        `keras.ops`), or None. Called once when the model is built, so it may create variables (lookahead's
+        slow weights) from the initial weights."""
+        return None
 
     def loss_options(self) -> dict[str, Any]:
         """Keyword arguments for the loss's constructor."""

@@ -1,4 +1,5 @@
-"""Penalties and constraints on the parameters: L1, L2, elastic net, orthogonality, max-norm, weight decay.
+"""Penalties and constraints on the parameters: L1, L2, elastic net, orthogonality, max-norm, weight decay;
+and the activity penalty, on what the hidden units compute.
 
 Each uses Keras' own regularizer or constraint; the penalty reaches every weight kernel (Dense and Conv),
 not the biases. Keras defines the penalties as sums over the weights: `l2 * sum(w²)`, with no 1/2.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import lazy_loader
 
 from regstudy.plugins.base import Plugin, register
+from regstudy.plugins.structure import require_hidden_layers
 from regstudy.validation import Interval, Options
 
 keras = lazy_loader.load("keras")
@@ -128,3 +130,28 @@ class WeightDecay(Plugin):
 
     def optimizer_options(self):
         return {"weight_decay": self.weight_decay}
+
+
+@register("activity")
+class Activity(Plugin):
+    """Activity penalty: `l1 * sum(|h|) + l2 * sum(h²)` on every hidden layer's outputs, averaged over the batch.
+
+    Keras' `ActivityRegularization` after each hidden layer; it penalizes what the units compute, not the
+    weights, so it favours sparse or small representations (Glorot et al. 2011 use its L1 form).
+
+    Args:
+        l1: the L1 strength, >= 0. Defaults to 0.0.
+        l2: the L2 strength, >= 0. Defaults to 0.001.
+    """
+
+    parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None)}
+
+    def __init__(self, l1=0.0, l2=0.001):
+        self.l1 = l1
+        self.l2 = l2
+
+    def check(self, run):
+        require_hidden_layers(self, run)
+
+    def hidden_layers(self):
+        return [keras.layers.ActivityRegularization(l1=self.l1, l2=self.l2)]

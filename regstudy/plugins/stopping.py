@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from regstudy.errors import IncompatiblePluginsError
-from regstudy.plugins.base import Plugin, register
+from regstudy.plugins.base import FINAL_MODEL, Plugin, register
 from regstudy.validation import Boolean, Interval, Options
 
 MONITORS = ("val_loss", "val_accuracy", "val_mse", "loss", "accuracy", "mse")
@@ -40,6 +40,10 @@ class EarlyStopping(Plugin):
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
 
+    def roles(self):
+        # Restoring the best epoch's weights decides the final model, as SWA, EMA and snapshots do.
+        return ("stopping", FINAL_MODEL) if self.restore_best_weights else ("stopping",)
+
     def check(self, run):
         if self.monitor.endswith("mse") != (run.task == "regression"):
             raise IncompatiblePluginsError(
@@ -53,9 +57,9 @@ class EarlyStopping(Plugin):
 
 
 class _PrecheltCriterion(Plugin):
-    """What Prechelt's three stopping criteria share: the callback and the role."""
+    """What Prechelt's three stopping criteria share: the callback and the roles (they restore the best weights)."""
 
-    exclusive = ("stopping",)
+    exclusive = ("stopping", FINAL_MODEL)
     criterion: str = ""
     strip: int = 1  # GL looks at single epochs; PQ and UP set their own strip length
 

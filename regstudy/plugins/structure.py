@@ -14,7 +14,7 @@ RATE = Interval(float, 0, 1, closed="left")
 """A fraction dropped: 0 drops nothing, 1 would drop everything."""
 
 
-def _require_hidden_layers(plugin: Plugin, run: RunDescription, dense: bool = False) -> None:
+def require_hidden_layers(plugin: Plugin, run: RunDescription, dense: bool = False) -> None:
     """Refuse a plugin that acts on hidden layers in a model that has none (it would silently do nothing)."""
     count = run.hidden_dense_layers if dense else run.hidden_layers
     if count == 0:
@@ -41,7 +41,7 @@ class Dropout(Plugin):
 
     def check(self, run):
         if self.input_rate == 0:
-            _require_hidden_layers(self, run)
+            require_hidden_layers(self, run)
 
     def input_layers(self):
         return [keras.layers.Dropout(self.input_rate)] if self.input_rate > 0 else []
@@ -64,7 +64,7 @@ class GaussianDropout(Plugin):
         self.rate = rate
 
     def check(self, run):
-        _require_hidden_layers(self, run)
+        require_hidden_layers(self, run)
 
     def hidden_layers(self):
         return [keras.layers.GaussianDropout(self.rate)]
@@ -90,7 +90,7 @@ class GaussianNoise(Plugin):
 
     def check(self, run):
         if self.where != "input":
-            _require_hidden_layers(self, run)
+            require_hidden_layers(self, run)
 
     def input_layers(self):
         return [keras.layers.GaussianNoise(self.stddev)] if self.where in ("input", "both") else []
@@ -114,7 +114,7 @@ class DropConnect(Plugin):
         self.rate = rate
 
     def check(self, run):
-        _require_hidden_layers(self, run, dense=True)
+        require_hidden_layers(self, run, dense=True)
 
     def hidden_dense_layer(self, units, **dense_arguments):
         from regstudy.keras_additions import DropConnectDense

@@ -1,0 +1,88 @@
+"""Regularizers of residual blocks (`model: resmlp`): stochastic depth, shake-drop and shake-shake.
+
+Each joins the branches of every block (`Plugin.residual_join`) with a layer of `regstudy.residual_layers`
+that perturbs them while training and returns their expectation at inference.
+"""
+
+from __future__ import annotations
+
+import lazy_loader
+
+from regstudy.errors import IncompatiblePluginsError
+from regstudy.plugins.base import Plugin, RunDescription, register
+from regstudy.validation import Interval
+
+residual_layers = lazy_loader.load("regstudy.residual_layers")
+
+SURVIVAL = Interval(float, 0, 1, closed="right")
+"""A probability that a branch is kept: 1 keeps every branch."""
+
+
+def _require_residual_blocks(plugin: Plugin, run: RunDescription) -> None:
+    if run.residual_blocks == 0:
+        raise IncompatiblePluginsError(
+            "plugins", plugin.name, f"acts on residual blocks, but a '{run.model}' has none (use model: resmlp)"
+        )
+
+
+@register("stochastic_depth")
+class StochasticDepth(Plugin):
+    """Stochastic depth (Huang et al. 2016): drop each residual branch at random while training.
+
+    Block `l` of `L` keeps its branch with probability `1 − l/L · (1 − survival)`, falling linearly to
+    `survival` at the last block; at inference the branch is scaled by that probability.
+
+    Args:
+        survival: the last block's probability of keeping its branch, in (0, 1]. Defaults to 0.5.
+    """
+
+    parameter_constraints = {"survival": SURVIVAL}
+
+    def __init__(self, survival=0.5):
+        self.survival = survival
+
+    def check(self, run):
+        _require_residual_blocks(self, run)
+
+    def residual_join(self, block, blocks):
+        return residual_layers.StochasticDepth(residual_layers.linear_decay(block, blocks, self.survival))
+
+
+@register("shake_drop")
+class ShakeDrop(Plugin):
+    """ShakeDrop (Yamada et al. 2018): scale each residual branch by random factors, forward and backward apart.
+
+    With probability `p_l` (falling linearly to `survival` at the last block) the branch passes; otherwise it
+    is scaled by α ~ U(−1, 1) forward and β ~ U(0, 1) backward. At inference it is scaled by `p_l`.
+
+    Args:
+        survival: the last block's probability of passing its branch unperturbed, in (0, 1]. Defaults to 0.5.
+    """
+
+    parameter_constraints = {"survival": SURVIVAL}
+
+    def __init__(self, survival=0.5):
+        self.survival = survival
+
+    def check(self, run):
+        _require_residual_blocks(self, run)
+
+    def residual_join(self, block, blocks):
+        return residual_layers.ShakeDrop(residual_layers.linear_decay(block, blocks, self.survival))
+
+
+@register("shake_shake")
+class ShakeShake(Plugin):
+    """Shake-shake (Gastaldi 2017): two branches per residual block, mixed by random weights while training.
+
+    Forward `α·b₁ + (1 − α)·b₂`, backward with another β, both U(0, 1) per example; `(b₁ + b₂)/2` at
+    inference. No hyperparameters: the paper's "shake-shake-image" variant.
+    """
+
+    residual_branches = 2
+
+    def check(self, run):
+        _require_residual_blocks(self, run)
+
+    def residual_join(self, block, blocks):
+        return residual_layers.ShakeShake()

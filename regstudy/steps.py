@@ -1,0 +1,115 @@
+"""The training step: Keras' own, with room for the plugins that act inside it.
+
+`RegularizedModel` is a functional Keras model whose `train_step` (called by `fit` and by the graph engine
+alike) runs, in order: the plugins' transforms of the training batch, drawn from a seed fixed by the run's
+seed and the step; the model's own loss, penalties and gradients; a plugin's change of those gradients
+(SAM, FGSM); the optimizer; the plugins' updates after the step (lookahead). A model whose plugins use none
+of these runs Keras' `train_step` unchanged, so it costs nothing. Validation and evaluation go through
+`test_step`, which no plugin touches.
+
+The gradient computation is TensorFlow's (`tf.GradientTape`), as in Keras' TensorFlow trainer; the plugins
+themselves are written in `keras.ops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+SEED_STRIDE = 1024
+"""Random draws a step's batch transforms may make before they would reuse the next step's seeds."""
+
+
+class RegularizedModel(keras.Model):
+    """A functional model (`RegularizedModel(inputs, outputs)`) trained through the plugins' step hooks.
+
+    Args:
+        batch_transform: `(x, y, seed) -> (x, y)`, the plugins' transforms of each training batch, or None.
+        step_gradients: `(step, x, y, gradients) -> gradients`, a plugin's change of the step, or None.
+        seed: the run's seed, from which each step's batch transforms draw. Defaults to 0.
+        **functional: `inputs`, `outputs` and `name`, as for `keras.Model`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        batch_transform: Callable | None = None,
+        step_gradients: Callable | None = None,
+        seed: int = 0,
+        **functional,
+    ):
+        super().__init__(*args, **functional)
+        self.batch_transform = batch_transform
+        self.step_gradients = step_gradients
+        self.after_update: list[Callable[[], None]] = []
+        self.seed = seed
+        self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
+
+    def train_step(self, data):
+        if self.batch_transform is None and self.step_gradients is None and not self.after_update:
+            return super().train_step(data)
+        x, y = data[0], data[1]
+        if self.batch_transform is not None:
+            self.batch_seed.state.assign(step_seed(self.seed, self.optimizer.iterations))
+            x, y = self.batch_transform(x, y, self.batch_seed)
+        if self.step_gradients is None:
+            logs = super().train_step((x, y))
+        else:
+            logs = self._changed_step(x, y)
+        for update in self.after_update:
+            update()
+        return logs
+
+    def _changed_step(self, x, y):
+        """Keras' step (`keras/src/backend/tensorflow/trainer.py`) with the plugin's gradients applied."""
+        step = Step(self)
+        loss, y_pred, gradients = step.gradients(x, y)
+        # The loss of the batch as Keras tracks it in its own step, so the logs read the same.
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        gradients = self.step_gradients(step, x, y, gradients)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self.compute_metrics(x, y, y_pred)
+
+
+def step_seed(seed: int, iteration) -> tf.Tensor:
+    """The state of the batch transforms' seed generator at optimizer step `iteration`: `[seed, iteration ·
+    SEED_STRIDE]`, so every run and step draws its own numbers, whichever engine runs it."""
+    return ops.stack([ops.cast(seed % 2**31, "int64"), ops.cast(iteration, "int64") * SEED_STRIDE])
+
+
+class Step:
+    """What a plugin's `step_gradients` may compute in one training step of `model`.
+
+    Args:
+        model: the model being trained.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    @property
+    def variables(self) -> list:
+        """The trainable variables, in the order of the gradients."""
+        return self.model.trainable_variables
+
+    def loss(self, x, y):
+        """The model's training loss on `(x, y)`, penalties included, and its predictions."""
+        y_pred = self.model(x, training=True)
+        return self.model.compute_loss(x=x, y=y, y_pred=y_pred, training=True), y_pred
+
+    def gradients(self, x, y) -> tuple:
+        """The loss on `(x, y)` at the current weights, the predictions, and the loss's gradients."""
+        with tf.GradientTape() as tape:
+            loss, y_pred = self.loss(x, y)
+        return loss, y_pred, tape.gradient(loss, self.variables)
+
+    def input_gradient(self, x, y):
+        """The gradient of the loss on `(x, y)` with respect to the inputs `x`."""
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss, _ = self.loss(x, y)
+        return tape.gradient(loss, x)
