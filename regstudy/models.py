@@ -37,6 +37,7 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
             x = combination.wrap_layer(conv)(x)
             x = keras.layers.MaxPooling2D(2, padding="same")(x)
             x = _hidden_layers(combination, x)
+        x = keras.layers.Flatten()(x)
     if config.model == "resmlp":
         x = _residual_blocks(config, combination, weight_arguments, x)
     else:

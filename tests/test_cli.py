@@ -77,7 +77,10 @@ def test_plugins_lists_every_plugin_with_its_defaults(capsys):
 
 
 BAD_INPUTS = [
-    ("plugins: {l3: {}}", "key 'plugins': unknown plugin 'l3'; did you mean 'l2'? valid plugins are: dropconnect,"),
+    (
+        "plugins: {l3: {}}",
+        "key 'plugins': unknown plugin 'l3'; did you mean 'l2'? valid plugins are: activity, augment,",
+    ),
     (
         "dataset: cifar10",
         "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, irrelevant_features, linear,",

@@ -13,6 +13,8 @@ from regstudy.engines import epoch_order
 from regstudy.models import kernels
 from regstudy.training import train
 
+from helpers import model_for
+
 # Hyperparameters under which each plugin visibly acts within a short run; the rest take their defaults.
 ACTING = {
     "early_stopping": {"patience": 1},
@@ -44,6 +46,7 @@ def test_every_plugin_trains_identically_on_both_engines(name, experiment):
     stopper = name in STOPPERS
     parameters = {
         "plugins": {name: ACTING.get(name, {})},
+        "model": model_for(name),
         "train_size": 100,  # 3 batches of 32 and one of 4
         "hidden_units": [64] if stopper else [16],
         "learning_rate": 0.01 if stopper else 0.001,

@@ -30,7 +30,7 @@ def test_register_returns_the_class_and_refuses_a_second_class_under_one_name():
 
 
 def test_names_filter_with_wildcards():
-    assert PLUGINS.names("l*") == ["l1", "l1l2", "l2", "label_smoothing"]
+    assert PLUGINS.names("l*") == ["l1", "l1l2", "l2", "label_smoothing", "lookahead"]
     assert "dropconnect" in PLUGINS.names("drop*")
 
 

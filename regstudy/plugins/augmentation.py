@@ -14,7 +14,6 @@ from regstudy.plugins.base import Plugin, RunDescription, register
 from regstudy.validation import Interval
 
 keras = lazy_loader.load("keras")
-ops = lazy_loader.load("keras.ops")
 
 
 def _require_images(plugin: Plugin, run: RunDescription) -> None:
@@ -25,7 +24,7 @@ def _require_images(plugin: Plugin, run: RunDescription) -> None:
 def _as_images(x, image_shape):
     """`x` (batch, features) as a batch of one-channel images; tabular rows as 1 × features images."""
     height, width = image_shape or (1, x.shape[-1])
-    return ops.reshape(x, (-1, height, width, 1))
+    return keras.ops.reshape(x, (-1, height, width, 1))
 
 
 @register("mixup")
@@ -58,7 +57,7 @@ def mix(layer, x, y, seed):
     """Keras' `MixUp` `layer` on the batch `(x, y)`: the mixed batch, the weights `λ` and the permutation `j`."""
     images = _as_images(x, None)
     transformation = layer.get_random_transformation(images, training=True, seed=seed)
-    mixed = ops.reshape(layer.transform_images(images, transformation), ops.shape(x))
+    mixed = keras.ops.reshape(layer.transform_images(images, transformation), keras.ops.shape(x))
     labels = layer.transform_labels(y, transformation)
     return mixed, labels, transformation["mix_weight"], transformation["permutation_order"]
 
@@ -87,7 +86,7 @@ class CutMix(Plugin):
         def transform(x, y, seed):
             images = _as_images(x, image_shape)
             transformation = layer.get_random_transformation(images, training=True, seed=seed)
-            cut = ops.reshape(layer.transform_images(images, transformation), ops.shape(x))
+            cut = keras.ops.reshape(layer.transform_images(images, transformation), keras.ops.shape(x))
             return cut, layer.transform_labels(y, transformation)
 
         return transform
@@ -113,24 +112,24 @@ class Cutout(Plugin):
 
     def mask(self, x, seed, image_shape):
         """Where the batch `x` is zeroed: a boolean tensor of its shape."""
-        batch = ops.shape(x)[0]
+        batch = keras.ops.shape(x)[0]
         if image_shape is None:
-            return keras.random.uniform(ops.shape(x), seed=seed) < self.fraction
+            return keras.random.uniform(keras.ops.shape(x), seed=seed) < self.fraction
         height, width = image_shape
         side = max(1, round(self.fraction * min(height, width)))
 
         def inside(length):
-            centre = ops.floor(keras.random.uniform((batch, 1), seed=seed) * length)
+            centre = keras.ops.floor(keras.random.uniform((batch, 1), seed=seed) * length)
             start = centre - side // 2
-            positions = ops.arange(length, dtype="float32")[None, :]
+            positions = keras.ops.arange(length, dtype="float32")[None, :]
             return (positions >= start) & (positions < start + side)
 
         rows, columns = inside(height), inside(width)
-        return ops.reshape(rows[:, :, None] & columns[:, None, :], (-1, height * width))
+        return keras.ops.reshape(rows[:, :, None] & columns[:, None, :], (-1, height * width))
 
     def batch_transform(self, image_shape):
         def transform(x, y, seed):
-            return ops.where(self.mask(x, seed, image_shape), ops.zeros_like(x), x), y
+            return keras.ops.where(self.mask(x, seed, image_shape), keras.ops.zeros_like(x), x), y
 
         return transform
 
@@ -181,6 +180,6 @@ class Augment(Plugin):
             for layer in layers:
                 transformation = layer.get_random_transformation(images, training=True, seed=seed)
                 images = layer.transform_images(images, transformation)
-            return ops.reshape(images, ops.shape(x)), y
+            return keras.ops.reshape(images, keras.ops.shape(x)), y
 
         return transform

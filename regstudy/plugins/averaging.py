@@ -13,7 +13,6 @@ from regstudy.plugins.base import FINAL_MODEL, Plugin, register
 from regstudy.validation import Interval
 
 keras = lazy_loader.load("keras")
-weight_averaging = lazy_loader.load("regstudy.weight_averaging")
 
 
 @register("swa")
@@ -42,7 +41,9 @@ class SWA(Plugin):
             )
 
     def callbacks(self):
-        return [weight_averaging.StochasticWeightAveraging(self.start_epoch)]
+        from regstudy.weight_averaging import StochasticWeightAveraging
+
+        return [StochasticWeightAveraging(self.start_epoch)]
 
 
 @register("ema")
@@ -66,7 +67,9 @@ class EMA(Plugin):
         return {"use_ema": True, "ema_momentum": self.momentum}
 
     def callbacks(self):
-        return [weight_averaging.EmaReport()]
+        from regstudy.weight_averaging import EmaReport
+
+        return [EmaReport()]
 
 
 @register("lookahead")
@@ -91,7 +94,9 @@ class Lookahead(Plugin):
         self.alpha = alpha
 
     def after_update(self, model):
-        return weight_averaging.Lookahead(model.trainable_variables, self.k, self.alpha)
+        from regstudy.weight_averaging import Lookahead
+
+        return Lookahead(model.trainable_variables, self.k, self.alpha)
 
 
 @register("snapshot_ensemble")
@@ -113,12 +118,12 @@ class SnapshotEnsemble(Plugin):
         self.cycles = cycles
 
     def learning_rate(self, learning_rate, steps_per_epoch, epochs):
-        return keras.optimizers.schedules.CosineDecayRestarts(
-            learning_rate,
-            first_decay_steps=weight_averaging.cycle_epochs(epochs, self.cycles) * steps_per_epoch,
-            t_mul=1.0,
-            m_mul=1.0,
-        )
+        from regstudy.weight_averaging import cycle_epochs
+
+        cycle_steps = cycle_epochs(epochs, self.cycles) * steps_per_epoch
+        return keras.optimizers.schedules.CosineDecayRestarts(learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0)
 
     def callbacks(self):
-        return [weight_averaging.SnapshotEnsemble(self.cycles)]
+        from regstudy.weight_averaging import SnapshotEnsemble
+
+        return [SnapshotEnsemble(self.cycles)]

@@ -12,7 +12,7 @@ import lazy_loader
 from regstudy.plugins.base import Plugin, register
 from regstudy.validation import Interval
 
-ops = lazy_loader.load("keras.ops")
+keras = lazy_loader.load("keras")
 
 
 @register("sam")
@@ -32,9 +32,9 @@ class SAM(Plugin):
         self.rho = rho
 
     def step_gradients(self, step, x, y, gradients):
-        norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in gradients))
+        norm = keras.ops.sqrt(sum(keras.ops.sum(keras.ops.square(g)) for g in gradients))
         scale = self.rho / (norm + 1e-12)
-        weights = [ops.copy(variable) for variable in step.variables]
+        weights = [keras.ops.copy(variable) for variable in step.variables]
         for variable, gradient in zip(step.variables, gradients):
             variable.assign_add(gradient * scale)
         _, _, sharp = step.gradients(x, y)
@@ -62,7 +62,7 @@ class FGSM(Plugin):
 
     def adversarial_inputs(self, step, x, y):
         """The inputs `x + epsilon·sign(∇ₓ loss)`."""
-        return x + self.epsilon * ops.sign(step.input_gradient(x, y))
+        return x + self.epsilon * keras.ops.sign(step.input_gradient(x, y))
 
     def step_gradients(self, step, x, y, gradients):
         _, _, adversarial = step.gradients(self.adversarial_inputs(step, x, y), y)

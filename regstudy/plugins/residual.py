@@ -6,13 +6,9 @@ that perturbs them while training and returns their expectation at inference.
 
 from __future__ import annotations
 
-import lazy_loader
-
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, RunDescription, register
 from regstudy.validation import Interval
-
-residual_layers = lazy_loader.load("regstudy.residual_layers")
 
 SURVIVAL = Interval(float, 0, 1, closed="right")
 """A probability that a branch is kept: 1 keeps every branch."""
@@ -45,7 +41,9 @@ class StochasticDepth(Plugin):
         _require_residual_blocks(self, run)
 
     def residual_join(self, block, blocks):
-        return residual_layers.StochasticDepth(residual_layers.linear_decay(block, blocks, self.survival))
+        from regstudy.residual_layers import StochasticDepth, linear_decay
+
+        return StochasticDepth(linear_decay(block, blocks, self.survival))
 
 
 @register("shake_drop")
@@ -68,7 +66,9 @@ class ShakeDrop(Plugin):
         _require_residual_blocks(self, run)
 
     def residual_join(self, block, blocks):
-        return residual_layers.ShakeDrop(residual_layers.linear_decay(block, blocks, self.survival))
+        from regstudy.residual_layers import ShakeDrop, linear_decay
+
+        return ShakeDrop(linear_decay(block, blocks, self.survival))
 
 
 @register("shake_shake")
@@ -85,4 +85,6 @@ class ShakeShake(Plugin):
         _require_residual_blocks(self, run)
 
     def residual_join(self, block, blocks):
-        return residual_layers.ShakeShake()
+        from regstudy.residual_layers import ShakeShake
+
+        return ShakeShake()
