@@ -28,9 +28,11 @@ _PARENT = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'study'"
 def study_runs(study: str) -> pd.DataFrame:
     """One row per FINISHED run of `study` (the newest for each variant and seed).
 
-    Columns: run_id, variant, seed, method (the plugin combination), strength (the one hyperparameter that
-    varies among the method's variants, NaN if none does), strength_name, every final metric, and each
-    plugin hyperparameter as `<plugin>.<name>`.
+    Columns: run_id, variant, seed, plugins (the plugin combination), model, method (the plugin combination,
+    followed by the model in parentheses when the study trains several and this is not the one most of its
+    runs train, e.g. "shake_drop (resmlp)"), strength (the one hyperparameter that varies among the method's
+    variants, NaN if none does), strength_name, every final metric, and each plugin hyperparameter as
+    `<plugin>.<name>`.
     """
     client = tracking.connect()
     runs = tracking.search_runs(client, study, _CHILDREN.format(study=study))
@@ -49,15 +51,22 @@ def study_runs(study: str) -> pd.DataFrame:
                 "run_id": run.info.run_id,
                 "variant": run.data.tags[VARIANT_TAG],
                 "seed": int(run.data.tags[SEED_TAG]),
-                "method": params["plugins"],
+                "plugins": params["plugins"],
+                "model": params.get("model", "mlp"),
                 **plugin_params,
                 **run.data.metrics,
             }
         )
     frame = pd.DataFrame(rows).drop_duplicates(["variant", "seed"]).reset_index(drop=True)
+    usual = frame["model"].mode()[0]
+    frame["method"] = [
+        plugins if model == usual else f"{plugins} ({model})"
+        for plugins, model in zip(frame["plugins"], frame["model"])
+    ]
     frame["strength_name"], frame["strength"] = None, np.nan
-    for method, group in frame.groupby("method"):
-        owned = [c for c in group.columns if c.startswith(tuple(f"{p}." for p in method.split(" + ")))]
+    for _, group in frame.groupby("method"):
+        names = group["plugins"].iloc[0].split(" + ")
+        owned = [c for c in group.columns if c.startswith(tuple(f"{p}." for p in names))]
         varying = [c for c in owned if pd.api.types.is_numeric_dtype(group[c]) and group[c].nunique() > 1]
         if len(varying) == 1:
             frame.loc[group.index, "strength_name"] = varying[0]

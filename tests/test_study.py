@@ -7,7 +7,7 @@ import pytest
 from regstudy import PLUGINS, ConfigError, RunConfig
 from regstudy.study import MAX_RUNS, load_study
 
-from helpers import ROOT
+from helpers import ROOT, model_for
 
 
 def test_the_default_study_runs_every_regularizer_at_three_strengths_and_three_seeds():
@@ -16,7 +16,10 @@ def test_the_default_study_runs_every_regularizer_at_three_strengths_and_three_s
     assert methods == {name for name in PLUGINS.names() if PLUGINS.get(name).regularizer}
     for method in methods - {"none"}:
         variants = {run.id for run in study.runs if run.config.plugin_label == method}
-        assert len(variants) >= 3, method
+        assert len(variants) >= (3 if PLUGINS.get(method).parameter_constraints else 1), method
+    residual = {name for name in methods if model_for(name) == "resmlp"}
+    assert residual and all(run.config.model == "resmlp" for run in study.runs if run.config.plugin_label in residual)
+    assert any(run.config.model == "resmlp" for run in study.runs if run.config.plugin_label == "none")
     assert {run.seed for run in study.runs} == {0, 1, 2}
     assert len(study.runs) == study.variant_count * 3
 
