@@ -67,8 +67,37 @@ def regstudy_fit(seed: int, experiment: str = "bench", **options) -> tuple[list[
     beside the reference workload's, such as `engine` or `figures`."""
     from regstudy.training import train
 
-    result = train(**REFERENCE, seed=seed, experiment=experiment, **options)
+    result = train(**{**REFERENCE, **options}, seed=seed, experiment=experiment)
     return result.epoch_seconds, result.metrics["test_accuracy"], result
+
+
+HOOKS = {
+    "batch_norm": "hidden layers",
+    "spectral_norm": "layer wrapper",
+    "mixup": "batch transform",
+    "cutout": "batch transform",
+    "augment": "batch transform",
+    "sam": "step gradients",
+    "fgsm": "step gradients",
+    "lookahead": "update after each step",
+    "ema": "optimizer option",
+    "snapshot_ensemble": "learning-rate schedule, end of training",
+    "swa": "end of training",
+}
+"""A plugin for each hook, added to the reference workload's plugins to measure what the hook costs."""
+
+
+def hook_costs(seeds: int) -> dict[str, float]:
+    """Median epoch time (graph engine, first epoch left out) of the reference workload, alone and with each
+    plugin of `HOOKS` added, over `seeds` seeds; interleaved so that every variant sees the same machine."""
+    epochs: dict[str, list[float]] = {name: [] for name in ["reference", *HOOKS]}
+    for name in HOOKS:
+        regstudy_fit(0, plugins={**REFERENCE["plugins"], name: {}}, epochs=2)  # warm-up: first tracing
+    for seed in range(seeds):
+        epochs["reference"] += regstudy_fit(seed)[0][1:]
+        for name in HOOKS:
+            epochs[name] += regstudy_fit(seed, plugins={**REFERENCE["plugins"], name: {}})[0][1:]
+    return {name: statistics.median(seconds) for name, seconds in epochs.items()}
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
@@ -225,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
     fixed = fixed_cost()
     started = startup()
+    hooks = hook_costs(arguments.seeds)
     with tempfile.TemporaryDirectory() as folder:
         sweeps = sweep_throughput(Path(folder))
     rows = [
@@ -291,6 +321,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({sweeps['slope 1 worker'] / sweeps['slope']:.2f}×)",
             f"≥ {TARGETS['2-worker speed-up']:g}×",
         ),
+    ]
+    rows += [
+        (
+            f"epoch with `{name}` added ({hook}; median)",
+            f"{1000 * hooks[name]:.1f} ms ({hooks[name] / hooks['reference']:.2f}× the reference's "
+            f"{1000 * hooks['reference']:.1f} ms)",
+            "",
+        )
+        for name, hook in HOOKS.items()
     ]
     table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     print(table)

@@ -45,3 +45,11 @@ def test_startup_times_each_command_in_a_fresh_process():
     started = bench.startup(repeats=1)
     assert set(started) == {"regstudy --help", "regstudy plugins", "import tensorflow"}
     assert all(seconds > 0 for seconds in started.values())
+
+
+def test_hook_costs_time_the_reference_and_each_hooks_plugin(monkeypatch):
+    monkeypatch.setitem(bench.REFERENCE, "epochs", 2)
+    monkeypatch.setattr(bench, "HOOKS", {"mixup": "batch transform", "sam": "step gradients"})
+    costs = bench.hook_costs(seeds=1)
+    assert set(costs) == {"reference", "mixup", "sam"}
+    assert all(seconds > 0 for seconds in costs.values())

@@ -352,3 +352,31 @@ def test_early_stopping_that_keeps_the_last_weights_combines_with_swa():
     assert config.plugin_label == "early_stopping + swa"
     with pytest.raises(IncompatiblePluginsError):
         RunConfig(plugins={"early_stopping": {}, "swa": {}})
+
+
+def _train_step_ops(model):
+    """The op types of `model`'s traced training step on batches of digits."""
+    import tensorflow as tf
+
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    step = tf.function(lambda x, y: model.train_step((x, y)), autograph=False)
+    graph = step.get_concrete_function(tf.TensorSpec((None, 64)), tf.TensorSpec((None, 10))).graph
+    return sorted(op.type for op in graph.get_operations())
+
+
+def test_plugins_that_use_no_step_hook_train_with_exactly_keras_own_step():
+    from regstudy.combination import Combination
+    from regstudy.datasets import splits_for
+    from regstudy.models import build_model
+
+    def built(plugins):
+        config = RunConfig(plugins=plugins, hidden_units=[8], train_size=60)
+        return build_model(config, splits_for(config), Combination.from_config(config.plugins))
+
+    model = built({"dropout": {}, "l2": {}, "swa": {}})
+    assert _train_step_ops(model) == _train_step_ops(keras.Model(model.inputs, model.outputs))
+    transformed = built({"dropout": {}, "l2": {}, "mixup": {}})
+    assert len(_train_step_ops(transformed)) > len(
+        _train_step_ops(keras.Model(transformed.inputs, transformed.outputs))
+    )

@@ -60,6 +60,14 @@ def test_one_epoch_fit_runs(name, experiment):
     assert np.isfinite(result.metrics["test_loss"])
 
 
+@pytest.mark.parametrize("name", ALL_PLUGINS)
+def test_the_same_seed_gives_the_same_numbers(name, experiment):
+    parameters = {"plugins": [name], "model": model_for(name), "train_size": 64, "epochs": 2, "hidden_units": [8]}
+    first, second = (train(experiment=experiment, **parameters) for _ in range(2))
+    assert first.history == second.history
+    assert first.metrics == second.metrics
+
+
 @pytest.mark.parametrize("name", [name for name in ALL_PLUGINS if model_for(name) == "mlp"])
 def test_one_epoch_fit_runs_in_a_cnn(name, experiment):
     result = train(
