@@ -17,6 +17,7 @@ from regstudy.errors import (
 from regstudy.plugins import PLUGINS, Plugin, RunDescription, register
 
 _FROM_TRAINING = ("TrainResult", "train")
+_FROM_LINEAGE = ("load_model",)
 
 __all__ = [
     "DATASETS",
@@ -32,6 +33,7 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "UnknownNameError",
+    "load_model",
     "load_params_file",
     "register",
     "train",
@@ -43,4 +45,8 @@ def __getattr__(name: str):
         from regstudy import training
 
         return getattr(training, name)
+    if name in _FROM_LINEAGE:
+        from regstudy import lineage
+
+        return getattr(lineage, name)
     raise AttributeError(f"module 'regstudy' has no attribute '{name}'")

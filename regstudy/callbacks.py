@@ -41,14 +41,15 @@ class WeightStatistics(keras.callbacks.Callback):
 
 
 def weight_statistics(model: keras.Model) -> dict[str, float]:
-    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, and the fraction near
-    zero."""
+    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, and the fractions
+    near zero and exactly zero."""
     weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
     return {
         "penalty": weight_penalty(model),
         "weights_l1": float(np.sum(np.abs(weights))),
         "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
         "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),
+        "weights_zero": float(np.mean(weights == 0)),
     }
 
 

@@ -74,6 +74,8 @@ class RunConfig:
         figures: also render the learning curves and the weight histogram into the run as PNG files. The
             curves are logged as metric series, which the MLflow UI charts, either way; rendering costs more
             than the rest of a small run's logging together (see `make bench`). Defaults to False.
+        log_model: also log the trained model to the run in MLflow's Keras flavor (`regstudy.load_model`
+            gives it back). Defaults to False.
     """
 
     experiment: str = "regstudy"
@@ -98,6 +100,7 @@ class RunConfig:
     seed: int = 0
     engine: str = "graph"
     figures: bool = False
+    log_model: bool = False
 
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "experiment": PlainName(),
@@ -119,6 +122,7 @@ class RunConfig:
         "seed": Interval(int, 0, SEED),
         "engine": Options(ENGINES, kind="engine"),
         "figures": Boolean(),
+        "log_model": Boolean(),
     }
     """The valid values of every parameter but `dataset`, `dataset_options` and `plugins`, which their
     registries check."""
@@ -150,12 +154,17 @@ class RunConfig:
         if self.model == "resmlp" and not self.hidden_units:
             raise ConfigError("hidden_units", self.hidden_units, "is empty, but a resmlp needs one size per block")
         Combination(plugins).check(self.description())
+        ensembles = [plugin.name for plugin in plugins if plugin.final_predictions]
+        if self.log_model and ensembles:
+            why = f"cannot save the model of '{ensembles[0]}': its final predictions are an ensemble's, not a model's"
+            raise ConfigError("log_model", self.log_model, why)
         # A training set larger than the data is refused now, not when the run starts.
         check_sizes(dataset, self.train_size, self.validation_fraction, self.test_fraction, self.folds)
 
     @classmethod
-    def from_mapping(cls, mapping: Any, source: str | None = None) -> RunConfig:
-        """Build from a mapping of parameter names, every error naming `source` (a file) and the key."""
+    def from_mapping(cls, mapping: Any, source: str | None = None, folder: str | Path | None = None) -> RunConfig:
+        """Build from a mapping of parameter names, every error naming `source` (a file) and the key; a relative
+        path among the data set's options (`Dataset.path_options`) is resolved against `folder`, if given."""
         if not isinstance(mapping, dict):
             raise ConfigError(None, mapping, "expected a mapping of parameter names to values", source)
         names = [f.name for f in dataclasses.fields(cls)]
@@ -163,13 +172,13 @@ class RunConfig:
             for key in mapping:
                 if key not in names:
                     raise unknown_key_error(str(key), names)
-            return cls(**mapping)
+            return cls(**_resolve_paths(mapping, folder))
         except ConfigError as error:
             raise error.located(source=source) from None
 
     def description(self) -> RunDescription:
         """What the run's plugins may know of it (`Plugin.check`)."""
-        dataset = DATASETS.get(self.dataset)
+        dataset = _dataset(self.dataset, self.dataset_options)
         cnn_blocks = len(self.filters) if self.model == "cnn" else 0
         return RunDescription(
             task=dataset.task,
@@ -191,6 +200,22 @@ class RunConfig:
     def plugin_label(self) -> str:
         """The plugins of this run joined by " + ", e.g. "l2 + dropout"."""
         return " + ".join(self.plugins)
+
+
+def _resolve_paths(mapping: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
+    """`mapping` with each relative path among its data set options made relative to `folder` instead."""
+    options = mapping.get("dataset_options")
+    if folder is None or not isinstance(options, dict):
+        return mapping
+    name = mapping.get("dataset")
+    path_options = DATASETS.get(name).path_options if name in DATASETS.names() else ()
+    resolved = {
+        key: str(Path(folder) / value)
+        if key in path_options and isinstance(value, str) and value and not Path(value).is_absolute()
+        else value
+        for key, value in options.items()
+    }
+    return {**mapping, "dataset_options": resolved}
 
 
 def _dataset(name: str, options: Any) -> Dataset:
@@ -233,4 +258,4 @@ def _under(prefix: str) -> Iterator[None]:
 
 def load_params_file(path: str | Path) -> RunConfig:
     """Read and validate a parameters file (YAML) for one run; an empty file is refused, not run on defaults."""
-    return RunConfig.from_mapping(read_mapping(path), source=str(path))
+    return RunConfig.from_mapping(read_mapping(path), source=str(path), folder=Path(path).resolve().parent)

@@ -31,6 +31,8 @@ class RegularizedModel(keras.Model):
         step_gradients: `(step, x, y, gradients) -> gradients`, a plugin's change of the step, or None.
         seed: the run's seed, from which each step's batch transforms draw. Defaults to 0.
         **functional: `inputs`, `outputs` and `name`, as for `keras.Model`.
+    It is saved as the plain functional model of its layers (`regstudy.lineage.log_model`): the hooks
+    belong to the plugins, which are not saved.
     """
 
     def __init__(

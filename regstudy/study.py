@@ -130,7 +130,9 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
     for where, parameters in specified:
         for seed in seeds:
             config = RunConfig.from_mapping(
-                {**shared, **parameters, "seed": seed, "experiment": name}, source=f"{source}: {where}"
+                {**shared, **parameters, "seed": seed, "experiment": name},
+                source=f"{source}: {where}",
+                folder=Path(source).resolve().parent,
             )
             variant = Variant(config)
             runs.setdefault(variant.key, variant)  # a duplicate variant merges into the first

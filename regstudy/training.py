@@ -12,7 +12,7 @@ import tensorflow as tf
 import yaml
 from IPython.utils.capture import capture_output
 
-from regstudy import engines, tracking
+from regstudy import engines, lineage, tracking
 from regstudy.callbacks import EpochLogger, EpochTimer, WeightStatistics, final_metrics
 from regstudy.combination import Combination
 from regstudy.config import OPTIMIZERS, RunConfig
@@ -118,6 +118,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
             tracking.log_at_once(client, run_id, params=tracking.run_params(config), tags=tags)
             client.log_text(run_id, yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
             client.log_text(run_id, _summary(model), "model_summary.txt")
+            lineage.log_data(client, run_id, config.dataset, splits, source=config.dataset_options.get("path"))
         timer = EpochTimer()
         plugin_callbacks = combination.callbacks()
         history = engines.fit(
@@ -141,6 +142,8 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         metrics.update(final_metrics(plugin_callbacks))
         with logging:
             tracking.log_at_once(client, run_id, metrics=metrics, series={"epoch_seconds": timer.seconds})
+            if config.log_model:
+                lineage.log_model(client, run_id, model, splits.x_test[:5])
             if config.figures:
                 client.log_figure(run_id, learning_curves(history), "figures/learning_curves.png")
                 client.log_figure(

@@ -83,7 +83,7 @@ BAD_INPUTS = [
     ),
     (
         "dataset: cifar10",
-        "key 'dataset': unknown data set 'cifar10'; valid data sets are: digits, irrelevant_features, linear,",
+        "key 'dataset': unknown data set 'cifar10'; valid data sets are: arrays, breast_cancer, diabetes,",
     ),
     ("epoch: 5", "key 'epoch': unknown parameter; did you mean 'epochs'?"),
     ("epochs: five", "key 'epochs': expected an integer (got 'five')"),

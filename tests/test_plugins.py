@@ -305,7 +305,9 @@ def test_a_plugin_stores_its_arguments_as_given_and_create_checks_them():
 
 def test_an_alias_names_the_same_plugin_and_resolves_to_its_name():
     assert PLUGINS.get("elastic_net") is PLUGINS.get("l1l2") and PLUGINS.get("elastic_net").name == "l1l2"
-    assert RunConfig(plugins={"elastic_net": {"l1": 0.1}}).plugins == {"l1l2": {"l1": 0.1, "l2": 0.0005}}
+    assert RunConfig(plugins={"elastic_net": {"l1": 0.1}}).plugins == {
+        "l1l2": {"l1": 0.1, "l2": 0.0005, "method": "subgradient"}
+    }
     assert "elastic_net" not in ALL_PLUGINS and "elastic_net" in PLUGINS.names(aliases=True)
     with pytest.raises(ConfigError, match="names plugin 'l1l2' twice"):
         RunConfig(plugins="l1l2 + elastic_net")

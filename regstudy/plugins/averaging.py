@@ -112,6 +112,7 @@ class SnapshotEnsemble(Plugin):
     """
 
     exclusive = (FINAL_MODEL,)
+    final_predictions = True
     parameter_constraints = {"cycles": Interval(int, 1, 10_000, limit=True)}
 
     def __init__(self, cycles=3):

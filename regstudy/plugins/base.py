@@ -82,6 +82,10 @@ class Plugin(Configurable):
     trains_alone: ClassVar[str] = ""
     """Why this plugin cannot be combined with any other (`none`: it is the baseline), or "" if it can."""
 
+    final_predictions: ClassVar[bool] = False
+    """True for a method whose final predictions are not the trained model's (a snapshot ensemble): its run
+    cannot log one model (`log_model`) that reproduces its metrics."""
+
     regularizer: ClassVar[bool] = True
     """False for a method that tests regularization rather than being one (`random_labels`): a study of every
     regularizer, like the default study, leaves it out."""

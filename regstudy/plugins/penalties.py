@@ -16,21 +16,51 @@ from regstudy.validation import Interval, Options
 keras = lazy_loader.load("keras")
 
 
+METHOD = Options(("subgradient", "proximal"), kind="method")
+"""How an L1 term is minimized: as Keras' penalty in the loss, or by a proximal step after each update."""
+
+
+def soft_threshold(model, strength: float):
+    """The proximal step of `strength·Σ|w|` after each optimizer step: `w ← sign(w)·max(|w| − η·strength, 0)`
+    on every kernel, with η the optimizer's current learning rate (in `keras.ops`)."""
+    from regstudy.models import kernels
+
+    def update():
+        threshold = keras.ops.cast(model.optimizer.learning_rate, "float32") * strength
+        for kernel in kernels(model):
+            kernel.assign(keras.ops.sign(kernel) * keras.ops.maximum(keras.ops.abs(kernel) - threshold, 0.0))
+
+    return update
+
+
 @register("l1")
 class L1(Plugin):
     """L1 penalty (lasso): `l1 * sum(|w|)` on every kernel; drives weights to zero.
 
+    `method: subgradient` adds Keras' `L1` penalty to the loss: its gradient `l1·sign(w)` makes weights
+    oscillate around zero, at about the learning rate's size, rather than reach it. `method: proximal`
+    leaves the loss alone and, after each optimizer step, soft-thresholds every kernel:
+    `w ← sign(w)·max(|w| − η·l1, 0)`, η the learning rate. With SGD this is exactly proximal gradient
+    descent (ISTA on full batches, its stochastic version otherwise), whose weights reach exact zeros;
+    with Adam or RMSprop it is a heuristic: the gradient step is scaled per weight, the threshold is not.
+    The proximal L1 term is then in neither the loss nor the `penalty` series.
+
     Args:
         l1: the strength, >= 0. Defaults to 0.001.
+        method: "subgradient" or "proximal". Defaults to "subgradient".
     """
 
-    parameter_constraints = {"l1": Interval(float, 0, None)}
+    parameter_constraints = {"l1": Interval(float, 0, None), "method": METHOD}
 
-    def __init__(self, l1=0.001):
+    def __init__(self, l1=0.001, method="subgradient"):
         self.l1 = l1
+        self.method = method
 
     def kernel_regularizer(self):
-        return keras.regularizers.L1(self.l1)
+        return keras.regularizers.L1(self.l1) if self.method == "subgradient" else None
+
+    def after_update(self, model):
+        return soft_threshold(model, self.l1) if self.method == "proximal" else None
 
 
 @register("l2")
@@ -54,19 +84,29 @@ class L2(Plugin):
 class ElasticNet(Plugin):
     """Elastic net: `l1 * sum(|w|) + l2 * sum(w²)` on every kernel.
 
+    The L2 term is Keras' penalty; the L1 term is too (`method: subgradient`) or is applied by a proximal
+    step after each update (`method: proximal`), as for `l1`.
+
     Args:
         l1: the L1 strength, >= 0. Defaults to 0.0005.
         l2: the L2 strength, >= 0. Defaults to 0.0005.
+        method: "subgradient" or "proximal", for the L1 term. Defaults to "subgradient".
     """
 
-    parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None)}
+    parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None), "method": METHOD}
 
-    def __init__(self, l1=0.0005, l2=0.0005):
+    def __init__(self, l1=0.0005, l2=0.0005, method="subgradient"):
         self.l1 = l1
         self.l2 = l2
+        self.method = method
 
     def kernel_regularizer(self):
+        if self.method == "proximal":
+            return keras.regularizers.L2(self.l2)
         return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
+
+    def after_update(self, model):
+        return soft_threshold(model, self.l1) if self.method == "proximal" else None
 
 
 @register("orthogonal")

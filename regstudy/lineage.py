@@ -1,0 +1,92 @@
+"""What a run used and what it made, in MLflow: its data sets, each with a digest of the exact arrays it
+trained, validated and tested on, and (with `log_model: true`) the trained model in MLflow's Keras flavor.
+
+Runs that saw identical data share digests, so the MLflow UI's data set column shows which runs compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+    from mlflow.tracking import MlflowClient
+
+    from regstudy.datasets import Splits
+
+MODEL_PATH = "model"
+"""Where a run's model is, among its artifacts: `runs:/<run id>/model`."""
+
+DIGEST_LENGTH = 32
+"""Hex digits of the SHA-256 kept as a data set's digest (MLflow stores at most 36)."""
+
+
+def digest(x: np.ndarray, y: np.ndarray) -> str:
+    """A digest of the whole arrays: their shapes, types and every byte (MLflow's own reads only the first
+    10,000 values, so two sets differing further on would share it)."""
+    hasher = hashlib.sha256()
+    for array in (x, y):
+        array = np.ascontiguousarray(array)
+        hasher.update(f"{array.dtype.str}{array.shape}".encode())
+        hasher.update(array.tobytes())
+    return hasher.hexdigest()[:DIGEST_LENGTH]
+
+
+def log_data(client: MlflowClient, run_id: str, dataset: str, splits: Splits, source: str | None = None) -> None:
+    """Log the run's train, validation and test sets as MLflow data set inputs (context "train", ...),
+    each the arrays after splitting and preprocessing, named `<dataset>-<context>`."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    inputs = []
+    for context, x, y in (
+        ("train", splits.x_train, splits.y_train),
+        ("validation", splits.x_validation, splits.y_validation),
+        ("test", splits.x_test, splits.y_test),
+    ):
+        entity = mlflow.data.from_numpy(
+            x, targets=y, source=source, name=f"{dataset}-{context}", digest=digest(x, y)
+        )._to_mlflow_entity()
+        inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def log_model(client: MlflowClient, run_id: str, model: keras.Model, x_example: np.ndarray) -> None:
+    """Log `model` to the run in MLflow's Keras flavor, with its signature and an input example: the plain
+    functional model of its layers, compiled as it was, so loading it needs only regstudy's layers."""
+    import keras
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    # The functional model of the same layers, compiled alike: what it computes, without regstudy's step hooks.
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)
+    plain.compile_from_config(model.get_compile_config())
+    signature = infer_signature(x_example, plain.predict(x_example, verbose=0))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / MODEL_PATH
+        path.mkdir()  # MLflow's Keras flavor saves into an existing folder
+        mlflow.keras.save_model(plain, str(path), signature=signature, input_example=x_example)
+        client.log_artifacts(run_id, str(path), MODEL_PATH)
+
+
+def load_model(run_id: str) -> keras.Model:
+    """The model run `run_id` logged (`log_model: true`), compiled as it trained, from the tracking store.
+
+    `mlflow.keras.load_model("runs:/<run id>/model")` does the same once regstudy's Keras classes are
+    registered, which importing this function does.
+
+    >>> model = regstudy.load_model(result.run_id)
+    >>> model.evaluate(x_test, y_test_one_hot, return_dict=True)
+    """
+    import mlflow.keras
+
+    from regstudy import keras_additions, residual_layers, tracking  # noqa: F401  (the layers they register)
+
+    tracking.connect()
+    return mlflow.keras.load_model(f"runs:/{run_id}/{MODEL_PATH}")
