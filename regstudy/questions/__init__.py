@@ -132,6 +132,9 @@ QUESTIONS: dict[str, QuestionEntry] = {
                 "keras_epochs": Interval(int, 1, 100_000, limit=True),
                 "keras_learning_rate": Interval(float, 0, None, closed="right"),
                 "tolerance": Interval(float, 0, None, closed="right"),
+                "sklearn_l1_grid": ListOf(Interval(float, 0, None, closed="neither")),  # C = 1 / (n·λ)
+                "sklearn_epochs": Interval(int, 1, 100_000, limit=True),
+                "sklearn_learning_rate": Interval(float, 0, None, closed="right"),
             },
         ),
         QuestionEntry(

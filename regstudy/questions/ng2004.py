@@ -33,7 +33,7 @@ def run(
     """For each number of irrelevant features, trial and penalty: choose λ by k-fold CV, train, measure test error.
 
     A trial draws a new data set (`irrelevant_features` with `seed = trial`). The model is logistic
-    regression: `hidden_units = []`, softmax over two classes.
+    regression: `hidden_units = []`, softmax over two classes. L1 is the `l1` plugin's proximal method.
 
     Args:
         irrelevant: numbers of irrelevant features.
@@ -57,7 +57,7 @@ def run(
                     labelled = functools.partial(
                         _train_labelled, question, {"irrelevant": count, "trial": trial, "penalty": penalty}
                     )
-                    candidates = {f"{value:g}": {"plugins": {penalty: {penalty: value}}} for value in grid}
+                    candidates = {f"{value:g}": {"plugins": _penalty(penalty, value)} for value in grid}
                     chosen, _ = choose(cross_validate(labelled, candidates, folds, **data, **training))
                     final = labelled({"candidate": chosen, "fold": "all"}, **data, **training, **candidates[chosen])
                     rows.append(
@@ -106,6 +106,11 @@ def _answer(summary: pd.DataFrame) -> str:
         f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points "
         f"and L2 {l2:.1f}: {verdict}."
     )
+
+
+def _penalty(name: str, strength: float) -> dict:
+    """The plugins of one penalty: L1 by its proximal method, whose weights reach exact zeros as Ng's do."""
+    return {name: {name: strength, "method": "proximal"} if name == "l1" else {name: strength}}
 
 
 def _figure(summary: pd.DataFrame) -> Figure:
