@@ -33,8 +33,26 @@ class _Join(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+class _Gated(_Join):
+    """A join of one branch that passes with probability `survival` and is scaled by it at inference."""
+
+    def __init__(self, survival, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.survival = survival
+
+    def call(self, inputs, training=None):
+        (branch,) = inputs
+        return self.perturbed(branch) if training else branch * self.survival
+
+    def perturbed(self, branch):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "survival": self.survival}
+
+
 @keras.saving.register_keras_serializable(package="regstudy")
-class StochasticDepth(_Join):
+class StochasticDepth(_Gated):
     """Stochastic depth (Huang et al. 2016): keep the branch with probability `survival`, else drop it.
 
     Training: `b · branch` with `b ~ Bernoulli(survival)` per example (as timm's `DropPath` draws it; Huang
@@ -45,23 +63,13 @@ class StochasticDepth(_Join):
         seed: the seed of the draws. Defaults to None (from the global seed).
     """
 
-    def __init__(self, survival, seed=None, **kwargs):
-        super().__init__(seed, **kwargs)
-        self.survival = survival
-
-    def call(self, inputs, training=None):
-        (branch,) = inputs
-        if not training:
-            return branch * self.survival
+    def perturbed(self, branch):
         keep = self._per_example(branch, keras.random.uniform) < self.survival
         return branch * ops.cast(keep, branch.dtype)
 
-    def get_config(self):
-        return {**super().get_config(), "survival": self.survival}
-
 
 @keras.saving.register_keras_serializable(package="regstudy")
-class ShakeDrop(_Join):
+class ShakeDrop(_Gated):
     """ShakeDrop (Yamada et al. 2018): scale the branch by `b + α − b·α` forward and `b + β − b·β` backward.
 
     Training: `b ~ Bernoulli(survival)`, `α ~ U(-1, 1)`, `β ~ U(0, 1)`, per example; the forward value is
@@ -73,23 +81,13 @@ class ShakeDrop(_Join):
         seed: the seed of the draws. Defaults to None (from the global seed).
     """
 
-    def __init__(self, survival, seed=None, **kwargs):
-        super().__init__(seed, **kwargs)
-        self.survival = survival
-
-    def call(self, inputs, training=None):
-        (branch,) = inputs
-        if not training:
-            return branch * self.survival
+    def perturbed(self, branch):
         gate = ops.cast(self._per_example(branch, keras.random.uniform) < self.survival, branch.dtype)
         alpha = self._per_example(branch, keras.random.uniform) * 2.0 - 1.0
         beta = self._per_example(branch, keras.random.uniform)
         forward = gate + alpha - gate * alpha
         backward = gate + beta - gate * beta
         return _shaken(branch * forward, branch * backward)
-
-    def get_config(self):
-        return {**super().get_config(), "survival": self.survival}
 
 
 @keras.saving.register_keras_serializable(package="regstudy")

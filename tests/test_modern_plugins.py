@@ -411,16 +411,7 @@ def test_proximal_l1_finds_the_zeros_and_accuracy_of_scikit_learns_l1_logistic_r
 
     from regstudy.models import kernels
 
-    result = train(
-        experiment=experiment,
-        dataset="wine",
-        hidden_units=[],
-        optimizer="sgd",
-        learning_rate=0.5,
-        batch_size=1024,
-        epochs=1000,
-        plugins={"l1": {"l1": strength, "method": "proximal"}},
-    )
+    result = _softmax_regression_of_wine(experiment, {"l1": strength, "method": "proximal"}, epochs=1000)
     splits = result.splits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # saga's convergence warning on this nearly separable set
@@ -434,14 +425,19 @@ def test_proximal_l1_finds_the_zeros_and_accuracy_of_scikit_learns_l1_logistic_r
 
 
 def test_the_subgradient_penalty_leaves_no_weight_exactly_zero(experiment):
-    result = train(
+    result = _softmax_regression_of_wine(experiment, {"l1": 0.03}, epochs=200)
+    assert result.history["weights_zero"][-1] == 0
+
+
+def _softmax_regression_of_wine(experiment, l1, epochs):
+    """Softmax regression of `wine` with the `l1` plugin's options `l1`, trained by full-batch SGD."""
+    return train(
         experiment=experiment,
         dataset="wine",
         hidden_units=[],
         optimizer="sgd",
         learning_rate=0.5,
         batch_size=1024,
-        epochs=200,
-        plugins={"l1": {"l1": 0.03}},
+        epochs=epochs,
+        plugins={"l1": l1},
     )
-    assert result.history["weights_zero"][-1] == 0

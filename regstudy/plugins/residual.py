@@ -6,23 +6,46 @@ that perturbs them while training and returns their expectation at inference.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from regstudy.errors import IncompatiblePluginsError
-from regstudy.plugins.base import Plugin, RunDescription, register
+from regstudy.plugins.base import Plugin, register
 from regstudy.validation import Interval
 
 SURVIVAL = Interval(float, 0, 1, closed="right")
 """A probability that a branch is kept: 1 keeps every branch."""
 
 
-def _require_residual_blocks(plugin: Plugin, run: RunDescription) -> None:
-    if run.residual_blocks == 0:
-        raise IncompatiblePluginsError(
-            "plugins", plugin.name, f"acts on residual blocks, but a '{run.model}' has none (use model: resmlp)"
-        )
+class _ResidualPlugin(Plugin):
+    """A plugin that joins the branches of every residual block with a layer of `regstudy.residual_layers`."""
+
+    def check(self, run):
+        if run.residual_blocks == 0:
+            raise IncompatiblePluginsError(
+                "plugins", self.name, f"acts on residual blocks, but a '{run.model}' has none (use model: resmlp)"
+            )
+
+
+class _DecayingSurvival(_ResidualPlugin):
+    """A residual plugin whose branch passes with a probability falling linearly with depth to `survival`."""
+
+    layer: ClassVar[str] = ""
+    """The name of its layer in `regstudy.residual_layers`."""
+
+    parameter_constraints = {"survival": SURVIVAL}
+
+    def __init__(self, survival=0.5):
+        self.survival = survival
+
+    def residual_join(self, block, blocks):
+        from regstudy import residual_layers
+
+        layer = getattr(residual_layers, self.layer)
+        return layer(residual_layers.linear_decay(block, blocks, self.survival))
 
 
 @register("stochastic_depth")
-class StochasticDepth(Plugin):
+class StochasticDepth(_DecayingSurvival):
     """Stochastic depth (Huang et al. 2016): drop each residual branch at random while training.
 
     Block `l` of `L` keeps its branch with probability `1 − l/L · (1 − survival)`, falling linearly to
@@ -32,22 +55,11 @@ class StochasticDepth(Plugin):
         survival: the last block's probability of keeping its branch, in (0, 1]. Defaults to 0.5.
     """
 
-    parameter_constraints = {"survival": SURVIVAL}
-
-    def __init__(self, survival=0.5):
-        self.survival = survival
-
-    def check(self, run):
-        _require_residual_blocks(self, run)
-
-    def residual_join(self, block, blocks):
-        from regstudy.residual_layers import StochasticDepth, linear_decay
-
-        return StochasticDepth(linear_decay(block, blocks, self.survival))
+    layer = "StochasticDepth"
 
 
 @register("shake_drop")
-class ShakeDrop(Plugin):
+class ShakeDrop(_DecayingSurvival):
     """ShakeDrop (Yamada et al. 2018): scale each residual branch by random factors, forward and backward apart.
 
     With probability `p_l` (falling linearly to `survival` at the last block) the branch passes; otherwise it
@@ -57,22 +69,11 @@ class ShakeDrop(Plugin):
         survival: the last block's probability of passing its branch unperturbed, in (0, 1]. Defaults to 0.5.
     """
 
-    parameter_constraints = {"survival": SURVIVAL}
-
-    def __init__(self, survival=0.5):
-        self.survival = survival
-
-    def check(self, run):
-        _require_residual_blocks(self, run)
-
-    def residual_join(self, block, blocks):
-        from regstudy.residual_layers import ShakeDrop, linear_decay
-
-        return ShakeDrop(linear_decay(block, blocks, self.survival))
+    layer = "ShakeDrop"
 
 
 @register("shake_shake")
-class ShakeShake(Plugin):
+class ShakeShake(_ResidualPlugin):
     """Shake-shake (Gastaldi 2017): two branches per residual block, mixed by random weights while training.
 
     Forward `α·b₁ + (1 − α)·b₂`, backward with another β, both U(0, 1) per example; `(b₁ + b₂)/2` at
@@ -80,9 +81,6 @@ class ShakeShake(Plugin):
     """
 
     residual_branches = 2
-
-    def check(self, run):
-        _require_residual_blocks(self, run)
 
     def residual_join(self, block, blocks):
         from regstudy.residual_layers import ShakeShake
