@@ -1,0 +1,171 @@
+"""A search space over run parameters and plugins, for Optuna: what a search file's `space` declares.
+
+    space:
+      learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}
+      plugins:
+        l2: {l2: {log_uniform: [1.0e-6, 1.0e-2]}}                 # optional: each trial turns it on or off
+        dropout: {optional: false, rate: {uniform: [0.0, 0.7]}}   # in every trial
+        mixup: {alpha: {categorical: [0.1, 0.2, 0.4]}}
+
+A range is `log_uniform`, `uniform` or `integer` (`[low, high]`, both included) or `categorical` (a list of
+values); any other value is fixed. A plugin is optional unless `optional: false`, and its hyperparameters
+exist in a trial only when it is on (Optuna's conditional parameters, named `<plugin>.<name>`; the switch
+is named `plugins.<plugin>`). Every bound and choice is checked against the declared range of the
+parameter it sets, and plugins that cannot train together are refused in one space, before any trial runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from regstudy.combination import Combination
+from regstudy.config import RunConfig
+from regstudy.errors import ConfigError, IncompatiblePluginsError
+from regstudy.plugins import PLUGINS
+from regstudy.validation import Constraint, check_bool, unknown_key_error
+
+if TYPE_CHECKING:
+    import optuna
+
+RANGES = ("log_uniform", "uniform", "integer", "categorical")
+FIXED_RUN_PARAMETERS = ("experiment", "run_name", "seed", "plugins", "dataset", "dataset_options")
+"""Run parameters a space cannot vary: where a trial is logged, its seed, and the data (a search file's fixed
+`parameters` give them)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values one parameter takes in a search: `kind` (one of `RANGES`) over `values` (`[low, high]`, or
+    the choices of a categorical range)."""
+
+    kind: str
+    values: tuple
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """The value Optuna's `trial` draws for the parameter `name`."""
+        if self.kind == "categorical":
+            return trial.suggest_categorical(name, list(self.values))
+        low, high = self.values
+        if self.kind == "integer":
+            return trial.suggest_int(name, low, high)
+        return trial.suggest_float(name, low, high, log=self.kind == "log_uniform")
+
+
+def parse_value(key: str, value: Any, constraint: Constraint) -> Range | Any:
+    """A `Range` if `value` declares one, else the fixed `value`; every bound or choice checked by `constraint`."""
+    if not (isinstance(value, dict) and len(value) == 1 and next(iter(value)) in RANGES):
+        if isinstance(value, dict) and set(value) & set(RANGES):
+            raise ConfigError(key, value, f"expected one range: {', '.join(RANGES)}")
+        return constraint.check(key, value)
+    ((kind, values),) = value.items()
+    if kind == "categorical":
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{key}.categorical", values, "expected a non-empty list of choices")
+        return Range(kind, tuple(constraint.check(key, choice) for choice in values))
+    if not isinstance(values, list) or len(values) != 2:
+        raise ConfigError(f"{key}.{kind}", values, "expected [low, high]")
+    low, high = (constraint.check(key, bound) for bound in values)
+    if kind == "integer" and not all(isinstance(bound, int) and not isinstance(bound, bool) for bound in (low, high)):
+        raise ConfigError(f"{key}.{kind}", values, "expected integer bounds")
+    if not low < high:
+        raise ConfigError(f"{key}.{kind}", values, "expected low < high")
+    if kind == "log_uniform" and low <= 0:
+        raise ConfigError(f"{key}.{kind}", values, "expected low > 0 on a log scale")
+    return Range(kind, (low, high))
+
+
+@dataclass(frozen=True)
+class PluginSpace:
+    """One plugin of a space: whether each trial may leave it out, and its hyperparameters (ranges or fixed)."""
+
+    name: str
+    optional: bool
+    hyperparameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Run parameters and plugins a search varies. Build it with `SearchSpace.from_mapping`."""
+
+    parameters: dict[str, Any]
+    plugins: tuple[PluginSpace, ...]
+
+    @classmethod
+    def from_mapping(cls, space: Any) -> SearchSpace:
+        """Parse and check a search file's `space`; errors name the key under `space`."""
+        if not isinstance(space, dict) or not space:
+            raise ConfigError("space", space, "expected a mapping of parameters (and `plugins`) to ranges")
+        constraints = {k: v for k, v in RunConfig.parameter_constraints.items() if k not in FIXED_RUN_PARAMETERS}
+        parameters = {}
+        for key, value in space.items():
+            if key == "plugins":
+                continue
+            if key not in constraints:
+                raise unknown_key_error(str(key), [*constraints, "plugins"]).renamed(f"space.{key}")
+            parameters[key] = parse_value(f"space.{key}", value, constraints[key])
+        plugins = tuple(_plugin_space(name, options) for name, options in _mapping(space.get("plugins", {})).items())
+        _check_together(plugins)
+        return cls(parameters, plugins)
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The run parameters of one trial: each range drawn by `trial`, each optional plugin on or off."""
+        chosen = {key: _drawn(trial, key, value) for key, value in self.parameters.items()}
+        plugins = {}
+        for plugin in self.plugins:
+            if plugin.optional and not trial.suggest_categorical(f"plugins.{plugin.name}", [True, False]):
+                continue
+            plugins[plugin.name] = {
+                key: _drawn(trial, f"{plugin.name}.{key}", value) for key, value in plugin.hyperparameters.items()
+            }
+        return {**chosen, "plugins": plugins}
+
+
+def _drawn(trial: optuna.Trial, name: str, value: Any) -> Any:
+    return value.suggest(trial, name) if isinstance(value, Range) else value
+
+
+def _mapping(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError("space.plugins", value, "expected a mapping of plugin names to their hyperparameters")
+    return value
+
+
+def _plugin_space(name: Any, options: Any) -> PluginSpace:
+    key = f"space.plugins.{name}"
+    try:
+        plugin_class = PLUGINS.get(name)
+    except ConfigError as error:
+        raise error.renamed("space.plugins") from None
+    if plugin_class.trains_alone:
+        raise ConfigError(key, options, f"cannot be searched: it trains alone ({plugin_class.trains_alone})")
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise ConfigError(key, options, "expected a mapping of hyperparameters to ranges, and `optional`")
+    optional = check_bool(f"{key}.optional", options.get("optional", True))
+    constraints = plugin_class.parameter_constraints
+    hyperparameters = {}
+    for option, value in options.items():
+        if option == "optional":
+            continue
+        if option not in constraints:
+            raise unknown_key_error(str(option), [*constraints, "optional"], kind="hyperparameter").renamed(
+                f"{key}.{option}"
+            )
+        hyperparameters[option] = parse_value(f"{key}.{option}", value, constraints[option])
+    return PluginSpace(plugin_class.name, optional, hyperparameters)
+
+
+def _check_together(plugins: tuple[PluginSpace, ...]) -> None:
+    """Refuse two plugins that no trial could train together (two stopping rules, two final models, ...)."""
+    built = [PLUGINS.get(plugin.name)() for plugin in plugins]
+    for index, first in enumerate(built):
+        for second in built[index + 1 :]:
+            try:
+                Combination([first, second]).check_together()
+            except IncompatiblePluginsError as error:
+                raise ConfigError(
+                    "space.plugins",
+                    f"{first.name} + {second.name}",
+                    f"cannot be in one space: {error.problem.removeprefix('cannot be combined: ')}",
+                ) from None
