@@ -154,7 +154,7 @@ def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent
     params = tmp_path / "tiny.yaml"
     params.write_text(
         "l2_grid: [0.1, 1.0]\nl1_grid: [0.2]\nnumpy_steps: 300\nkeras_penalties: [{l2: 0.1}]\nkeras_epochs: "
-        "300\nkeras_learning_rate: 0.05\n"
+        "300\nkeras_learning_rate: 0.05\nsklearn_l1_grid: [0.1]\nsklearn_epochs: 20\n"
     )
     name = "03-penalties-from-first-principles"
     decoys, execute = [], notebooks.execute
@@ -177,7 +177,7 @@ def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent
         a.path for a in client.list_artifacts(run_id, "notebook")
     }
     assert {"answer.md", "notebook/03-penalties-from-first-principles.ipynb", "tables", "figures"} <= artifacts
-    assert child_statuses(run_id) == {"FINISHED": 1}
+    assert child_statuses(run_id) == {"FINISHED": 2}  # the l2 run and the proximal l1 run beside scikit-learn
 
 
 @pytest.mark.parametrize(
