@@ -338,7 +338,7 @@ _LOADED: collections.OrderedDict = collections.OrderedDict()
 """The arrays of the last few data sets loaded in this process, by `(class, cache_key())`."""
 
 
-def _arrays(dataset: Dataset) -> tuple:
+def load_arrays(dataset: Dataset) -> tuple:
     """Load (or generate) a data set once per process for each set of options (and file version)."""
     key = (type(dataset), dataset.cache_key())
     if key not in _LOADED:
@@ -385,7 +385,7 @@ def check_sizes(
 
 def _counts(dataset: Dataset) -> tuple[int, int]:
     """The number of examples and of distinct targets of a data set."""
-    _, y = _arrays(dataset)
+    _, y = load_arrays(dataset)
     return len(y), len(np.unique(y))
 
 
@@ -409,7 +409,7 @@ def split(
     """
     from sklearn.model_selection import train_test_split
 
-    x, y = _arrays(dataset)
+    x, y = load_arrays(dataset)
     stratify = dataset.task == "classification"
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=split_seed, stratify=y if stratify else None

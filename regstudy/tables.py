@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regstudy.datasets import DATASETS, Dataset
+from regstudy.datasets import DATASETS, Dataset, load_arrays
 from regstudy.errors import ConfigError, brief
 from regstudy.validation import ALLOW_LARGE_VARIABLE, ListOf, Options, OrNone, PlainName, limits_lifted
 
@@ -116,7 +116,8 @@ class Table(Dataset):
         self.drop = drop
 
     def validate(self):
-        self.arrays()  # every problem with the file surfaces now, before a run starts
+        # Every problem with the file surfaces now, before a run starts; the arrays are kept for the run.
+        load_arrays(self)
 
     def cache_key(self):
         return (*super().cache_key(), _file_key(self.path))
@@ -253,7 +254,7 @@ class Arrays(Dataset):
         self.task = task
 
     def validate(self):
-        self.arrays()
+        load_arrays(self)
 
     def cache_key(self):
         return (*super().cache_key(), _file_key(self.path))
