@@ -10,6 +10,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from regstudy.models import kernels, weight_penalty
+from regstudy.pruning import PRUNED_EPOCH_METRIC, TrialLink
 from regstudy.tracking import Stopwatch
 
 NEAR_ZERO = 1e-3
@@ -111,3 +112,31 @@ class EpochLogger(keras.callbacks.Callback):
                 self._writes.append(self.client.log_batch(self.run_id, metrics=self._pending, synchronous=False))
         self._pending = []
         self._last_flush = time.monotonic()
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Report each epoch's `objective` (from the epoch's logs) to the trial, as step = epoch (from 1), and stop
+    training when the trial should be pruned; the epoch it stopped at is a final metric of the run.
+
+    Args:
+        link: the trial to report to.
+    """
+
+    def __init__(self, link: TrialLink):
+        super().__init__()
+        self.link = link
+
+    def on_train_begin(self, logs=None):
+        self.trial = self.link.trial()
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.link.objective not in (logs or {}):
+            raise KeyError(f"the search's objective {self.link.objective!r} is not among {sorted(logs or {})}")
+        self.trial.report(float(logs[self.link.objective]), epoch + 1)
+        if self.trial.should_prune():
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
+
+    def final_metrics(self) -> dict[str, float]:
+        return {} if self.pruned_at is None else {PRUNED_EPOCH_METRIC: float(self.pruned_at)}

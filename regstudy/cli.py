@@ -36,6 +36,28 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument(
         "--allow-large", action="store_true", help="lift the limits against typos (10,000 runs, 100,000 epochs, ...)"
     )
+    tune = commands.add_parser(
+        "tune", help="search a search file's space with Optuna, each trial a run of the training notebook"
+    )
+    tune.add_argument("search", type=Path, help="a search file, e.g. params/search-cocktail-wine.yaml")
+    tune.add_argument("--trials", type=int, help="end the search at this many trials (default: the file's)")
+    tune.add_argument(
+        "--workers", type=int, default=1, help="trials at once (default: 1, whose trials follow from file and seed)"
+    )
+    tune.add_argument(
+        "--executor", choices=("local", "dask"), default="local", help="a local process pool, or a Dask cluster"
+    )
+    tune.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
+    tune.add_argument(
+        "--storage",
+        help="Optuna's database URL (default: optuna.db beside the embedded tracking store); "
+        "workers on other machines need a shared one, e.g. postgresql://...",
+    )
+    tune.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the best trial's parameters (default: <name>-best.yaml beside the file)",
+    )
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
     question = commands.add_parser(
@@ -52,9 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
-        return {"run": _run, "sweep": _sweep, "report": _report, "question": _question, "plugins": _plugins, "ui": _ui}[
-            arguments.command
-        ](arguments)
+        return {
+            "run": _run,
+            "sweep": _sweep,
+            "tune": _tune,
+            "report": _report,
+            "question": _question,
+            "plugins": _plugins,
+            "ui": _ui,
+        }[arguments.command](arguments)
     except (ConfigError, StoreError) as error:
         print(f"regstudy: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -129,6 +157,32 @@ def _sweep(arguments) -> int:
     print(f"{len(outcomes) - failed} finished, {failed} failed; experiment '{study.name}' in {tracking.tracking_uri()}")
     print("Compare them with `regstudy report` or in the MLflow UI (`make ui`, http://127.0.0.1:5000).")
     return EXIT_FAILED if failed else 0
+
+
+def _tune(arguments) -> int:
+    from regstudy.search_file import load_search
+
+    for option in ("trials", "workers"):
+        if getattr(arguments, option) is not None and getattr(arguments, option) < 1:
+            raise ConfigError(f"--{option}", getattr(arguments, option), "expected an integer >= 1")
+    search = load_search(arguments.search)  # validated before MLflow, Optuna's storage or papermill is touched
+    best_file = arguments.output or arguments.search.parent / f"{search.name}-best.yaml"
+    _writable_output(best_file)
+    from regstudy import tracking
+    from regstudy.search_report import publish, summary_table
+    from regstudy.tune import tune
+
+    tuned = tune(
+        search, arguments.trials, arguments.workers, arguments.executor, arguments.scheduler, arguments.storage
+    )
+    note = publish(tuned, best_file)
+    print(summary_table(tuned))
+    print(note)
+    if "no trial completed" in note:
+        return EXIT_FAILED
+    print(f"The best trial's parameters: {best_file} (train them with `regstudy run {best_file}`).")
+    print(f"The search is the parent run '{search.name}' in {tracking.tracking_uri()} (`make ui`).")
+    return 0
 
 
 def _report(arguments) -> int:

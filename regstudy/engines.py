@@ -25,7 +25,8 @@ import lazy_loader
 import numpy as np
 
 keras = lazy_loader.load("keras")
-tf = lazy_loader.load("tensorflow")
+# TensorFlow is imported where it is used, not as a lazy module: matplotlib asks any "tensorflow" in
+# `sys.modules` whether its data are tensors, which would import it in processes that only draw figures.
 
 ENGINES = ("graph", "keras")
 """The names `RunConfig.engine` accepts."""
@@ -60,6 +61,8 @@ def fit(engine: str, model: keras.Model, data: EpochData, epochs: int, callbacks
 
 
 def _fit_keras(model, data, epochs, callbacks):
+    import tensorflow as tf
+
     x, y = tf.constant(data.x), tf.constant(data.y)
     orders = np.stack([epoch_order(data.seed, epoch, len(data.x)) for epoch in range(epochs)])
     batches = (
@@ -86,6 +89,8 @@ def _fit_keras(model, data, epochs, callbacks):
 
 
 def _fit_graph(model, data, epochs, callbacks):
+    import tensorflow as tf
+
     run_epoch = _epoch_function(model, data)
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, model=model, epochs=epochs, steps=data.steps, verbose=0
@@ -120,6 +125,8 @@ def _epoch_function(model: keras.Model, data: EpochData):
     batch holds the remainder and the step is traced once, for any batch size. Returns the training and the
     validation metrics, as `fit` logs them.
     """
+    import tensorflow as tf
+
     x, y = tf.constant(data.x), tf.constant(data.y)
     size = data.batch_size
     validation = [

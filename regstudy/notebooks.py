@@ -145,6 +145,7 @@ def run_training_notebook(
     tags: dict[str, str] | None = None,
     output: Path | None = None,
     kernel: Kernel | None = None,
+    parameters: dict | None = None,
 ) -> str:
     """Create a run for `config`, execute the training notebook into it, and return the run id.
 
@@ -155,6 +156,7 @@ def run_training_notebook(
         tags: extra tags set on the run when it is created (e.g. a parent run). Defaults to None.
         output: where to keep the executed notebook as well. Defaults to None (only in MLflow).
         kernel: a kernel to reuse (see `warm_kernel`). Defaults to None (a fresh kernel).
+        parameters: the notebook's parameters beyond the run's (`trial`). Defaults to None.
     """
     client = tracking.connect()
     run_id = tracking.create_run(
@@ -167,7 +169,7 @@ def run_training_notebook(
             execute(
                 TRAIN_NOTEBOOK,
                 executed,
-                {**config.to_dict(), "run_id": run_id},
+                {**config.to_dict(), "run_id": run_id, **(parameters or {})},
                 kernel,
                 keep_kernel_output(client, run_id),
             )

@@ -8,9 +8,16 @@
         l2: {l2: {log_uniform: [1.0e-6, 1.0e-2]}}
         dropout: {rate: {uniform: [0.0, 0.7]}}
     objective: val_accuracy                    # a validation metric; `direction` follows from it
+    folds: 5                                   # optional: the objective is its mean over 5 folds
     trials: 50
-    sampler: {name: tpe, seed: 0}              # tpe (default), random or grid
-    pruner: median                             # median (default), hyperband or none
+    sampler: {name: tpe, seed: 0}              # tpe (default; startup_trials: 10), random or grid
+    pruner: median                             # median (default; startup_trials: 5, warmup_epochs: 0),
+                                               # hyperband (min_epochs: 1, reduction_factor: 3),
+                                               # wilcoxon (with folds; p_threshold: 0.1) or none
+
+A trial reports its validation score after each epoch (after each fold, with `folds`), and the pruner stops
+those that fall behind. A grid sampler needs categorical or integer ranges, and a plugin whose
+hyperparameters it varies must be in every trial (`optional: false`).
 
 The whole file is checked before the first trial, and each error names the file and the key: every fixed
 parameter, every range against the parameter it sets, and every plugin of the space against the fixed
@@ -19,7 +26,8 @@ parameters (an image plugin on a table is refused here, not in the tenth trial).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +37,18 @@ from regstudy.search_space import SearchSpace
 from regstudy.validation import SEED, Interval, Options, check_name, unknown_key_error
 from regstudy.yaml_files import read_mapping
 
-SEARCH_KEYS = ("name", "parameters", "space", "objective", "trials", "sampler", "pruner")
+SEARCH_KEYS = ("name", "parameters", "space", "objective", "folds", "trials", "sampler", "pruner")
 SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+SAMPLER_OPTIONS = {"tpe": {"startup_trials": (Interval(int, 0, 10_000), 10)}, "random": {}, "grid": {}}
+"""Each sampler's options, with the constraint and the default of each."""
+PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+PRUNER_OPTIONS = {
+    "median": {"startup_trials": (Interval(int, 0, 10_000), 5), "warmup_epochs": (Interval(int, 0, 100_000), 0)},
+    "hyperband": {"min_epochs": (Interval(int, 1, 100_000), 1), "reduction_factor": (Interval(int, 2, 100), 3)},
+    "wilcoxon": {"p_threshold": (Interval(float, 0, 1, closed="neither"), 0.1)},
+    "none": {},
+}
+"""Each pruner's options, with the constraint and the default of each."""
 MAXIMIZED = ("val_accuracy",)
 """Objectives a search maximizes; it minimizes the others (losses, errors)."""
 
@@ -48,6 +65,11 @@ class Search:
     sampler: str
     seed: int
     pruner: str
+    folds: int | None = None
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The file as read, for the search's parent run."""
 
     @property
     def direction(self) -> str:
@@ -69,13 +91,25 @@ def load_search(path: str | Path) -> Search:
         space = SearchSpace.from_mapping(document.get("space"))
         _check_each_plugin(base, space)
         objective = Options(_objectives(base), kind="objective").check("objective", document.get("objective"))
+        folds = _folds(document.get("folds"), parameters)
+        if folds:
+            base = RunConfig(**{**base.to_dict(), "folds": folds})  # every fold's split is checked
         trials = Interval(int, 1, 100_000, limit=True).check("trials", document.get("trials", 20))
-        sampler, seed = _sampler(document.get("sampler", {}))
-        pruner = Options(PRUNERS, kind="pruner").check("pruner", document.get("pruner", "median"))
+        sampler, sampler_options = _algorithm("sampler", document.get("sampler", "tpe"), SAMPLER_OPTIONS)
+        seed = Interval(int, 0, SEED).check("sampler.seed", sampler_options.pop("seed", 0))
+        pruner, pruner_options = _algorithm("pruner", document.get("pruner", "median"), PRUNER_OPTIONS)
+        if pruner == "wilcoxon" and not folds:
+            raise ConfigError("pruner", pruner, "compares a trial's folds with the best trial's: set `folds`")
+        if sampler == "grid":
+            trials = _check_grid(space, trials)
     except ConfigError as error:
         raise error.located(source=source) from None
     fixed = {key: value for key, value in base.to_dict().items() if key in parameters or key == "dataset_options"}
-    return Search(name, fixed, space, objective, trials, sampler, seed, pruner)
+    if folds:
+        fixed["folds"] = folds
+    return Search(
+        name, fixed, space, objective, trials, sampler, seed, pruner, folds, sampler_options, pruner_options, document
+    )
 
 
 def _objectives(config: RunConfig) -> tuple[str, ...]:
@@ -84,16 +118,48 @@ def _objectives(config: RunConfig) -> tuple[str, ...]:
     return ("val_loss", score)
 
 
-def _sampler(value: Any) -> tuple[str, int]:
+def _algorithm(key: str, value: Any, choices: dict[str, dict]) -> tuple[str, dict[str, Any]]:
+    """A sampler's or pruner's name and its options (defaults filled in), from a name or a mapping; a
+    sampler's mapping also takes the `seed`, returned among the options."""
     if isinstance(value, str):
-        value = {"name": value}
+        return Options(tuple(choices), kind=key).check(key, value), _options(key, value, {}, choices)
     if not isinstance(value, dict):
-        raise ConfigError("sampler", value, "expected a sampler name, or a mapping with `name` and `seed`")
-    for key in value:
-        if key not in ("name", "seed"):
-            raise unknown_key_error(str(key), ("name", "seed"), kind="sampler key").renamed(f"sampler.{key}")
-    name = Options(SAMPLERS, kind="sampler").check("sampler.name", value.get("name", "tpe"))
-    return name, Interval(int, 0, SEED).check("sampler.seed", value.get("seed", 0))
+        raise ConfigError(key, value, f"expected a {key} name, or a mapping with `name` and its options")
+    name = Options(tuple(choices), kind=key).check(f"{key}.name", value.get("name", next(iter(choices))))
+    return name, _options(key, name, value, choices)
+
+
+def _options(key: str, name: str, value: dict, choices: dict[str, dict]) -> dict[str, Any]:
+    """The options of sampler or pruner `name`: those `value` gives, checked, and the defaults of the others."""
+    allowed = {**choices[name], **({"seed": None} if key == "sampler" else {})}
+    for option in value:
+        if option != "name" and option not in allowed:
+            raise unknown_key_error(str(option), ["name", *allowed], kind=f"{name} option").renamed(f"{key}.{option}")
+    options = {option: default for option, (_, default) in choices[name].items()}
+    for option, given in value.items():
+        if option in choices[name]:
+            options[option] = choices[name][option][0].check(f"{key}.{option}", given)
+        elif option == "seed":
+            options["seed"] = given
+    return options
+
+
+def _folds(value: Any, parameters: dict) -> int | None:
+    """The number of folds whose mean is the objective, or None for the validation split."""
+    if value is None:
+        return None
+    for key in ("folds", "fold"):
+        if key in parameters:
+            raise ConfigError(f"parameters.{key}", parameters[key], "a search sets the folds itself: use `folds`")
+    return Interval(int, 2, 100).check("folds", value)
+
+
+def _check_grid(space: SearchSpace, trials: int) -> int:
+    """Refuse a space a grid cannot cover; return the trials, refused beyond the grid's size."""
+    size = math.prod(len(values) for values in space.grid().values())
+    if trials > size:
+        raise ConfigError("trials", trials, f"the grid has {size} points: ask for at most {size}")
+    return trials
 
 
 def _check_each_plugin(base: RunConfig, space: SearchSpace) -> None:

@@ -108,6 +108,24 @@ class SearchSpace:
         _check_together(plugins)
         return cls(parameters, plugins)
 
+    def grid(self) -> dict[str, list]:
+        """Every parameter's values as Optuna's grid sampler takes them (names as `suggest` draws them); a
+        space a grid cannot cover (a continuous range, or an optional plugin with ranges) is refused."""
+        grid = {key: _grid_values(f"space.{key}", value) for key, value in self.parameters.items()}
+        for plugin in self.plugins:
+            ranges = {key: value for key, value in plugin.hyperparameters.items() if isinstance(value, Range)}
+            if plugin.optional and ranges:
+                raise ConfigError(
+                    f"space.plugins.{plugin.name}.optional",
+                    True,
+                    "a grid cannot leave out a plugin whose hyperparameters it varies: set `optional: false`",
+                )
+            if plugin.optional:
+                grid[f"plugins.{plugin.name}"] = [True, False]
+            for key, value in ranges.items():
+                grid[f"{plugin.name}.{key}"] = _grid_values(f"space.plugins.{plugin.name}.{key}", value)
+        return {key: values for key, values in grid.items() if values is not None}
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """The run parameters of one trial: each range drawn by `trial`, each optional plugin on or off."""
         chosen = {key: _drawn(trial, key, value) for key, value in self.parameters.items()}
@@ -119,6 +137,16 @@ class SearchSpace:
                 key: _drawn(trial, f"{plugin.name}.{key}", value) for key, value in plugin.hyperparameters.items()
             }
         return {**chosen, "plugins": plugins}
+
+
+def _grid_values(key: str, value: Any) -> list | None:
+    if not isinstance(value, Range):
+        return None
+    if value.kind == "categorical":
+        return list(value.values)
+    if value.kind == "integer":
+        return list(range(value.values[0], value.values[1] + 1))
+    raise ConfigError(f"{key}.{value.kind}", list(value.values), "a grid takes categorical or integer ranges only")
 
 
 def _drawn(trial: optuna.Trial, name: str, value: Any) -> Any:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+import yaml
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -40,9 +41,15 @@ FAILURE_TAG = "failure_reason"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "regstudy.role"
-"""What a run is: "study" (a sweep's parent), "variant" (a sweep's run), "question" or "child" (of a question)."""
+"""What a run is: "study" (a sweep's parent), "variant" (a sweep's run), "search" (a search's parent), "trial"
+(a search's run), "question" or "child" (of a question)."""
 STUDY_TAG, VARIANT_TAG, SEED_TAG = "study", "variant", "seed"
 """A sweep's runs: the study's name, the variant's id (a hash of its parameters) and the seed."""
+SEARCH_TAG, TRIAL_TAG, TRIAL_STATE_TAG, FOLD_TAG = "search", "trial", "trial.state", "fold"
+"""A search's runs: the search's name, the trial's number, its state as Optuna ends it (COMPLETE, PRUNED or
+FAIL) and, with `folds`, the fold."""
+BEST_TRIAL_TAG = "best_trial"
+"""On the runs of a search's best trial: "true"."""
 OWNER_TAG = "regstudy.owner"
 """The process that created a run and is to end it, as "host:pid". A run still RUNNING whose owner on this
 machine no longer exists (killed with SIGKILL, or the machine's out-of-memory killer) is ended KILLED the
@@ -58,6 +65,14 @@ _VERSIONED_PACKAGES = ("regstudy", "tensorflow", "keras", "mlflow", "numpy", "sc
 def tracking_uri() -> str:
     """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `mlflow/`."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repository_root() / 'mlflow' / 'mlflow.db'}"
+
+
+def search_storage() -> str:
+    """Where searches keep their Optuna studies by default: `optuna.db` beside an embedded (SQLite) tracking
+    store, or in the repository's `mlflow/` folder when the tracking store is a server."""
+    database = _sqlite_path(tracking_uri())
+    folder = database.parent if database is not None else repository_root() / "mlflow"
+    return f"sqlite:///{folder / 'optuna.db'}"
 
 
 def connect() -> MlflowClient:
@@ -223,6 +238,22 @@ def search_runs(client: MlflowClient, experiment: str, filter_string: str) -> li
         token = page.token
         if not token:
             return runs
+
+
+def open_parent_run(client: MlflowClient, experiment: str, tags: dict[str, str], file_name: str, document: dict) -> str:
+    """The parent run of a sweep or search (the run of `experiment` that has `tags`): created the first time,
+    and RUNNING again, owned by this process, each later time; `document` (the study or search file) is
+    logged to it as `file_name`."""
+    found = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    existing = search_runs(client, experiment, found)
+    if existing:
+        parent_id = existing[0].info.run_id
+        client.set_tag(parent_id, OWNER_TAG, owner())  # first, so that it is never an orphan
+        client.update_run(parent_id, status="RUNNING")
+    else:
+        parent_id = create_run(client, experiment, experiment, tags)
+    client.log_text(parent_id, yaml.safe_dump(document, sort_keys=False), file_name)
+    return parent_id
 
 
 def fail_run(client: MlflowClient, run_id: str, reason: str, status: str = "FAILED") -> None:

@@ -13,7 +13,7 @@ import yaml
 from IPython.utils.capture import capture_output
 
 from regstudy import engines, lineage, tracking
-from regstudy.callbacks import EpochLogger, EpochTimer, WeightStatistics, final_metrics
+from regstudy.callbacks import EpochLogger, EpochTimer, PruningCallback, WeightStatistics, final_metrics
 from regstudy.combination import Combination
 from regstudy.config import OPTIMIZERS, RunConfig
 from regstudy.datasets import Splits, splits_for
@@ -22,6 +22,7 @@ from regstudy.engines import EpochData
 from regstudy.errors import TrainingError
 from regstudy.figures import learning_curves, weight_histogram
 from regstudy.models import build_model, kernels
+from regstudy.pruning import TrialLink
 
 EVALUATION_BATCH_SIZE = 1024
 """Evaluation has no updates, so one large batch gives the same numbers in fewer steps."""
@@ -47,7 +48,7 @@ class TrainResult:
     metrics, but kept out of `metrics`, which must be identical for the same seed."""
 
 
-def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
+def train(*, run_id: str | None = None, trial: dict[str, Any] | None = None, **parameters: Any) -> TrainResult:
     """Train one model with the given plugins and log everything to MLflow.
 
     Takes the parameters of `RunConfig` by name (the same as the training notebook's `parameters` cell),
@@ -58,15 +59,18 @@ def train(*, run_id: str | None = None, **parameters: Any) -> TrainResult:
     Args:
         run_id: an existing RUNNING run to log into (as `regstudy run` and sweeps create), or None to
             create one in `experiment`. Defaults to None.
+        trial: the search trial this run is (`pruning.TrialLink.to_dict()`, as `regstudy tune` passes it): each
+            epoch's validation score is reported to it, and training stops early if its pruner says so.
+            Defaults to None.
         **parameters: see `RunConfig`.
 
     >>> result = regstudy.train(dataset="digits", plugins={"l2": {"l2": 1e-4}}, epochs=5)
     >>> result.metrics["test_accuracy"]
     """
-    return train_config(RunConfig.from_mapping(parameters), run_id=run_id)
+    return train_config(RunConfig.from_mapping(parameters), run_id=run_id, trial=trial)
 
 
-def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
+def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, Any] | None = None) -> TrainResult:
     """`train` for an already validated `RunConfig`."""
     started = time.perf_counter()
     determinism_tags = make_deterministic(config.seed)
@@ -121,6 +125,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
             lineage.log_data(client, run_id, config.dataset, splits, source=config.dataset_options.get("path"))
         timer = EpochTimer()
         plugin_callbacks = combination.callbacks()
+        measuring = [*plugin_callbacks, *([PruningCallback(TrialLink(**trial))] if trial else [])]
         history = engines.fit(
             config.engine,
             model,
@@ -130,7 +135,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
                 timer,
                 WeightStatistics(),
                 keras.callbacks.TerminateOnNaN(),
-                *plugin_callbacks,
+                *measuring,
                 EpochLogger(client, run_id, stopwatch=logging),
             ],
         )
@@ -139,7 +144,7 @@ def train_config(config: RunConfig, run_id: str | None = None) -> TrainResult:
         final_model = end_of_training(model, plugin_callbacks, x_train, splits.task)
         metrics = _final_metrics(final_model, evaluation_data, splits.task)
         metrics["epochs_trained"] = len(history["loss"])
-        metrics.update(final_metrics(plugin_callbacks))
+        metrics.update(final_metrics(measuring))
         with logging:
             tracking.log_at_once(client, run_id, metrics=metrics, series={"epoch_seconds": timer.seconds})
             if config.log_model:

@@ -53,7 +53,7 @@ def test_defaults_are_tpe_seed_0_median_pruning_and_losses_are_minimized(tmp_pat
         (("trials: 12", "trials: 0"), "trials", "expected an integer >= 1"),
         (("{name: random, seed: 7}", "{name: bayes}"), "sampler.name", "valid samplers are: grid, random, tpe"),
         (("{name: random, seed: 7}", "{name: tpe, sed: 1}"), "sampler.sed", "did you mean 'seed'"),
-        (("pruner: hyperband", "pruner: asha"), "pruner", "valid pruners are: hyperband, median, none"),
+        (("pruner: hyperband", "pruner: asha"), "pruner", "valid pruners are: hyperband, median, none, wilcoxon"),
         (("epochs: 5", "epochs: -5"), "epochs", "expected an integer >= 1"),
         (("alpha: {uniform: [0.1, 0.4]}", "alpha: {uniform: [-0.1, 0.4]}"), "space.plugins.mixup.alpha", "(got -0.1)"),
         (("dataset: digits", "dataset: wine"), "train_size", "at most the 106 examples"),

@@ -248,9 +248,9 @@ def test_a_run_whose_process_was_killed_is_ended_killed_when_its_experiment_is_n
 def test_a_local_cluster_listens_on_loopback_and_shows_its_dashboard_only_if_asked(dashboard):
     from dask.distributed import default_client
 
-    from regstudy.sweep import _executor
+    from regstudy.workers import executor
 
-    with _executor("dask", 1, None, dashboard=dashboard) as (submit, completed):
+    with executor("dask", 1, None, dashboard=dashboard) as (submit, completed):
         assert submit(os.getpid).result(timeout=60) != os.getpid()  # a real worker process
         client = default_client()  # the Client the executor made
         info = client.scheduler_info()
