@@ -115,8 +115,11 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """Report each epoch's `objective` (from the epoch's logs) to the trial, as step = epoch (from 1), and stop
-    training when the trial should be pruned; the epoch it stopped at is a final metric of the run.
+    """Report each epoch's `objective` (from the epoch's logs) to the trial, and stop training when the trial
+    should be pruned; the epoch it stopped at (from 1) is a final metric of the run.
+
+    The steps are Keras' epoch indices, from 0, as in Optuna's own Keras callback: a pruner's `n_warmup_steps`
+    (the search file's `warmup_epochs`) is then the number of epochs never pruned.
 
     Args:
         link: the trial to report to.
@@ -133,7 +136,7 @@ class PruningCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.link.objective not in (logs or {}):
             raise KeyError(f"the search's objective {self.link.objective!r} is not among {sorted(logs or {})}")
-        self.trial.report(float(logs[self.link.objective]), epoch + 1)
+        self.trial.report(float(logs[self.link.objective]), epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch + 1
             self.model.stop_training = True

@@ -264,6 +264,9 @@ class _Trials:
         """Tell Optuna how the trial ended (COMPLETE, PRUNED or FAIL) and tag its runs with the state."""
         trial.set_user_attr(RUN_IDS, outcome.run_ids)
         trial.set_user_attr("seconds", round(outcome.seconds, 3))
+        # Telling runs the sampler's `after_trial`, where the grid sampler stops `Study.optimize` when the grid is
+        # covered and raises outside it; this loop counts its trials itself, and the others' do nothing here.
+        self.study.sampler = optuna.samplers.RandomSampler()
         if outcome.value is not None and not math.isfinite(outcome.value):
             outcome.failure = f"the objective is {outcome.value}"
         if outcome.failure:

@@ -1,5 +1,13 @@
-"""Helpers the tests import: where the repository is, and the runs of an experiment."""
+"""Helpers the tests import: where the repository is, the runs of an experiment, a real `mlflow server`."""
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +50,32 @@ def example_options(dataset_name, folder):
         np.savez(path, x=rng.normal(size=(200, 4, 4)).astype(np.float32), y=rng.integers(0, 3, 200))
         return {"path": str(path)}
     return {}
+
+
+@contextlib.contextmanager
+def mlflow_server_at(tmp_path, *options, env=None):
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend, as the README shows for a cluster."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
+    command += ["--artifacts-destination", str(tmp_path / "artifacts"), *options]
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("mlflow server did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

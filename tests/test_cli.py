@@ -31,7 +31,10 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
         f"experiment: {experiment}\ntrain_size: 100\nepochs: 2\nplugins: {{l1: {{l1: 1e-4}}}}\nfolds: 3\nfold: "
         "1\nengine: keras\nfigures: true\n",
     )
-    assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + ["run_id"]
+    assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + [
+        "run_id",
+        "trial",
+    ]
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     (run,) = runs_of(client, experiment)

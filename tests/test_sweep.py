@@ -1,10 +1,8 @@
 """Sweeps for real: papermill runs in a process pool or on a Dask cluster, resumed after SIGKILL."""
 
-import contextlib
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from regstudy import tracking
 from regstudy.training import train
 
-from helpers import runs_of
+from helpers import mlflow_server_at, runs_of
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
 
@@ -135,41 +133,6 @@ def test_parallel_writers_to_the_embedded_sqlite_store_never_fail(tmp_path):
     assert all(len(client.get_metric_history(run.info.run_id, "value")) == 150 for run in runs)
 
 
-@contextlib.contextmanager
-def _server(tmp_path, *options, env=None):
-    """A real `mlflow server` on 127.0.0.1 with a SQLite backend, as the README shows for a cluster."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
-    command += ["--artifacts-destination", str(tmp_path / "artifacts"), *options]
-    server = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("mlflow server did not start") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    with _server(tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
 def auth_server(tmp_path):
     """The README's authenticated recipe: MLflow's basic-auth app, users in their own database."""
@@ -185,7 +148,7 @@ def auth_server(tmp_path):
         "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-test-password",
         "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-test-secret",  # the auth app's CSRF protection needs one
     }
-    with _server(tmp_path, "--app-name", "basic-auth", env=env) as url:
+    with mlflow_server_at(tmp_path, "--app-name", "basic-auth", env=env) as url:
         yield url
 
 
