@@ -10,7 +10,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from regstudy.models import kernels, weight_penalty
-from regstudy.pruning import PRUNED_EPOCH_METRIC, TrialLink
+from regstudy.pruning import PRUNED_EPOCH_METRIC
 from regstudy.tracking import Stopwatch
 
 NEAR_ZERO = 1e-3
@@ -122,21 +122,21 @@ class PruningCallback(keras.callbacks.Callback):
     (the search file's `warmup_epochs`) is then the number of epochs never pruned.
 
     Args:
-        link: the trial to report to.
+        trial: the `optuna.Trial` to report to.
+        objective: the epoch metric it reports, e.g. `val_accuracy`.
     """
 
-    def __init__(self, link: TrialLink):
+    def __init__(self, trial, objective: str):
         super().__init__()
-        self.link = link
+        self.trial, self.objective = trial, objective
 
     def on_train_begin(self, logs=None):
-        self.trial = self.link.trial()
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.link.objective not in (logs or {}):
-            raise KeyError(f"the search's objective {self.link.objective!r} is not among {sorted(logs or {})}")
-        self.trial.report(float(logs[self.link.objective]), epoch)
+        if self.objective not in (logs or {}):
+            raise KeyError(f"the search's objective {self.objective!r} is not among {sorted(logs or {})}")
+        self.trial.report(float(logs[self.objective]), epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch + 1
             self.model.stop_training = True

@@ -70,8 +70,9 @@ def train(*, run_id: str | None = None, trial: dict[str, Any] | None = None, **p
     return train_config(RunConfig.from_mapping(parameters), run_id=run_id, trial=trial)
 
 
-def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, Any] | None = None) -> TrainResult:
-    """`train` for an already validated `RunConfig`."""
+def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, Any] | Any = None) -> TrainResult:
+    """`train` for an already validated `RunConfig`; `trial` may also be an `optuna.Trial` of this process, to
+    which the validation score (`val_accuracy`, or `val_mse` for regression) is reported."""
     started = time.perf_counter()
     determinism_tags = make_deterministic(config.seed)
     splits = splits_for(config)
@@ -125,7 +126,13 @@ def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, 
             lineage.log_data(client, run_id, config.dataset, splits, source=config.dataset_options.get("path"))
         timer = EpochTimer()
         plugin_callbacks = combination.callbacks()
-        measuring = [*plugin_callbacks, *([PruningCallback(TrialLink(**trial))] if trial else [])]
+        pruning = []
+        if isinstance(trial, dict):
+            link = TrialLink(**trial)
+            pruning = [PruningCallback(link.trial(), link.objective)]
+        elif trial is not None:
+            pruning = [PruningCallback(trial, f"val_{_metric(splits.task).name}")]
+        measuring = [*plugin_callbacks, *pruning]
         history = engines.fit(
             config.engine,
             model,

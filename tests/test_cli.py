@@ -68,7 +68,7 @@ def test_the_training_notebook_has_the_defaults_of_run_config():
         field.name: field.default_factory() if field.default is dataclasses.MISSING else field.default
         for field in dataclasses.fields(RunConfig)
     }
-    assert values == {**defaults, "run_id": None}
+    assert values == {**defaults, "run_id": None, "trial": None}
 
 
 def test_plugins_lists_every_plugin_with_its_defaults(capsys):

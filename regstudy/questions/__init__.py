@@ -90,6 +90,26 @@ class DatasetOptions(Constraint):
         return ["text", {"no_such_option": 1}]
 
 
+@dataclass(frozen=True)
+class Space(Constraint):
+    """A search space over run parameters and plugins (`regstudy.search_space`)."""
+
+    def check(self, name, value):
+        from regstudy.search_space import SearchSpace
+
+        try:
+            SearchSpace.from_mapping(value)
+        except ConfigError as error:  # named under this parameter: `space.plugins.l2` as in a search file
+            raise error.renamed(name + (error.key or "")[len("space") :]) from None
+        return value
+
+    def __str__(self) -> str:
+        return "a search space over run parameters and plugins"
+
+    def invalid_values(self):
+        return ["text", {"plugins": {"no_such_plugin": {}}}, {"learning_rate": {"uniform": [0.1, 0.01]}}]
+
+
 _STRENGTHS = ListOf(Interval(float, 0, None))
 _FRACTIONS = ListOf(Interval(float, 0, 1))
 _PLUGINS_BY_LABEL = MappingOf(Plugins())
@@ -176,6 +196,11 @@ QUESTIONS: dict[str, QuestionEntry] = {
                 "regularizers": _PLUGINS_BY_LABEL,
                 "fit_threshold": Interval(float, 0, 1, closed="right"),
             },
+        ),
+        QuestionEntry(
+            "11-kadra-2021-regularization-cocktails",
+            "kadra2021",
+            {"datasets": MappingOf(RunParameters()), "space": Space(), "trials": Interval(int, 1, 10_000, limit=True)},
         ),
     )
 }

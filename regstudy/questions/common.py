@@ -60,8 +60,12 @@ class Question:
     def __exit__(self, kind, error, traceback) -> bool:
         return self._ending.__exit__(kind, error, traceback)
 
-    def train(self, labels: dict[str, Any], **parameters: Any) -> TrainResult:
-        """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table."""
+    def train(self, labels: dict[str, Any], trial: Any = None, **parameters: Any) -> TrainResult:
+        """Train one child run, tagged with `labels`, and add a row (labels, seed, final metrics) to the table.
+
+        Args:
+            trial: an `optuna.Trial` the run reports its epochs to, and that may prune it. Defaults to None.
+        """
         config = RunConfig.from_mapping({**parameters, "experiment": self.experiment})  # refused before any run exists
         tags = {
             tracking.PARENT_TAG: self.run_id,
@@ -69,7 +73,7 @@ class Question:
             **{key: str(value) for key, value in labels.items()},
         }
         run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
-        result = train_config(config, run_id=run_id)
+        result = train_config(config, run_id=run_id, trial=trial)
         self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})
         return result
 
