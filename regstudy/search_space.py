@@ -6,12 +6,18 @@
         l2: {l2: {log_uniform: [1.0e-6, 1.0e-2]}}                 # optional: each trial turns it on or off
         dropout: {optional: false, rate: {uniform: [0.0, 0.7]}}   # in every trial
         mixup: {alpha: {categorical: [0.1, 0.2, 0.4]}}
+        cutout: {}
+      one_of: [[mixup, cutout]]          # each trial takes at most one plugin of each group
 
 A range is `log_uniform`, `uniform` or `integer` (`[low, high]`, both included) or `categorical` (a list of
 values); any other value is fixed. A plugin is optional unless `optional: false`, and its hyperparameters
 exist in a trial only when it is on (Optuna's conditional parameters, named `<plugin>.<name>`; the switch
-is named `plugins.<plugin>`). Every bound and choice is checked against the declared range of the
-parameter it sets, and plugins that cannot train together are refused in one space, before any trial runs.
+is named `plugins.<plugin>`). The plugins of a `one_of` group are chosen together, by one categorical
+parameter named `one_of.<first>,<second>,...` whose choices are `none` and each plugin: a group holds plugins
+that cannot train together (two final models, `swa` and `ema`) or that a search should not stack (several
+data augmentations, as Kadra et al. 2021 grouped them). Every bound and choice is checked against the declared
+range of the parameter it sets, and plugins that cannot train together are refused in one space, before any
+trial runs.
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ class SearchSpace:
 
     parameters: dict[str, Any]
     plugins: tuple[PluginSpace, ...]
+    groups: tuple[tuple[str, ...], ...] = ()
+    """Plugins of which each trial takes at most one (`one_of`)."""
 
     @classmethod
     def from_mapping(cls, space: Any) -> SearchSpace:
@@ -99,14 +107,15 @@ class SearchSpace:
         constraints = {k: v for k, v in RunConfig.parameter_constraints.items() if k not in FIXED_RUN_PARAMETERS}
         parameters = {}
         for key, value in space.items():
-            if key == "plugins":
+            if key in ("plugins", "one_of"):
                 continue
             if key not in constraints:
-                raise unknown_key_error(str(key), [*constraints, "plugins"]).renamed(f"space.{key}")
+                raise unknown_key_error(str(key), [*constraints, "plugins", "one_of"]).renamed(f"space.{key}")
             parameters[key] = parse_value(f"space.{key}", value, constraints[key])
         plugins = tuple(_plugin_space(name, options) for name, options in _mapping(space.get("plugins", {})).items())
-        _check_together(plugins)
-        return cls(parameters, plugins)
+        groups = _groups(space.get("one_of", []), plugins)
+        _check_together(plugins, groups)
+        return cls(parameters, plugins, groups)
 
     def grid(self) -> dict[str, list]:
         """Every parameter's values as Optuna's grid sampler takes them (names as `suggest` draws them); a
@@ -114,29 +123,76 @@ class SearchSpace:
         grid = {key: _grid_values(f"space.{key}", value) for key, value in self.parameters.items()}
         for plugin in self.plugins:
             ranges = {key: value for key, value in plugin.hyperparameters.items() if isinstance(value, Range)}
-            if plugin.optional and ranges:
+            if (plugin.optional or self._group_of(plugin.name)) and ranges:
                 raise ConfigError(
                     f"space.plugins.{plugin.name}.optional",
                     True,
                     "a grid cannot leave out a plugin whose hyperparameters it varies: set `optional: false`",
                 )
-            if plugin.optional:
+            if plugin.optional and not self._group_of(plugin.name):
                 grid[f"plugins.{plugin.name}"] = [True, False]
             for key, value in ranges.items():
                 grid[f"{plugin.name}.{key}"] = _grid_values(f"space.plugins.{plugin.name}.{key}", value)
+        for group in self.groups:
+            grid[_group_name(group)] = ["none", *group]
         return {key: values for key, values in grid.items() if values is not None}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """The run parameters of one trial: each range drawn by `trial`, each optional plugin on or off."""
         chosen = {key: _drawn(trial, key, value) for key, value in self.parameters.items()}
+        taken = {trial.suggest_categorical(_group_name(group), ["none", *group]) for group in self.groups}
         plugins = {}
         for plugin in self.plugins:
-            if plugin.optional and not trial.suggest_categorical(f"plugins.{plugin.name}", [True, False]):
+            if self._group_of(plugin.name):
+                if plugin.name not in taken:
+                    continue
+            elif plugin.optional and not trial.suggest_categorical(f"plugins.{plugin.name}", [True, False]):
                 continue
             plugins[plugin.name] = {
                 key: _drawn(trial, f"{plugin.name}.{key}", value) for key, value in plugin.hyperparameters.items()
             }
         return {**chosen, "plugins": plugins}
+
+    def _group_of(self, name: str) -> tuple[str, ...] | None:
+        return next((group for group in self.groups if name in group), None)
+
+
+def _group_name(group: tuple[str, ...]) -> str:
+    """The categorical parameter that chooses a group's plugin."""
+    return "one_of." + ",".join(group)
+
+
+def _groups(value: Any, plugins: tuple[PluginSpace, ...]) -> tuple[tuple[str, ...], ...]:
+    """`one_of`'s groups, checked: lists of two or more plugins of the space, each in one group at most."""
+    if not isinstance(value, list) or not all(isinstance(group, list) for group in value):
+        raise ConfigError("space.one_of", value, "expected a list of groups, each a list of the space's plugins")
+    names, seen, groups = {plugin.name for plugin in plugins}, set(), []
+    for index, group in enumerate(value):
+        key = f"space.one_of[{index}]"
+        if len(group) < 2:
+            raise ConfigError(key, group, "expected two or more plugins")
+        group = [_canonical(f"{key}", name) for name in group]
+        for name in group:
+            if name not in names:
+                raise ConfigError(key, name, "is not a plugin of the space: add it under `space.plugins`")
+            if name in seen:
+                raise ConfigError(key, name, "is in two groups: a plugin belongs to one group at most")
+            seen.add(name)
+        groups.append(tuple(group))
+    required = [plugin.name for plugin in plugins if plugin.name in seen and not plugin.optional]
+    if required:
+        raise ConfigError(
+            f"space.plugins.{required[0]}.optional", False, "its group chooses it: a plugin of a group is optional"
+        )
+    return tuple(groups)
+
+
+def _canonical(key: str, name: Any) -> str:
+    """A plugin's registered name (an alias resolved)."""
+    try:
+        return PLUGINS.get(name).name
+    except ConfigError as error:
+        raise error.renamed(key) from None
 
 
 def _grid_values(key: str, value: Any) -> list | None:
@@ -184,16 +240,20 @@ def _plugin_space(name: Any, options: Any) -> PluginSpace:
     return PluginSpace(plugin_class.name, optional, hyperparameters)
 
 
-def _check_together(plugins: tuple[PluginSpace, ...]) -> None:
-    """Refuse two plugins that no trial could train together (two stopping rules, two final models, ...)."""
+def _check_together(plugins: tuple[PluginSpace, ...], groups: tuple[tuple[str, ...], ...]) -> None:
+    """Refuse two plugins that a trial could draw together but not train together (two stopping rules, two
+    final models, ...): those of one `one_of` group are never drawn together."""
     built = [PLUGINS.get(plugin.name)() for plugin in plugins]
     for index, first in enumerate(built):
         for second in built[index + 1 :]:
+            if any(first.name in group and second.name in group for group in groups):
+                continue
             try:
                 Combination([first, second]).check_together()
             except IncompatiblePluginsError as error:
                 raise ConfigError(
                     "space.plugins",
                     f"{first.name} + {second.name}",
-                    f"cannot be in one space: {error.problem.removeprefix('cannot be combined: ')}",
+                    f"cannot be in one space: {error.problem.removeprefix('cannot be combined: ')}; "
+                    "put them in a `one_of` group to try each",
                 ) from None

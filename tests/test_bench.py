@@ -53,3 +53,16 @@ def test_hook_costs_time_the_reference_and_each_hooks_plugin(monkeypatch):
     costs = bench.hook_costs(seeds=1)
     assert set(costs) == {"reference", "mixup", "sam"}
     assert all(seconds > 0 for seconds in costs.values())
+
+
+def test_pruning_savings_runs_the_same_draws_with_and_without_the_pruner(monkeypatch):
+    search = {**bench.PRUNING_SEARCH, "trials": 4, "parameters": {**bench.PRUNING_SEARCH["parameters"], "epochs": 4}}
+    monkeypatch.setattr(bench, "PRUNING_SEARCH", {**search, "pruner": {"startup_trials": 1, "warmup_epochs": 1}})
+    measured = bench.pruning_savings()
+    pruned, unpruned = measured["median"], measured["none"]
+    assert unpruned["epochs"] == 4 * 4 and unpruned["pruned"] == 0
+    # Each pruned trial trained fewer epochs than its unpruned twin, and nothing else changed.
+    assert pruned["epochs"] <= unpruned["epochs"] and pruned["epochs"] >= 4 + 2 * (4 - 1)
+    assert (pruned["epochs"] < unpruned["epochs"]) == (pruned["pruned"] > 0)
+    if pruned["best trial"] == unpruned["best trial"]:
+        assert pruned["best"] == unpruned["best"]  # the same run, trained the same way: the same number

@@ -74,3 +74,12 @@ def test_a_plugin_that_cannot_act_on_the_fixed_run_is_refused_before_any_trial(t
         load_search(_write(tmp_path, on_wine.replace("mixup: {alpha: {uniform: [0.1, 0.4]}}", "cutmix: {}")))
     assert caught.value.key == "space.plugins.cutmix"
     assert "acts on images, but 'wine' is not image data" in str(caught.value)
+
+
+def test_every_search_file_in_params_is_valid():
+    from helpers import ROOT
+
+    files = sorted((ROOT / "params").glob("search-*.yaml"))
+    assert files, "params/ ships an example search"
+    for path in files:
+        assert load_search(path).trials >= 1

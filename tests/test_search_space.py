@@ -30,7 +30,7 @@ def test_a_space_parses_ranges_fixed_values_and_optional_plugins():
     assert space.plugins[2].hyperparameters == {"patience": Range("integer", (2, 10)), "monitor": "val_accuracy"}
 
 
-def _trials(space, seed, count=30):
+def _trials(space, seed, count=30, learning_rate=True):
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5))
     drawn = []
 
@@ -38,7 +38,8 @@ def _trials(space, seed, count=30):
         parameters = space.suggest(trial)
         drawn.append(parameters)
         RunConfig(**parameters)  # every draw is a valid run
-        return parameters["learning_rate"] + sum(options.get("rate", 0) for options in parameters["plugins"].values())
+        rates = sum(options.get("rate", 0) for options in parameters["plugins"].values())
+        return (parameters["learning_rate"] if learning_rate else 0) + rates + len(parameters["plugins"])
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=count)
@@ -85,6 +86,21 @@ def test_the_same_seed_draws_the_same_trials_in_the_same_order():
         ({"plugins": {"dropout": {"rate": {"uniform": [0.5, 1.5]}}}}, "space.plugins.dropout.rate", "< 1"),
         ({"plugins": {"swa": {}, "ema": {}}}, "space.plugins", "cannot be in one space: each sets the final model"),
         ({"plugins": {"sam": {}, "fgsm": {}}}, "space.plugins", "each sets the gradients of the training step"),
+        ({"plugins": {"swa": {}, "ema": {}}}, "space.plugins", "put them in a `one_of` group to try each"),
+        ({"plugins": {"swa": {}}, "one_of": "swa"}, "space.one_of", "expected a list of groups"),
+        ({"plugins": {"swa": {}}, "one_of": [["swa"]]}, "space.one_of[0]", "expected two or more plugins"),
+        ({"plugins": {"swa": {}}, "one_of": [["swa", "ema"]]}, "space.one_of[0]", "is not a plugin of the space"),
+        ({"plugins": {"swa": {}}, "one_of": [["swa", "emma"]]}, "space.one_of[0]", "did you mean 'ema'"),
+        (
+            {"plugins": {"swa": {}, "ema": {}, "mixup": {}}, "one_of": [["swa", "ema"], ["ema", "mixup"]]},
+            "space.one_of[1]",
+            "is in two groups",
+        ),
+        (
+            {"plugins": {"swa": {"optional": False}, "ema": {}}, "one_of": [["swa", "ema"]]},
+            "space.plugins.swa.optional",
+            "a plugin of a group is optional",
+        ),
     ],
 )
 def test_every_mistake_in_a_space_is_one_line_naming_the_key(space, key, fragment):
@@ -92,3 +108,25 @@ def test_every_mistake_in_a_space_is_one_line_naming_the_key(space, key, fragmen
         SearchSpace.from_mapping(space)
     assert caught.value.key == key
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_one_of_group_puts_at_most_one_of_its_plugins_in_each_trial_and_each_in_some():
+    space = SearchSpace.from_mapping(
+        {
+            "plugins": {"swa": {"start_epoch": {"integer": [1, 3]}}, "ema": {}, "snapshot_ensemble": {}, "l2": {}},
+            "one_of": [["swa", "ema", "snapshot_ensemble"]],
+        }
+    )
+    drawn, study = _trials(space, seed=0, count=40, learning_rate=False)
+    chosen = [set(parameters["plugins"]) & {"swa", "ema", "snapshot_ensemble"} for parameters in drawn]
+    assert all(len(names) <= 1 for names in chosen)  # swa, ema and snapshot ensembles each set the final model
+    assert {name for names in chosen for name in names} == {"swa", "ema", "snapshot_ensemble"}
+    assert any(not names for names in chosen)  # "none" is a choice
+    for parameters, trial in zip(drawn, study.trials):
+        assert trial.params["one_of.swa,ema,snapshot_ensemble"] in ("none", *parameters["plugins"])
+        assert ("swa.start_epoch" in trial.params) == ("swa" in parameters["plugins"])
+
+
+def test_a_grid_covers_each_choice_of_a_group():
+    space = SearchSpace.from_mapping({"plugins": {"mixup": {}, "cutout": {}}, "one_of": [["mixup", "cutout"]]})
+    assert space.grid() == {"one_of.mixup,cutout": ["none", "mixup", "cutout"]}
