@@ -139,3 +139,28 @@ def test_run_ending_decides_every_way_a_run_ends(client, experiment):
     with tracking.ending(client, runs[4]):  # a run that has already ended is left as it is
         pass
     assert status(runs[4]) == ("FINISHED", None)
+
+
+def test_the_cocktail_is_compared_across_data_sets_by_wilcoxons_exact_test_and_mean_ranks():
+    from regstudy.questions.kadra2021 import compare, ranks
+
+    accuracy = pd.DataFrame(
+        {
+            "none": [0.5] * 7,
+            "best single": [0.80, 0.70, 0.60, 0.90, 0.85, 0.75, 0.65],
+            "cocktail": [0.81, 0.72, 0.63, 0.94, 0.90, 0.81, 0.65],  # better on 6, tied on the last
+            "trees": [0.81, 0.72, 0.63, 0.94, 0.90, 0.81, 0.65],  # tied everywhere
+        },
+        index=[f"set {i}" for i in range(7)],
+    )
+    tests = compare(accuracy).set_index("against")
+    # Six positive differences of distinct sizes, the tie dropped (Wilcoxon's zero method): the exact
+    # two-sided p-value is 2 / 2**6, the chance that all six signs agree.
+    assert tests.loc["best single", "p (Wilcoxon)"] == pytest.approx(2 / 2**6)
+    assert tuple(tests.loc["best single", ["wins", "ties", "losses"]]) == (6, 1, 0)
+    assert np.isnan(tests.loc["trees", "p (Wilcoxon)"]) and tests.loc["trees", "ties"] == 7
+    assert tests.loc["none", "p (Wilcoxon)"] == pytest.approx(2 / 2**7)
+    mean_ranks = ranks(accuracy)
+    # cocktail and trees tie for first on every set (1.5 each); best single third except where it ties.
+    assert mean_ranks["cocktail"] == mean_ranks["trees"] == pytest.approx((6 * 1.5 + 2) / 7)
+    assert mean_ranks["none"] == 4.0

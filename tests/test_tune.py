@@ -192,6 +192,9 @@ def test_a_dask_search_with_folds_against_an_mlflow_server_averages_each_trials_
         ("1", "1"),
     ]
     assert all(run.info.status == "FINISHED" and run.data.tags["trial.state"] == "COMPLETE" for run in runs)
+    (parent,) = [run for run in runs_of(server, experiment) if run.data.tags.get("regstudy.role") == "search"]
+    figures = {a.path for a in server.list_artifacts(parent.info.run_id, "figures")}
+    assert "figures/param_importances.png" in figures  # two trials completed: Optuna can rank the parameters
     study = _study(storage, experiment)
     for trial in study.trials:
         folds = [run for run in runs if run.data.tags["trial"] == str(trial.number)]
