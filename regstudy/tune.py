@@ -133,6 +133,21 @@ def tune(
         parent_id = tracking.open_parent_run(
             client, search.name, {ROLE_TAG: "search", SEARCH_TAG: search.name}, "search.yaml", search.document
         )
+        # What a search is (the same at every resume: `_open_study` refuses another); the budget may grow.
+        tracking.log_at_once(
+            client,
+            parent_id,
+            params={
+                "objective": search.objective,
+                "direction": search.direction,
+                "folds": search.folds,
+                "sampler": search.sampler,
+                "sampler.seed": search.seed,
+                "pruner": search.pruner,
+                **{f"pruner.{key}": value for key, value in search.pruner_options.items()},
+            },
+            tags={"trials": target, "optuna.storage": storage},
+        )
         runner = _Trials(study, database, search, client, parent_id, storage)
         with tracking.ending(client, parent_id):
             runner.retry_interrupted()

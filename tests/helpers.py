@@ -19,6 +19,18 @@ def runs_of(client, experiment):
     return [] if found is None else client.search_runs([found.experiment_id])
 
 
+def regstudy_command(*arguments, env=None):
+    """Run `regstudy` (the real command, in a new process) and return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "regstudy.cli", *map(str, arguments)], capture_output=True, text=True, env=env
+    )
+
+
+def with_role(runs, role):
+    """The runs whose `regstudy.role` tag is `role` (e.g. a sweep's "variant"s, a search's "trial"s)."""
+    return [run for run in runs if run.data.tags.get("regstudy.role") == role]
+
+
 def model_for(plugin_name):
     """The model a plugin acts on: a `resmlp` for one that joins residual branches, else an `mlp`."""
     from regstudy import PLUGINS, Plugin

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from regstudy import tracking
 from regstudy.training import train
 
-from helpers import mlflow_server_at, runs_of
+from helpers import mlflow_server_at, regstudy_command, runs_of, with_role
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
 
@@ -28,13 +28,11 @@ def _study(tmp_path, name, body):
 
 
 def _sweep(*arguments, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "regstudy.cli", "sweep", *map(str, arguments)], capture_output=True, text=True, env=env
-    )
+    return regstudy_command("sweep", *arguments, env=env)
 
 
 def _children(runs):
-    return [run for run in runs if run.data.tags.get("regstudy.role") == "variant"]
+    return with_role(runs, "variant")
 
 
 def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_path):

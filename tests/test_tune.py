@@ -20,7 +20,7 @@ from regstudy import tracking
 from regstudy.pruning import TrialLink, open_storage
 from regstudy.training import train
 
-from helpers import runs_of
+from helpers import regstudy_command, runs_of, with_role
 
 SMALL = {"dataset": "digits", "train_size": 200, "hidden_units": [16], "epochs": 6}
 
@@ -43,13 +43,11 @@ def _search(tmp_path, name, **changes):
 
 
 def _tune(*arguments, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "regstudy.cli", "tune", *map(str, arguments)], capture_output=True, text=True, env=env
-    )
+    return regstudy_command("tune", *arguments, env=env)
 
 
 def _trials_of(runs):
-    return [run for run in runs if run.data.tags.get("regstudy.role") == "trial"]
+    return with_role(runs, "trial")
 
 
 def _study(storage, name):
