@@ -79,18 +79,31 @@ def run_trial(
             outcome.failure = failure
             return outcome
         outcome.run_ids.append(run_id)
-        metrics = tracking.connect().get_run(run_id).data.metrics
-        scores.append(metrics[final_metric(link.objective)])
-        if not folded and PRUNED_EPOCH_METRIC in metrics:
-            outcome.pruned_at = int(metrics[PRUNED_EPOCH_METRIC])
-        if folded:
-            trial = link.trial()
-            trial.report(scores[-1], index)
-            if index + 1 < len(configs) and trial.should_prune():
-                outcome.pruned_at = index + 1
+        try:
+            if _reported(outcome, scores, run_id, link, index, len(configs)):
                 break
+        except Exception as error:  # noqa: BLE001  (the store or Optuna's database failed: the trial fails)
+            outcome.failure = f"{type(error).__name__}: {error}"
+            return outcome
     outcome.value = float(np.mean(scores))
     return outcome
+
+
+def _reported(outcome: TrialRun, scores: list[float], run_id: str, link: TrialLink, fold: int, folds: int) -> bool:
+    """Read a finished run's validation score into `scores` and whether the pruner stopped it; with folds,
+    report the fold's score to the trial. Returns whether the trial's remaining folds are pruned."""
+    metrics = tracking.connect().get_run(run_id).data.metrics
+    scores.append(metrics[final_metric(link.objective)])
+    if folds == 1:
+        if PRUNED_EPOCH_METRIC in metrics:
+            outcome.pruned_at = int(metrics[PRUNED_EPOCH_METRIC])
+        return False
+    trial = link.trial()
+    trial.report(scores[-1], fold)
+    if fold + 1 < folds and trial.should_prune():
+        outcome.pruned_at = fold + 1
+        return True
+    return False
 
 
 @dataclass
@@ -216,6 +229,7 @@ class _Trials:
     def __init__(self, study: optuna.Study, database, search: Search, client, parent_id: str, storage: str):
         self.study, self.database, self.search, self.client = study, database, search, client
         self.parent_id, self.storage = parent_id, storage
+        self.threads: int | None = None  # TensorFlow's threads in each worker's kernel, set by `run`
 
     def run(
         self, count: int, workers: int, executor_kind: str, scheduler: str | None, echo: Callable[[str], None]
