@@ -1,0 +1,169 @@
+"""Whether a difference between two methods is real: paired tests over seeds, a bootstrap confidence interval,
+an effect size, Holm's correction, the seeds a difference would need, and ranks across data sets.
+
+Runs of one study are paired: the same split and the same seed, so a method's score minus another's at each
+seed is one paired difference. Every procedure is a kept library's (scipy for the tests and the bootstrap,
+statsmodels for Holm's correction and the power of the paired t-test, scikit-posthocs for Nemenyi's test and
+Demšar's critical-difference diagram); this module chooses them and says what they found in words.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ALPHA = 0.05
+"""The significance level of every test, after Holm's correction."""
+POWER = 0.8
+"""The power `seeds_needed` plans for."""
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Method `first` against method `second` over `pairs` paired seeds; differences are first − second.
+
+    `p_t` and `p_wilcoxon` are two-sided (paired t-test; Wilcoxon's signed-rank test, zero differences
+    dropped), `p_holm` the t-test's p-value after Holm's correction across the comparisons it was corrected
+    with (NaN until then), `effect` Cohen's d_z (the mean difference over the differences' standard
+    deviation), `low`/`high` the bootstrap (BCa) confidence interval of the mean difference, and
+    `seeds_needed` the pairs a paired t-test needs to detect a difference of this effect with power 0.8 at
+    level 0.05 (None where no effect was seen).
+    """
+
+    first: str
+    second: str
+    pairs: int
+    mean_difference: float
+    low: float
+    high: float
+    effect: float
+    p_t: float
+    p_wilcoxon: float
+    p_holm: float = math.nan
+    seeds_needed: int | None = None
+
+    @property
+    def verdict(self) -> str:
+        """In words: which is better, or why it cannot be told."""
+        if self.pairs < 2:
+            return "cannot conclude: one seed"
+        if self.mean_difference == 0 and self.low == self.high == 0:
+            return "no difference at any seed"
+        p_value = self.p_holm if not math.isnan(self.p_holm) else self.p_t
+        if math.isnan(p_value) or p_value >= ALPHA:
+            needed = f"; about {self.seeds_needed} seeds would show it" if self.seeds_needed else ""
+            return f"not distinguishable from noise at {self.pairs} seeds{needed}"
+        return f"{self.first if self.mean_difference > 0 else self.second} is better"
+
+
+def paired(first: np.ndarray, second: np.ndarray, names: tuple[str, str] = ("first", "second"), seed: int = 0):
+    """Compare two methods' scores, paired by seed (element i of each is seed i's score).
+
+    >>> paired(np.array([0.91, 0.93, 0.92]), np.array([0.90, 0.90, 0.91]), ("l2", "none")).verdict
+    """
+    first, second = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if first.shape != second.shape or first.ndim != 1:
+        raise ValueError(f"paired scores need the same seeds: got {first.shape} and {second.shape}")
+    differences = first - second
+    pairs = len(differences)
+    mean = float(np.mean(differences)) if pairs else math.nan
+    if pairs < 2:
+        return Comparison(*names, pairs, mean, math.nan, math.nan, math.nan, math.nan, math.nan)
+    spread = float(np.std(differences, ddof=1))
+    if spread == 0:  # every seed differs by the same amount (or none): no test has a variance to work with
+        effect = math.inf * np.sign(mean) if mean else 0.0
+        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, math.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note that an exact test has few pairs
+        p_t = float(stats.ttest_rel(first, second).pvalue)
+        nonzero = differences[differences != 0]
+        p_wilcoxon = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else 1.0
+        interval = stats.bootstrap(
+            (differences,), np.mean, confidence_level=CONFIDENCE, method="BCa", rng=np.random.default_rng(seed)
+        ).confidence_interval
+    effect = mean / spread
+    return Comparison(
+        *names,
+        pairs,
+        mean,
+        float(interval.low),
+        float(interval.high),
+        effect,
+        p_t,
+        p_wilcoxon,
+        seeds_needed=seeds_needed(effect),
+    )
+
+
+def seeds_needed(effect: float) -> int | None:
+    """The paired seeds a two-sided paired t-test needs to detect effect d_z with power `POWER` at `ALPHA`
+    (statsmodels' `TTestPower`), or None for no effect."""
+    if not effect or not math.isfinite(effect):
+        return None
+    from statsmodels.stats.power import TTestPower
+
+    return math.ceil(TTestPower().solve_power(effect_size=abs(effect), alpha=ALPHA, power=POWER))
+
+
+def holm(comparisons: list[Comparison]) -> list[Comparison]:
+    """The comparisons with `p_holm` set: their t-test p-values corrected together by Holm's step-down method
+    (statsmodels' `multipletests`); those without a p-value are left out of the correction."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [index for index, comparison in enumerate(comparisons) if not math.isnan(comparison.p_t)]
+    corrected = multipletests([comparisons[i].p_t for i in tested], method="holm")[1] if tested else []
+    adjusted = dict(zip(tested, corrected))
+    return [
+        Comparison(**{**asdict(comparison), "p_holm": float(adjusted.get(index, math.nan))})
+        for index, comparison in enumerate(comparisons)
+    ]
+
+
+def table(comparisons: list[Comparison]) -> pd.DataFrame:
+    """The comparisons as a table: one row each, its numbers and its verdict."""
+    return pd.DataFrame([{**asdict(comparison), "verdict": comparison.verdict} for comparison in comparisons])
+
+
+def confidence_band(values: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, the Student-t confidence interval of the mean (`CONFIDENCE`), and the number of values; the
+    interval is the mean itself for one value (nothing is known of the spread)."""
+    values = np.asarray(values, dtype=float)
+    count, mean = len(values), float(np.mean(values))
+    if count < 2:
+        return mean, mean, mean, count
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, count - 1) * stats.sem(values))
+    return mean, mean - half, mean + half, count
+
+
+def friedman(scores: pd.DataFrame) -> tuple[float, float]:
+    """Friedman's test that the methods (columns) rank alike across data sets (rows): statistic, p-value."""
+    result = stats.friedmanchisquare(*(scores[column].to_numpy() for column in scores.columns))
+    return float(result.statistic), float(result.pvalue)
+
+
+def mean_ranks(scores: pd.DataFrame, higher_is_better: bool = True) -> pd.Series:
+    """Each method's mean rank across data sets (1 is the best; ties share their mean rank)."""
+    return scores.rank(axis=1, ascending=not higher_is_better).mean().sort_values()
+
+
+def critical_difference_figure(scores: pd.DataFrame, higher_is_better: bool = True):
+    """Demšar's (2006) critical-difference diagram: mean ranks across data sets, with the methods that
+    Nemenyi's test (after Friedman's) cannot tell apart joined by a bar (scikit-posthocs draws it)."""
+    import scikit_posthocs
+    from matplotlib.figure import Figure
+
+    oriented = scores if higher_is_better else -scores
+    significance = scikit_posthocs.posthoc_nemenyi_friedman(oriented.to_numpy())
+    significance.index = significance.columns = list(scores.columns)
+    figure = Figure(figsize=(8, 0.5 + 0.35 * len(scores.columns)))
+    axes = figure.subplots()
+    scikit_posthocs.critical_difference_diagram(mean_ranks(scores, higher_is_better), significance, ax=axes)
+    axes.set_title(f"mean rank over {len(scores)} data sets (Friedman p = {friedman(oriented)[1]:.3g})")
+    figure.tight_layout()
+    return figure
