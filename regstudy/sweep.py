@@ -48,12 +48,7 @@ def sweep(
     client = tracking.connect()
     with (
         alone("study", study.name, tracking.tracking_uri()),
-        tracking.ending(
-            client,
-            parent_id := tracking.open_parent_run(
-                client, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name}, "study.yaml", study.document
-            ),
-        ) as end,
+        tracking.ending(client, parent_id := open_parent_run(client, study)) as end,
     ):
         children = tracking.search_runs(
             client, study.name, f"tags.{STUDY_TAG} = '{study.name}' and tags.{ROLE_TAG} = 'variant'"
@@ -121,6 +116,13 @@ def summary_table(outcomes: list[Outcome], client=None) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines += [f"FAILED {o.variant.label} seed={o.variant.seed}: {o.failure}" for o in outcomes if o.failure]
     return "\n".join(lines)
+
+
+def open_parent_run(client, study: Study) -> str:
+    """The study's parent run, created on its first sweep and RUNNING again on each later one."""
+    return tracking.open_parent_run(
+        client, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name}, "study.yaml", study.document
+    )
 
 
 def _tags(variant: Variant, study: Study, parent_id: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 
 from regstudy import report, tracking
 from regstudy.study import load_study
-from regstudy.sweep import _open_parent_run, _tags
+from regstudy.sweep import _tags, open_parent_run
 from regstudy.training import train_config
 
 
@@ -20,7 +20,7 @@ def study(tmp_path_factory):
     )
     study = load_study(path)
     client = tracking.connect()
-    parent = _open_parent_run(client, study)
+    parent = open_parent_run(client, study)
     for variant in study.runs:
         run_id = tracking.create_run(client, study.name, None, _tags(variant, study, parent))
         train_config(variant.config, run_id)
