@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy import tracking
+from regstudy import significance, tracking
 from regstudy.errors import ConfigError
 from regstudy.notebooks import execute, keep_kernel_output
 from regstudy.paths import notebooks_folder
@@ -106,10 +106,16 @@ def variant_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index().sort_values(["method", "strength"])
 
 
-def ranking(summary: pd.DataFrame) -> pd.DataFrame:
-    """Methods ranked by test score, each at the strength with the best mean validation score.
+def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Methods ranked by test score, each at the strength with the best mean validation score, with how sure
+    each difference is.
 
-    The strength is chosen on validation, not on test, so that the test score is an honest estimate.
+    The strength is chosen on validation, not on test, so that the test score is an honest estimate. Each
+    method is compared, paired by seed, with the baseline (`none`) and with the best method
+    (`significance.paired`: the mean difference with its bootstrap 95 % interval, and the paired t-test's
+    p-value after Holm's correction across every comparison of the table), and the verdict says in words
+    whether the difference is real, noise at the seeds run (and how many seeds would show it), or cannot be
+    told. Differences are oriented so that positive is better: accuracy, or minus the MSE.
     """
     score = "accuracy" if "test_accuracy_mean" in summary else "mse"
     better_is_higher = score == "accuracy"
@@ -118,6 +124,7 @@ def ranking(summary: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "method": best["method"],
+            "variant": best["variant"],
             "strength": [
                 f"{n.split('.', 1)[1]}={s:g}" if isinstance(n, str) else ""
                 for n, s in zip(best["strength_name"], best["strength"])
@@ -131,37 +138,84 @@ def ranking(summary: pd.DataFrame) -> pd.DataFrame:
     )
     table = table.sort_values(f"test {score}", ascending=not better_is_higher).reset_index(drop=True)
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return _with_significance(table, runs, score)
+
+
+def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> pd.DataFrame:
+    """Add each method's comparisons with the baseline and with the best method (see `ranking`)."""
+    sign = 1.0 if score == "accuracy" else -1.0
+    per_seed = {
+        method: sign * runs[runs["variant"] == variant].set_index("seed")[f"test_{score}"]
+        for method, variant in zip(table["method"], table["variant"])
+    }
+    leader = table["method"].iloc[0]
+    against = [("none", "none")] if "none" in per_seed else []
+    against.append(("best", leader))
+    comparisons, where = [], []
+    for column, reference in against:
+        for method in table["method"]:
+            if method == reference:
+                continue
+            seeds = per_seed[method].index.intersection(per_seed[reference].index)
+            comparisons.append(
+                significance.paired(
+                    per_seed[method].loc[seeds].to_numpy(),
+                    per_seed[reference].loc[seeds].to_numpy(),
+                    (method, reference),
+                )
+            )
+            where.append((column, method))
+    comparisons = significance.holm(comparisons)
+    table = table.drop(columns="variant")
+    for column, _ in against:
+        label = "vs none" if column == "none" else f"vs best ({leader})"
+        table[f"{label}: difference"] = np.nan
+        table[f"{label}: 95 % CI"] = ""
+        table[f"{label}: p (Holm)"] = np.nan
+        table[f"{label}: verdict"] = ""
+    for (column, method), comparison in zip(where, comparisons):
+        label = "vs none" if column == "none" else f"vs best ({leader})"
+        row = table.index[table["method"] == method][0]
+        table.loc[row, f"{label}: difference"] = comparison.mean_difference
+        table.loc[row, f"{label}: 95 % CI"] = (
+            f"[{comparison.low:+.4f}, {comparison.high:+.4f}]" if np.isfinite(comparison.low) else "n/a"
+        )
+        table.loc[row, f"{label}: p (Holm)"] = comparison.p_holm
+        table.loc[row, f"{label}: verdict"] = comparison.verdict
     return table
 
 
 def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
-    """Validation curves per method: one line per strength, the mean over seeds with a band of ± one std."""
+    """Validation curves per method: one line per strength, the mean over seeds with its 95 % confidence band
+    (Student's t over the seeds at each epoch; a point with one seed has no band)."""
     methods = sorted(runs["method"].unique())
     columns = min(4, len(methods))
     rows = -(-len(methods) // columns)
     figure = Figure(figsize=(4 * columns, 3 * rows), layout="constrained")
     axes_list = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
     merged = curves.merge(runs[["run_id", "method", "variant", "strength"]], on="run_id")
+    seeds: set[int] = set()
     for axes, method in zip(axes_list, methods):
         for (strength, _variant), group in merged[merged["method"] == method].groupby(
             ["strength", "variant"], dropna=False
         ):
-            statistics = group.groupby("epoch")["value"].agg(["mean", "std"]).fillna(0)
-            label = "" if np.isnan(strength) else f"{strength:g}"
-            axes.plot(statistics.index, statistics["mean"], label=label)
-            axes.fill_between(
-                statistics.index,
-                statistics["mean"] - statistics["std"],
-                statistics["mean"] + statistics["std"],
-                alpha=0.2,
+            bands = pd.DataFrame(
+                [significance.confidence_band(values.to_numpy()) for _, values in group.groupby("epoch")["value"]],
+                index=sorted(group["epoch"].unique()),
+                columns=["mean", "low", "high", "seeds"],
             )
+            seeds.update(bands["seeds"])
+            label = "" if np.isnan(strength) else f"{strength:g}"
+            axes.plot(bands.index, bands["mean"], label=label)
+            axes.fill_between(bands.index, bands["low"], bands["high"], alpha=0.2)
         axes.set_title(method)
         axes.set_xlabel("epoch")
         if any(axes.get_legend_handles_labels()[1]):
             axes.legend(fontsize="small")
     for axes in axes_list[len(methods) :]:
         axes.set_visible(False)
-    figure.supylabel(f"validation {score_name(runs)} (mean ± std over seeds)")
+    counted = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds)} to {max(seeds)}"
+    figure.supylabel(f"validation {score_name(runs)} (mean and 95 % confidence band over {counted} seeds)")
     return figure
 
 

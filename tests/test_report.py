@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from regstudy import report, tracking
 from regstudy.study import load_study
@@ -44,7 +45,7 @@ def test_summary_and_ranking_are_computed_from_the_runs(study):
     assert row["test_accuracy_mean"] == pytest.approx(strong["test_accuracy"].mean())
     assert row["test_accuracy_std"] == pytest.approx(strong["test_accuracy"].std())
     assert row["seeds"] == 2
-    table = report.ranking(summary)
+    table = report.ranking(summary, runs)
     assert list(table.index) == [1, 2] and table["test accuracy"].is_monotonic_decreasing
     l2_choice = summary[summary["method"] == "l2"].sort_values("validation_accuracy_mean").iloc[-1]
     assert table.set_index("method").loc["l2", "strength"] == f"l2={l2_choice['strength']:g}"  # chosen on validation
@@ -58,8 +59,61 @@ def test_curves_have_one_point_per_epoch_and_the_report_is_logged(study, client)
         "validation_curves": report.curves_figure(runs, curves),
         "strength": report.strength_figure(report.variant_summary(runs)),
     }
-    parent = report.log_report(study.name, figures, report.ranking(report.variant_summary(runs)))
+    parent = report.log_report(study.name, figures, report.ranking(report.variant_summary(runs), runs))
     paths = {a.path for a in client.list_artifacts(parent)} | {a.path for a in client.list_artifacts(parent, "figures")}
     assert {"ranking.csv", "ranking.md", "study.yaml", "figures/validation_curves.png", "figures/strength.png"} <= paths
     logged = pd.read_csv(client.download_artifacts(parent, "ranking.csv"), index_col="rank")
-    assert np.allclose(logged["test accuracy"], report.ranking(report.variant_summary(runs))["test accuracy"])
+    assert np.allclose(logged["test accuracy"], report.ranking(report.variant_summary(runs), runs)["test accuracy"])
+
+
+def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_correction():
+    """A planted table: `good` beats the baseline by 5 points at every seed, `same` by noise."""
+    none = np.array([0.80, 0.81, 0.82, 0.79, 0.80])
+    planted = {
+        "none": none,
+        "good": none + [0.05, 0.06, 0.04, 0.05, 0.055],
+        "same": none + [0.01, -0.01, 0.0, 0.005, -0.004],
+    }
+    runs = pd.DataFrame(
+        [
+            {
+                "method": method,
+                "variant": method,
+                "seed": seed,
+                "strength": np.nan,
+                "strength_name": None,
+                "test_accuracy": score,
+                "validation_accuracy": score,
+                "train_accuracy": 1.0,
+                "loss_gap": 0.1,
+                "generalization_gap": 1.0 - score,
+            }
+            for method, scores in planted.items()
+            for seed, score in enumerate(scores)
+        ]
+    )
+    table = report.ranking(report.variant_summary(runs), runs).set_index("method")
+    assert list(table.index) == ["good", "same", "none"]
+    assert table.loc["good", "vs none: verdict"] == "good is better"
+    assert table.loc["same", "vs none: verdict"].startswith("not distinguishable from noise at 5 seeds; about ")
+    # Four comparisons (good and same against none; same and none against the best, good), corrected together
+    # by Holm's method: the smallest p-value times 4, the next times 3, ..., never decreasing (by hand here;
+    # scipy's paired t-test gives the raw p-values).
+    raw = {
+        ("good", "none"): stats.ttest_rel(planted["good"], none).pvalue,
+        ("same", "none"): stats.ttest_rel(planted["same"], none).pvalue,
+        ("same", "good"): stats.ttest_rel(planted["same"], planted["good"]).pvalue,
+        ("none", "good"): stats.ttest_rel(none, planted["good"]).pvalue,
+    }
+    ordered = sorted(raw, key=raw.get)
+    holm, running = {}, 0.0
+    for position, key in enumerate(ordered):
+        running = max(running, min(1.0, (len(raw) - position) * raw[key]))
+        holm[key] = running
+    assert table.loc["good", "vs none: p (Holm)"] == pytest.approx(holm[("good", "none")])
+    assert table.loc["same", "vs none: p (Holm)"] == pytest.approx(holm[("same", "none")])
+    assert table.loc["same", "vs best (good): p (Holm)"] == pytest.approx(holm[("same", "good")])
+    assert table.loc["none", "vs best (good): verdict"] == "good is better"
+    assert np.isnan(table.loc["none", "vs none: difference"]) and table.loc["good", "vs best (good): verdict"] == ""
+    low, high = (float(x) for x in table.loc["good", "vs none: 95 % CI"].strip("[]").split(","))
+    assert low < table.loc["good", "vs none: difference"] < high
