@@ -60,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
+    report.add_argument("--output", type=Path, help="also write the report's page (HTML) here")
+    report.add_argument("--code", action="store_true", help="keep the code cells in the page")
     question = commands.add_parser(
         "question", help="run a question notebook at its full size (params/<name>.yaml), through papermill"
     )
     question.add_argument("name", nargs="?", help="a notebook name, e.g. 07-when-to-stop; omit to list them")
     question.add_argument("--params", type=Path, help="another parameters file (default: params/<name>.yaml)")
     question.add_argument("--output", type=Path, help="also keep the executed notebook here")
+    question.add_argument("--html", type=Path, help="also write the answer's page (HTML) here")
+    question.add_argument("--code", action="store_true", help="keep the code cells in the page")
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -101,17 +105,17 @@ def _terminate(number, frame):
     raise Terminated("terminated by SIGTERM")
 
 
-def _writable_output(path: Path | None) -> None:
-    """Refuse an `--output` the executed notebook could not be written to, before any run is created."""
+def _writable_output(path: Path | None, option: str = "--output") -> None:
+    """Refuse an output file (`option`) that could not be written to, before any run is created."""
     if path is None:
         return
     folder = path.resolve().parent
     if path.is_dir():
-        raise ConfigError("--output", str(path), "is a folder: give the notebook's file name")
+        raise ConfigError(option, str(path), "is a folder: give a file's name")
     if not folder.is_dir():
-        raise ConfigError("--output", str(path), f"its folder {folder} does not exist")
+        raise ConfigError(option, str(path), f"its folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
-        raise ConfigError("--output", str(path), f"its folder {folder} is not writable")
+        raise ConfigError(option, str(path), f"its folder {folder} is not writable")
 
 
 def _run(arguments) -> int:
@@ -190,9 +194,12 @@ def _report(arguments) -> int:
     from regstudy.study import load_study
 
     name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
-    parent_id = run_report_notebook(name)
+    _writable_output(arguments.output)
+    parent_id = run_report_notebook(name, arguments.output, arguments.code)
     print(
-        f"report of study '{name}' logged to its parent run {parent_id} (figures/, ranking.csv, ranking.md, notebook/)"
+        f"report of study '{name}' logged to its parent run {parent_id} "
+        "(report.html, figures/, ranking.csv, ranking.md, notebook/)"
+        + (f"; the page is also in {arguments.output}" if arguments.output else "")
     )
     return 0
 
@@ -207,10 +214,11 @@ def _question(arguments) -> int:
 
     question_parameters(arguments.name, arguments.params)  # checked before MLflow or papermill is imported
     _writable_output(arguments.output)
+    _writable_output(arguments.html, "--html")
     from regstudy import tracking
     from regstudy.notebooks import run_question
 
-    run_id = run_question(arguments.name, arguments.params, arguments.output)
+    run_id = run_question(arguments.name, arguments.params, arguments.output, arguments.html, arguments.code)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
     print(
         f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})"

@@ -189,12 +189,20 @@ def keep_kernel_output(client, run_id: str) -> Callable[[str], None]:
     return keep
 
 
-def run_question(name: str, params_file: Path | None = None, output: Path | None = None) -> str:
+def run_question(
+    name: str, params_file: Path | None = None, output: Path | None = None, html: Path | None = None, code: bool = False
+) -> str:
     """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
 
-    The executed notebook and the kernel's output are logged to the parent run the notebook created, found by
-    a tag unique to this call (see `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question
-    names, missing files and unknown parameter names are refused before anything runs.
+    The executed notebook, its page (`report.html`, see `rendering.to_html`) and the kernel's output are
+    logged to the parent run the notebook created, found by a tag unique to this call (see
+    `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question names, missing files and unknown
+    parameter names are refused before anything runs.
+
+    Args:
+        output: also keep the executed notebook here. Defaults to None.
+        html: also write its page here. Defaults to None.
+        code: keep the code cells in the page. Defaults to False.
     """
     entry, _, parameters = question_parameters(name, params_file)
     client = tracking.connect()
@@ -212,6 +220,16 @@ def run_question(name: str, params_file: Path | None = None, output: Path | None
             raise NotebookError(f"{entry.name} finished without creating its parent run in experiment '{entry.name}'")
         run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
         client.log_artifact(run_id, str(executed), "notebook")
-        keep_kernel_output(client, run_id)(output_of_kernel[0])
+        log_page(client, run_id, executed, html, code, entry.name)
         keep_kernel_output(client, run_id)(output_of_kernel[0])
     return run_id
+
+
+def log_page(client, run_id: str, notebook: Path, html: Path | None, code: bool, title: str) -> None:
+    """Log an executed notebook's page to the run as `report.html`, and write it to `html` too if given."""
+    from regstudy.rendering import to_html
+
+    page = to_html(notebook, code, title)
+    client.log_text(run_id, page, "report.html")
+    if html is not None:
+        Path(html).write_text(page)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from regstudy import significance, tracking
 from regstudy.errors import ConfigError
-from regstudy.notebooks import execute, keep_kernel_output
+from regstudy.notebooks import execute, keep_kernel_output, log_page
 from regstudy.paths import notebooks_folder
 from regstudy.tracking import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
@@ -268,16 +268,23 @@ def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame) -> s
     return parent_id
 
 
-def run_report_notebook(study: str) -> str:
-    """Execute the comparison notebook for `study` through papermill and log it to the parent run.
+def run_report_notebook(study: str, html: Path | None = None, code: bool = False) -> str:
+    """Execute the comparison notebook for `study` through papermill and log it to the parent run, with the
+    page a person reads (`report.html`: see `rendering.to_html`), which the MLflow UI shows inline.
 
-    A study that was never swept is refused before the notebook's kernel starts."""
+    A study that was never swept is refused before the notebook's kernel starts.
+
+    Args:
+        html: also write the page here. Defaults to None.
+        code: keep the code cells in the page. Defaults to False.
+    """
     parent_id = parent_run(study)
     client = tracking.connect()
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / COMPARE_NOTEBOOK.name
         execute(COMPARE_NOTEBOOK, output, {"study": study}, kernel_output=keep_kernel_output(client, parent_id))
         client.log_artifact(parent_id, str(output), "notebook")
+        log_page(client, parent_id, output, html, code, f"Study {study}")
     return parent_id
 
 
