@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TENSORFLOW := $(if $(GPU),gpu,cpu)
 INSTALLED := $(VENV)/.installed-$(TENSORFLOW)
 
-.PHONY: study test questions bench ui lab plugins refresh-notebooks format
+.PHONY: study test browser questions bench ui lab plugins refresh-notebooks format
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
@@ -14,10 +14,21 @@ study: $(INSTALLED)
 
 # The linter and formatter first (seconds), then the suite on two workers (one per core); each test file, and
 # each notebook's cells, stay together on one worker.
-test: $(INSTALLED)
+test: $(INSTALLED) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The suite opens the reports in a real headless Chromium: the system's package (installed with apt-get when
+# this runs as root on Debian or Ubuntu), or else Playwright's own download of it.
+browser: $(INSTALLED)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Chromium (apt-get install chromium) to open the reports in"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		$(BIN)/python -m playwright install chromium; \
+	fi
 
 # Every question notebook at its full size (params/<name>.yaml), each logged to its MLflow parent run.
 questions: $(INSTALLED)

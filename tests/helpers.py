@@ -91,3 +91,38 @@ def mlflow_server_at(tmp_path, *options, env=None):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+@contextlib.contextmanager
+def browser_page(path):
+    """A real headless Chromium (driven by Playwright) showing the file at `path`, offline:
+    every request beyond the file itself is refused and counted in the page's `refused` list."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    # The system's Chromium, or else Playwright's own download of it (`make test` sees that one of them is there).
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.refused = []
+
+            def refuse(route):
+                page.refused.append(route.request.url)
+                route.abort()
+
+            page.route("http*://**/*", refuse)
+            page.goto(Path(path).resolve().as_uri(), wait_until="load")
+            yield page
+        finally:
+            browser.close()
+
+
+def rendered_images(page):
+    """How many images the page shows, and how many of them the browser decoded (a broken one has no width)."""
+    return page.evaluate(
+        "() => { const images = Array.from(document.images);"
+        " return [images.length, images.filter(i => i.complete && i.naturalWidth > 0).length]; }"
+    )

@@ -10,6 +10,8 @@ from regstudy.study import load_study
 from regstudy.sweep import _tags, open_parent_run
 from regstudy.training import train_config
 
+from helpers import browser_page, rendered_images
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
@@ -117,3 +119,15 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     assert np.isnan(table.loc["none", "vs none: difference"]) and table.loc["good", "vs best (good): verdict"] == ""
     low, high = (float(x) for x in table.loc["good", "vs none: 95 % CI"].strip("[]").split(","))
     assert low < table.loc["good", "vs none: difference"] < high
+
+
+def test_the_report_page_opens_in_a_browser_with_its_figures_and_the_ranking_and_is_logged(study, client, tmp_path):
+    page_file = tmp_path / "report.html"
+    parent = report.run_report_notebook(study.name, html=page_file)
+    assert open(client.download_artifacts(parent, "report.html")).read() == page_file.read_text()
+    with browser_page(page_file) as page:
+        shown, decoded = rendered_images(page)
+        assert shown == decoded == 2  # the validation curves and the strengths, decoded by the browser
+        text = page.inner_text("body")
+        assert "vs none: verdict" in text and "vs best" in text  # the ranking with its statistics
+        assert page.refused == []

@@ -1,0 +1,37 @@
+"""An executed notebook's page, opened in a real headless browser: figures render, tables are there, and
+nothing is fetched from the network."""
+
+import json
+
+from regstudy.rendering import to_html
+
+from helpers import ROOT, browser_page, rendered_images
+
+NOTEBOOK = ROOT / "notebooks" / "11-kadra-2021-regularization-cocktails.ipynb"
+"""A committed, executed notebook with a figure, tables, stderr lines and code."""
+
+
+def _image_outputs(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    return sum("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
+
+
+def test_the_page_shows_every_figure_and_table_offline_without_code_or_log_lines(tmp_path):
+    page_file = tmp_path / "page.html"
+    page_file.write_text(to_html(NOTEBOOK))
+    with browser_page(page_file) as page:
+        shown, decoded = rendered_images(page)
+        assert shown == decoded == _image_outputs(NOTEBOOK) >= 1
+        headers = page.locator("table th").all_inner_texts()
+        assert {"none", "best single", "cocktail", "trees"} <= {text.strip() for text in headers}
+        text = page.inner_text("body")
+        assert "Kadra et al.'s claim" in text
+        assert "kadra2021.run(" not in text and "oneDNN" not in text  # no code cells, no stderr
+        assert page.refused == []
+
+
+def test_code_cells_are_kept_when_asked(tmp_path):
+    page_file = tmp_path / "page.html"
+    page_file.write_text(to_html(NOTEBOOK, code=True))
+    with browser_page(page_file) as page:
+        assert "kadra2021.run(" in page.inner_text("body")
