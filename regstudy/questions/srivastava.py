@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from regstudy import significance
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question
 
@@ -81,30 +82,39 @@ def _comparison(selected: pd.DataFrame) -> pd.DataFrame:
 def _pairs(selected: pd.DataFrame) -> pd.DataFrame:
     """For each pair ordered by the paper (worse, better): how often, by how much and how surely ours agrees.
 
-    Seeds are paired (same initialisation seed, same splits); the p-value is a one-sided paired t-test of
-    "the paper's better method has lower test error".
+    Seeds are paired (same initialisation seed, same splits); the comparison is `significance.paired` of the
+    paper's worse method's test error minus its better one's (positive: the paper's way), two-sided, with
+    Holm's correction across the pairs, as every comparison of regstudy states it.
     """
     errors = selected.pivot_table(index="seed", columns="method", values="test_error")
     present = [m for m in sorted(errors.columns, key=lambda m: -PAPER_TEST_ERROR[m])]
-    rows = []
-    for worse, better in itertools.combinations(present, 2):
-        difference = errors[worse] - errors[better]
-        test = (
-            stats.ttest_rel(errors[worse], errors[better], alternative="greater")
-            if len(difference) > 1 and difference.std() > 0
-            else None
-        )
-        rows.append(
+    pairs = list(itertools.combinations(present, 2))
+    # Scores where higher is better (minus the error), the paper's better method first: a positive difference
+    # is the paper's way, and the verdict names the method that wins.
+    comparisons = significance.holm(
+        [
+            significance.paired(-errors[better].to_numpy(), -errors[worse].to_numpy(), (better, worse))
+            for worse, better in pairs
+        ]
+    )
+    return pd.DataFrame(
+        [
             {
                 "paper_worse": worse,
                 "paper_better": better,
-                "mean_difference": float(difference.mean()),
-                "seeds_agreeing": int((difference > 0).sum()),
-                "seeds": len(difference),
-                "p_value": float(test.pvalue) if test is not None else np.nan,
+                "mean_difference": comparison.mean_difference,
+                "ci_low": comparison.low,
+                "ci_high": comparison.high,
+                "seeds_agreeing": int((errors[worse] - errors[better] > 0).sum()),
+                "seeds": comparison.pairs,
+                "p_holm": comparison.p_holm,
+                "verdict": comparison.verdict.replace(f"{worse} is better", "the paper's order is reversed").replace(
+                    f"{better} is better", "the paper's order holds"
+                ),
             }
-        )
-    return pd.DataFrame(rows)
+            for (worse, better), comparison in zip(pairs, comparisons)
+        ]
+    )
 
 
 def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
@@ -114,13 +124,13 @@ def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
     tau = stats.kendalltau(comparison["paper_test_error"], comparison["our_test_error"]).statistic
     agreeing = int((pairs["mean_difference"] > 0).sum())
     ours_text = " > ".join(f"{m} ({comparison.loc[m, 'our_test_error']:.2f} %)" for m in ours)
-    sure = pairs[(pairs["mean_difference"] > 0) & (pairs["p_value"] < 0.05)]
+    sure = pairs[pairs["verdict"] == "the paper's order holds"]
     return (
         f"The paper's ordering (worst to best: {' > '.join(paper)}) {'holds' if holds else 'does not hold'} here: "
         "ours is "
         f"{ours_text}, Kendall's τ = {tau:+.2f} against the paper. "
         f"Of the {len(pairs)} pairs, {agreeing} go the paper's way on average over {seeds} seeds, and "
-        f"{len(sure)} of them significantly (one-sided paired t-test, p < 0.05)."
+        f"{len(sure)} of them significantly (paired t-test, two-sided, Holm-corrected p < {significance.ALPHA})."
     )
 
 
