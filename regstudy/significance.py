@@ -102,13 +102,24 @@ def paired(first: np.ndarray, second: np.ndarray, names: tuple[str, str] = ("fir
 
 
 def seeds_needed(effect: float) -> int | None:
-    """The paired seeds a two-sided paired t-test needs to detect effect d_z with power `POWER` at `ALPHA`
-    (statsmodels' `TTestPower`), or None for no effect."""
+    """The fewest paired seeds with which a two-sided paired t-test detects effect d_z with power `POWER` at
+    `ALPHA` (statsmodels' `TTestPower`, searched over whole numbers of seeds from 2), or None for no effect."""
     if not effect or not math.isfinite(effect):
         return None
     from statsmodels.stats.power import TTestPower
 
-    return math.ceil(TTestPower().solve_power(effect_size=abs(effect), alpha=ALPHA, power=POWER))
+    def enough(seeds: int) -> bool:
+        return TTestPower().power(effect_size=abs(effect), nobs=seeds, alpha=ALPHA) >= POWER
+
+    low, high = 1, 2  # not enough at `low`; search `high` up by doubling, then the gap by halving
+    while not enough(high):
+        low, high = high, 2 * high
+        if high > 10**9:
+            return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
 
 
 def holm(comparisons: list[Comparison]) -> list[Comparison]:

@@ -177,3 +177,22 @@ def test_the_cocktail_is_compared_across_data_sets_by_wilcoxons_exact_test_and_m
     # cocktail and trees tie for first on every set (1.5 each); best single third except where it ties.
     assert mean_ranks["cocktail"] == mean_ranks["trees"] == pytest.approx((6 * 1.5 + 2) / 7)
     assert mean_ranks["none"] == 4.0
+
+
+def test_against_compares_each_value_with_the_reference_paired_by_seed_with_holms_correction():
+    from regstudy.questions.common import against, sureness
+
+    rows = [
+        {"seed": seed, "regularizer": name, "test_accuracy": base + shift}
+        for seed, base in enumerate([0.80, 0.82, 0.81, 0.79])
+        for name, shift in (("none", 0.0), ("l2", 0.03 + 0.001 * seed), ("dropout", (-1) ** seed * 0.004))
+    ]
+    table = against(pd.DataFrame(rows), "regularizer", "none", "test_accuracy").set_index("regularizer")
+    assert list(table.index) == ["l2", "dropout"] and set(table["against"]) == {"none"}
+    l2 = np.array([0.03, 0.031, 0.032, 0.033])
+    raw = [stats.ttest_rel(l2, np.zeros(4)).pvalue, stats.ttest_rel([0.004, -0.004, 0.004, -0.004], np.zeros(4)).pvalue]
+    low, high = sorted(raw)
+    assert table.loc["l2", "p_holm"] == pytest.approx(min(1, 2 * raw[0]) if raw[0] == low else max(2 * low, raw[0]))
+    assert table.loc["l2", "verdict"] == "l2 is better"
+    assert table.loc["dropout", "verdict"].startswith("not distinguishable from noise at 4 seeds")
+    assert sureness(table.loc["l2"]).startswith("+3.2 points, 95 % CI [+3.")

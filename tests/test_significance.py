@@ -53,6 +53,8 @@ def test_seeds_needed_matches_cohens_table_for_a_medium_effect():
     assert significance.seeds_needed(0.5) == 34
     assert significance.seeds_needed(-0.5) == 34
     assert significance.seeds_needed(0.0) is None
+    # Large effects need few seeds, never fewer than the two a paired test needs, and fewer as they grow.
+    assert 2 <= significance.seeds_needed(25.0) <= significance.seeds_needed(2.0) < significance.seeds_needed(1.0)
 
 
 def test_holm_multiplies_the_sorted_p_values_by_the_remaining_count_and_keeps_them_monotone():

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question, mean_std, percent
+from regstudy.questions.common import Answer, Question, against, mean_std, percent, sureness
 
 EXPERIMENT = experiment_of(__name__)
 
@@ -50,16 +50,29 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPER
             .reset_index(drop=True)
         )
         summary = mean_std(table, ["method", "strength"], ["train_accuracy", "test_accuracy", "generalization_gap"])
-        answer = " ".join(_answer(method, rows) for method, rows in summary.groupby("method", sort=False))
+        versus = pd.concat(
+            [
+                against(rows, "strength", 0.0, "test_accuracy").assign(method=method)
+                for method, rows in table.groupby("method", sort=False)
+            ],
+            ignore_index=True,
+        )
+        answer = " ".join(
+            _answer(method, rows, versus[versus["method"] == method])
+            for method, rows in summary.groupby("method", sort=False)
+        )
         figure = _figure(summary)
         found = question.log_result(
-            answer, tables={"runs": table, "accuracy_by_strength": summary}, figures={"accuracy_by_strength": figure}
+            answer,
+            tables={"runs": table, "accuracy_by_strength": summary, "against_no_regularization": versus},
+            figures={"accuracy_by_strength": figure},
         )
     return found
 
 
-def _answer(method: str, rows: pd.DataFrame) -> str:
-    """What the data say for one method: how training accuracy, test accuracy and the gap move with strength."""
+def _answer(method: str, rows: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
+    """What the data say for one method: how training accuracy, test accuracy and the gap move with strength,
+    and (given `against`'s comparisons with strength 0) how sure the peak's gain over no regularization is."""
     rows = rows.sort_values("strength")
     first, last = rows.iloc[0], rows.iloc[-1]
     best = rows.loc[rows["test_accuracy_mean"].idxmax()]
@@ -78,8 +91,16 @@ def _answer(method: str, rows: pd.DataFrame) -> str:
         f"With {method} from {first.strength:g} to {last.strength:g}, training accuracy {train_trend} "
         f"({percent(first.train_accuracy_mean)} → {percent(last.train_accuracy_mean)}), {test_shape}, "
         f"and the generalization gap {gap_trend} ({percent(first.generalization_gap_mean)} → "
-        f"{percent(last.generalization_gap_mean)})."
+        f"{percent(last.generalization_gap_mean)})." + _peak_sureness(best.strength, first.strength, versus)
     )
+
+
+def _peak_sureness(peak: float, baseline: float, versus: pd.DataFrame | None) -> str:
+    """The peak's test accuracy against no regularization, paired by seed, in words ("" at the baseline)."""
+    if versus is None or peak == baseline:
+        return ""
+    row = versus[versus["strength"] == str(peak)]
+    return f" The peak against no regularization: {sureness(row.iloc[0])}." if len(row) else ""
 
 
 def _figure(summary: pd.DataFrame) -> Figure:

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from regstudy import tracking
+from regstudy import significance, tracking
 from regstudy.config import RunConfig
 from regstudy.training import TrainResult, train_config
 
@@ -101,6 +101,30 @@ def mean_std(table: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataF
     summary = table.groupby(by, sort=False)[columns].agg(["mean", "std"])
     summary.columns = [f"{column}_{statistic}" for column, statistic in summary.columns]
     return summary.reset_index()
+
+
+def against(table: pd.DataFrame, column: str, reference: Any, metric: str) -> pd.DataFrame:
+    """Each value of `column` against `reference` on `metric` (higher is better), paired by seed.
+
+    One row per value: `significance.paired` over the seeds both have, every p-value corrected together by
+    Holm's method, and the verdict in words; the same statement of uncertainty as the study's ranking.
+    """
+    by_seed = table.pivot_table(index="seed", columns=column, values=metric)
+    others = [value for value in dict.fromkeys(table[column]) if value != reference]
+    comparisons = significance.holm(
+        [
+            significance.paired(*(by_seed[[value, reference]].dropna().to_numpy().T), (str(value), str(reference)))
+            for value in others
+        ]
+    )
+    return significance.table(comparisons).rename(columns={"first": column, "second": "against"})
+
+
+def sureness(row: pd.Series, scale: float = 100.0, unit: str = " points") -> str:
+    """One comparison of `against`'s table in words: the difference, its 95 % interval, Holm's p and verdict."""
+    interval = f", 95 % CI [{scale * row['low']:+.1f}, {scale * row['high']:+.1f}]" if np.isfinite(row["low"]) else ""
+    p_value = f", Holm p = {row['p_holm']:.2g}" if np.isfinite(row["p_holm"]) else ""
+    return f"{scale * row['mean_difference']:+.1f}{unit}{interval}{p_value}: {row['verdict']}"
 
 
 def percent(value: float) -> str:

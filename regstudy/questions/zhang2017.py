@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question, mean_std, percent
+from regstudy.questions.common import Answer, Question, against, mean_std, percent, sureness
 
 EXPERIMENT = experiment_of(__name__)
 
@@ -67,10 +67,13 @@ def run(
         true = table[table["part"] == "true labels"]
         by_fraction = mean_std(random, ["fraction"], ["train_accuracy", "test_accuracy", "epochs_to_fit"])
         by_regularizer = mean_std(true, ["regularizer"], ["train_accuracy", "test_accuracy"])
+        versus = against(true, "regularizer", "none", "test_accuracy") if "none" in regularizers else None
         chance = 1.0 / result.splits.classes
-        answer = _answer(by_fraction, by_regularizer, fit_threshold, training.get("epochs"), chance)
+        answer = _answer(by_fraction, by_regularizer, fit_threshold, training.get("epochs"), chance, versus)
         figure = _figure(by_fraction)
         tables = {"random_labels": by_fraction, "regularizers": by_regularizer}
+        if versus is not None:
+            tables["regularizers_against_none"] = versus
         found = question.log_result(answer, tables, figures={"random_labels": figure})
     return found
 
@@ -82,7 +85,12 @@ def epochs_to_fit(accuracy: list[float], threshold: float) -> float:
 
 
 def _answer(
-    by_fraction: pd.DataFrame, by_regularizer: pd.DataFrame, threshold: float, epochs: int | None, chance: float
+    by_fraction: pd.DataFrame,
+    by_regularizer: pd.DataFrame,
+    threshold: float,
+    epochs: int | None,
+    chance: float,
+    versus: pd.DataFrame | None = None,
 ) -> str:
     random = by_fraction.iloc[by_fraction["fraction"].idxmax()]
     true = by_fraction.iloc[by_fraction["fraction"].idxmin()]
@@ -102,7 +110,14 @@ def _answer(
         f"{percent(PAPER_RANDOM_LABELS['train_accuracy'])} "
         f"and {percent(PAPER_RANDOM_LABELS['test_accuracy'])}); it {fit_text}. "
         f"On true labels the explicit regularizers spanned {100 * spread:.1f} points of test accuracy "
-        f"(best: {best.regularizer}, {percent(best.test_accuracy_mean)})."
+        f"(best: {best.regularizer}, {percent(best.test_accuracy_mean)})"
+        + (
+            ". Against no regularization, paired by seed: "
+            + "; ".join(f"{row['regularizer']} {sureness(row)}" for _, row in versus.iterrows())
+            if versus is not None and len(versus)
+            else ""
+        )
+        + "."
     )
 
 
