@@ -47,23 +47,32 @@ class Comparison:
     p_wilcoxon: float
     p_holm: float = math.nan
     seeds_needed: int | None = None
+    unit: str = "seed"
+    """What pairs the scores: a seed (the default), a fold, a trial, ..."""
 
     @property
     def verdict(self) -> str:
         """In words: which is better, or why it cannot be told."""
         if self.pairs < 2:
-            return "cannot conclude: one seed"
+            return f"cannot conclude: one {self.unit}"
         if self.mean_difference == 0 and self.low == self.high == 0:
-            return "no difference at any seed"
+            return f"no difference at any {self.unit}"
         p_value = self.p_holm if not math.isnan(self.p_holm) else self.p_t
         if math.isnan(p_value) or p_value >= ALPHA:
-            needed = f"; about {self.seeds_needed} seeds would show it" if self.seeds_needed else ""
-            return f"not distinguishable from noise at {self.pairs} seeds{needed}"
+            needed = f"; about {self.seeds_needed} {self.unit}s would show it" if self.seeds_needed else ""
+            return f"not distinguishable from noise at {self.pairs} {self.unit}s{needed}"
         return f"{self.first if self.mean_difference > 0 else self.second} is better"
 
 
-def paired(first: np.ndarray, second: np.ndarray, names: tuple[str, str] = ("first", "second"), seed: int = 0):
-    """Compare two methods' scores, paired by seed (element i of each is seed i's score).
+def paired(
+    first: np.ndarray,
+    second: np.ndarray,
+    names: tuple[str, str] = ("first", "second"),
+    seed: int = 0,
+    unit: str = "seed",
+) -> Comparison:
+    """Compare two methods' scores, paired by seed (element i of each is seed i's score), or by another `unit`
+    (a fold, a trial: whatever both scores share).
 
     >>> paired(np.array([0.91, 0.93, 0.92]), np.array([0.90, 0.90, 0.91]), ("l2", "none")).verdict
     """
@@ -74,11 +83,11 @@ def paired(first: np.ndarray, second: np.ndarray, names: tuple[str, str] = ("fir
     pairs = len(differences)
     mean = float(np.mean(differences)) if pairs else math.nan
     if pairs < 2:
-        return Comparison(*names, pairs, mean, math.nan, math.nan, math.nan, math.nan, math.nan)
+        return Comparison(*names, pairs, mean, math.nan, math.nan, math.nan, math.nan, math.nan, unit=unit)
     spread = float(np.std(differences, ddof=1))
     if spread == 0:  # every seed differs by the same amount (or none): no test has a variance to work with
         effect = math.inf * np.sign(mean) if mean else 0.0
-        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, math.nan)
+        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, math.nan, unit=unit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note that an exact test has few pairs
         p_t = float(stats.ttest_rel(first, second).pvalue)
@@ -98,6 +107,7 @@ def paired(first: np.ndarray, second: np.ndarray, names: tuple[str, str] = ("fir
         p_t,
         p_wilcoxon,
         seeds_needed=seeds_needed(effect),
+        unit=unit,
     )
 
 

@@ -103,17 +103,23 @@ def mean_std(table: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataF
     return summary.reset_index()
 
 
-def against(table: pd.DataFrame, column: str, reference: Any, metric: str) -> pd.DataFrame:
-    """Each value of `column` against `reference` on `metric` (higher is better), paired by seed.
+def against(
+    table: pd.DataFrame, column: str, reference: Any, metric: str, paired_by: tuple[str, ...] = ("seed",)
+) -> pd.DataFrame:
+    """Each value of `column` against `reference` on `metric` (higher is better), paired by seed (or by the
+    columns `paired_by`, e.g. data set and seed).
 
     One row per value: `significance.paired` over the seeds both have, every p-value corrected together by
     Holm's method, and the verdict in words; the same statement of uncertainty as the study's ranking.
     """
-    by_seed = table.pivot_table(index="seed", columns=column, values=metric)
+    by_seed = table.pivot_table(index=list(paired_by), columns=column, values=metric)
+    unit = paired_by[0] if len(paired_by) == 1 else "pair"
     others = [value for value in dict.fromkeys(table[column]) if value != reference]
     comparisons = significance.holm(
         [
-            significance.paired(*(by_seed[[value, reference]].dropna().to_numpy().T), (str(value), str(reference)))
+            significance.paired(
+                *(by_seed[[value, reference]].dropna().to_numpy().T), (str(value), str(reference)), unit=unit
+            )
             for value in others
         ]
     )

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question
+from regstudy.questions.common import Answer, Question, against, sureness
 from regstudy.questions.crossval import choose, cross_validate
 
 EXPERIMENT = experiment_of(__name__)
@@ -72,11 +72,18 @@ def run(
         table = pd.DataFrame(rows)
         summary = table.groupby(["irrelevant", "penalty"])["test_error"].agg(["mean", "std"]).unstack("penalty")
         summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
-        answer = _answer(summary)
-        figure = _figure(summary)
-        found = question.log_result(
-            answer, tables={"trials": table, "test_error": summary}, figures={"test_error": figure}
+        largest = table[table["irrelevant"] == max(irrelevant)].assign(accuracy=lambda t: 100 - t["test_error"])
+        versus = (
+            against(largest, "penalty", "l2", "accuracy", paired_by=("trial",))
+            if {"l1", "l2"} <= set(strengths)
+            else None
         )
+        answer = _answer(summary, versus)
+        figure = _figure(summary)
+        tables = {"trials": table, "test_error": summary}
+        if versus is not None:
+            tables["l1_against_l2_at_the_most_irrelevant"] = versus
+        found = question.log_result(answer, tables=tables, figures={"test_error": figure})
     return found
 
 
@@ -90,7 +97,7 @@ def growth(summary: pd.DataFrame, penalty: str) -> float:
     return float(np.polyfit(np.log10(summary.index.to_numpy(dtype=float)), summary[f"{penalty}_mean"].to_numpy(), 1)[0])
 
 
-def _answer(summary: pd.DataFrame) -> str:
+def _answer(summary: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
     first, last = summary.index[0], summary.index[-1]
     l1, l2 = growth(summary, "l1"), growth(summary, "l2")
     verdict = (
@@ -105,6 +112,12 @@ def _answer(summary: pd.DataFrame) -> str:
         f"{summary.loc[first, 'l2_mean']:.1f} % → "
         f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points "
         f"and L2 {l2:.1f}: {verdict}."
+        + (
+            f" At {last} irrelevant features, L1's test accuracy against L2's, paired by trial: "
+            f"{sureness(versus.iloc[0], scale=1.0)}."
+            if versus is not None and len(versus)
+            else ""
+        )
     )
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question, percent
+from regstudy.questions.common import Answer, Question, against, percent, sureness
 from regstudy.questions.crossval import choose, cross_validate
 
 EXPERIMENT = experiment_of(__name__)
@@ -48,10 +48,16 @@ def run(l2_grid: list[float], folds: int, experiment: str = EXPERIMENT, **traini
                 f"({percent(summary.loc[chosen, 'test_accuracy'])})."
             )
         )
+        # How surely the folds told the chosen λ from each other candidate: the same folds, paired.
+        versus = against(scores, "candidate", chosen, "validation_accuracy", paired_by=("fold",))
+        runner_up = summary.drop(index=chosen)["cv_accuracy_mean"].idxmax() if len(summary) > 1 else None
+        if runner_up is not None:
+            row = versus[versus["candidate"] == runner_up].iloc[0]
+            answer += f" The runner-up, λ = {runner_up}, against the chosen λ, paired by fold: {sureness(row)}."
         figure = _figure(summary, chosen)
         found = question.log_result(
             answer,
-            tables={"fold_scores": scores, "summary": summary},
+            tables={"fold_scores": scores, "summary": summary, "against_chosen": versus},
             figures={"cross_validation": figure},
             chosen=float(chosen),
             best_on_test=float(best_on_test),

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question, mean_std
+from regstudy.questions.common import Answer, Question, against, mean_std, sureness
 
 EXPERIMENT = experiment_of(__name__)
 
@@ -53,9 +53,14 @@ def run(
         summary = mean_std(
             table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"]
         )
-        answer = _answer(summary, _full_training(criteria))
+        versus = against(table, "criterion", _full_training(criteria), "test_accuracy", paired_by=("data", "seed"))
+        answer = _answer(summary, _full_training(criteria), versus)
         figure = _figure(table)
-        found = question.log_result(answer, tables={"runs": table, "criteria": summary}, figures={"criteria": figure})
+        found = question.log_result(
+            answer,
+            tables={"runs": table, "criteria": summary, "against_full_training": versus},
+            figures={"criteria": figure},
+        )
     return found
 
 
@@ -67,7 +72,7 @@ def _full_training(criteria: dict[str, dict]) -> str:
     raise ValueError("criteria must include one that never stops, e.g. {'none': {}}, as the reference")
 
 
-def _answer(summary: pd.DataFrame, reference: str) -> str:
+def _answer(summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None = None) -> str:
     stopping = summary[summary["criterion"] != reference]
     fastest = stopping.loc[stopping["relative_epochs_mean"].idxmin()]
     slowest = stopping.loc[stopping["relative_epochs_mean"].idxmax()]
@@ -91,7 +96,17 @@ def _answer(summary: pd.DataFrame, reference: str) -> str:
         "test error. "
         f"The lowest test error was {best.criterion}'s ({best.test_error_mean:.2%}, against "
         f"{summary.set_index('criterion').loc[reference, 'test_error_mean']:.2%} "
-        f"without stopping); {relation}. {PRECHELT_TRADE}"
+        f"without stopping); {relation}. " + _best_sureness(best.criterion, versus) + PRECHELT_TRADE
+    )
+
+
+def _best_sureness(criterion: str, versus: pd.DataFrame | None) -> str:
+    """The best criterion's test accuracy against full training, paired by data set and seed, in words."""
+    if versus is None:
+        return ""
+    row = versus[versus["criterion"] == str(criterion)]
+    return (
+        f"{criterion} against full training, paired by data set and seed: {sureness(row.iloc[0])}. " if len(row) else ""
     )
 
 
