@@ -53,6 +53,7 @@ def study_runs(study: str) -> pd.DataFrame:
                 "seed": int(run.data.tags[SEED_TAG]),
                 "plugins": params["plugins"],
                 "model": params.get("model", "mlp"),
+                "dataset": params.get("dataset"),
                 **plugin_params,
                 **run.data.metrics,
             }
@@ -108,7 +109,7 @@ def variant_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Methods ranked by test score, each at the strength with the best mean validation score, with how sure
-    each difference is.
+    each difference is; a study over several data sets is ranked within each (a `dataset` index level).
 
     The strength is chosen on validation, not on test, so that the test score is an honest estimate. Each
     method is compared, paired by seed, with the baseline (`none`) and with the best method
@@ -117,6 +118,11 @@ def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     whether the difference is real, noise at the seeds run (and how many seeds would show it), or cannot be
     told. Differences are oriented so that positive is better: accuracy, or minus the MSE.
     """
+    if runs.get("dataset") is not None and runs["dataset"].nunique() > 1:
+        return pd.concat(
+            {name: ranking(variant_summary(group), group) for name, group in runs.groupby("dataset", sort=False)},
+            names=["dataset"],
+        )
     score = "accuracy" if "test_accuracy_mean" in summary else "mse"
     better_is_higher = score == "accuracy"
     validation = summary[f"validation_{score}_mean"]
@@ -183,6 +189,25 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
         table.loc[row, f"{label}: p (Holm)"] = comparison.p_holm
         table.loc[row, f"{label}: verdict"] = comparison.verdict
     return table
+
+
+def across_datasets(runs: pd.DataFrame) -> tuple[pd.DataFrame, Figure] | None:
+    """For a study over several data sets: each method's test score on each (at its strength chosen on that
+    data set's validation score; methods not run on every data set left out), with its mean rank, Friedman's
+    test and Demšar's critical-difference diagram (`significance`). None for a study of one data set."""
+    if runs.get("dataset") is None or runs["dataset"].nunique() < 2:
+        return None
+    score = score_name(runs)
+    scores = pd.DataFrame(
+        {
+            name: ranking(variant_summary(group), group).set_index("method")[f"test {score}"]
+            for name, group in runs.groupby("dataset", sort=False)
+        }
+    ).T.dropna(axis=1)
+    higher = score == "accuracy"
+    figure = significance.critical_difference_figure(scores, higher)
+    table = pd.concat([scores, significance.mean_ranks(scores, higher).rename("mean rank").to_frame().T])
+    return table, figure
 
 
 def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:

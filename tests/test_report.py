@@ -131,3 +131,38 @@ def test_the_report_page_opens_in_a_browser_with_its_figures_and_the_ranking_and
         text = page.inner_text("body")
         assert "vs none: verdict" in text and "vs best" in text  # the ranking with its statistics
         assert page.refused == []
+
+
+def test_a_study_over_several_data_sets_is_ranked_within_each_and_across_them_by_friedman():
+    rng = np.random.default_rng(0)
+    rows = []
+    for dataset in ("a", "b", "c", "d", "e", "f"):
+        base = rng.uniform(0.6, 0.9)
+        for method, shift in (("none", 0.0), ("l2", 0.02), ("dropout", 0.04)):
+            for seed in range(3):
+                score = base + shift + rng.normal(0, 0.002)
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "variant": f"{method}-{dataset}",
+                        "seed": seed,
+                        "strength": np.nan,
+                        "strength_name": None,
+                        "test_accuracy": score,
+                        "validation_accuracy": score,
+                        "train_accuracy": 1.0,
+                        "loss_gap": 0.1,
+                        "generalization_gap": 1 - score,
+                    }
+                )
+    runs = pd.DataFrame(rows)
+    table = report.ranking(report.variant_summary(runs), runs)
+    assert table.index.names == ["dataset", "rank"]
+    assert all(table.loc[d, "method"].tolist() == ["dropout", "l2", "none"] for d in "abcdef")
+    scores, figure = report.across_datasets(runs)
+    assert scores.loc["mean rank"].to_dict() == {"dropout": 1.0, "l2": 2.0, "none": 3.0}
+    # scipy's Friedman test on the six data sets' mean scores is the reference.
+    means = scores.drop(index="mean rank")
+    assert f"Friedman p = {stats.friedmanchisquare(*means.T.to_numpy()).pvalue:.3g}" in figure.axes[0].get_title()
+    assert report.across_datasets(runs[runs["dataset"] == "a"]) is None
