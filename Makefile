@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TENSORFLOW := $(if $(GPU),gpu,cpu)
 INSTALLED := $(VENV)/.installed-$(TENSORFLOW)
 
-.PHONY: study test browser questions bench ui lab plugins refresh-notebooks format
+.PHONY: study test browser questions results bench ui lab plugins refresh-notebooks format
 
 study: $(INSTALLED)
 	$(BIN)/regstudy sweep params/default-study.yaml
@@ -33,6 +33,11 @@ browser: $(INSTALLED)
 # Every question notebook at its full size (params/<name>.yaml), each logged to its MLflow parent run.
 questions: $(INSTALLED)
 	for name in $$($(BIN)/regstudy question); do $(BIN)/regstudy question $$name || exit 1; done
+
+# The findings, published: the default study's and every question's full-size answer as a page and a summary in
+# results/, and one line each in the README, all read from the runs in the store; what it lacks runs first.
+results: $(INSTALLED)
+	$(BIN)/regstudy results
 
 # regstudy's training path beside plain Keras and the machine's limits; ratios within one run (a few minutes).
 bench: $(INSTALLED)

@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     question.add_argument("--output", type=Path, help="also keep the executed notebook here")
     question.add_argument("--html", type=Path, help="also write the answer's page (HTML) here")
     question.add_argument("--code", action="store_true", help="keep the code cells in the page")
+    results = commands.add_parser(
+        "results", help="publish the default study's and every question's full-size answer to results/ and the README"
+    )
+    results.add_argument(
+        "--no-run", action="store_true", help="only publish what the store holds; run nothing that is missing"
+    )
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "tune": _tune,
             "report": _report,
             "question": _question,
+            "results": _results,
             "plugins": _plugins,
             "ui": _ui,
         }[arguments.command](arguments)
@@ -224,6 +231,14 @@ def _question(arguments) -> int:
         f"{arguments.name}: parent run {run_id} FINISHED in experiment '{arguments.name}' ({tracking.tracking_uri()})"
     )
     print(answer)
+    return 0
+
+
+def _results(arguments) -> int:
+    from regstudy.results import publish
+
+    findings = publish(run_missing=not arguments.no_run)
+    print(f"{len(findings)} findings in results/ (results/README.md) and in the README's Findings section")
     return 0
 
 

@@ -191,6 +191,27 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
     return table
 
 
+def headline(table: pd.DataFrame) -> str:
+    """The ranking in two sentences: the best method, and how many are really better or worse than the baseline
+    (by the table's verdicts) and how many are not told apart from it at the seeds run."""
+    score = next(column for column in table.columns if column.startswith("test ") and not column.endswith("std"))
+    best = table.iloc[0]
+    text = (
+        f"Of {len(table)} methods, each at the strength chosen on validation, the best {score} is "
+        f"{best['method']}'s ({best[score]:.4f}, over {int(best['seeds'])} seeds)."
+    )
+    if "vs none: verdict" not in table:
+        return text
+    others = table[table["method"] != "none"]
+    verdicts = others["vs none: verdict"]
+    better = int((verdicts == others["method"] + " is better").sum())
+    worse = int((verdicts == "none is better").sum())
+    return text + (
+        f" Against no regularization, paired by seed with Holm's correction: {better} are better, {worse} worse, "
+        f"and {len(others) - better - worse} not distinguishable from it."
+    )
+
+
 def across_datasets(runs: pd.DataFrame) -> tuple[pd.DataFrame, Figure] | None:
     """For a study over several data sets: each method's test score on each (at its strength chosen on that
     data set's validation score; methods not run on every data set left out), with its mean rank, Friedman's

@@ -48,6 +48,9 @@ STUDY_TAG, VARIANT_TAG, SEED_TAG = "study", "variant", "seed"
 SEARCH_TAG, TRIAL_TAG, TRIAL_STATE_TAG, FOLD_TAG = "search", "trial", "trial.state", "fold"
 """A search's runs: the search's name, the trial's number, its state as Optuna ends it (COMPLETE, PRUNED or
 FAIL) and, with `folds`, the fold."""
+PARAMS_DIGEST_TAG = "regstudy.params_digest"
+"""On a question's parent run: the digest of the parameters file `regstudy question` ran it at (`results`
+finds the full-size runs by it)."""
 BEST_TRIAL_TAG = "best_trial"
 """On the runs of a search's best trial: "true"."""
 OWNER_TAG = "regstudy.owner"

@@ -1,0 +1,165 @@
+"""`make results`: the findings, published from the tracking store, never typed in.
+
+For the default study and each question at its full size (`params/<name>.yaml`), `results/<name>/` holds the
+page a person reads (`report.html`, as logged to the parent run), the key figure, and a `README.md` with the
+computed answer; `results/README.md` lists them, and the README's "Findings" section (between its
+`findings` markers) gets one line per question. A question's full-size run is the newest FINISHED parent run
+tagged with the digest of its parameters file (`regstudy question` tags it): runs at the notebooks' small
+defaults are never mistaken for it. What the store lacks is run first, unless told not to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from regstudy import tracking
+from regstudy.paths import params_folder, repository_root
+
+STUDY_FILE = "default-study.yaml"
+FINDINGS = re.compile(r"(<!-- findings:start -->\n).*?(<!-- findings:end -->)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One published answer: its name, the answer in words, and the parent run it was read from."""
+
+    name: str
+    answer: str
+    run_id: str
+
+
+def params_digest(path: Path) -> str:
+    """What identifies a parameters file's content (`tracking.PARAMS_DIGEST_TAG`)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def full_size_run(name: str, params_file: Path) -> str | None:
+    """The newest FINISHED parent run of question `name` run at `params_file` (its full size), or None."""
+    digest = params_digest(params_file)
+    found = f"tags.`{tracking.PARAMS_DIGEST_TAG}` = '{digest}' and attributes.status = 'FINISHED'"
+    runs = tracking.search_runs(tracking.connect(), name, found)
+    return max(runs, key=lambda run: run.info.start_time).info.run_id if runs else None
+
+
+def publish(
+    folder: Path | None = None,
+    run_missing: bool = True,
+    study_file: Path | None = None,
+    questions: dict[str, Path] | None = None,
+    readme: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Finding]:
+    """Write `results/` from the store, first running what it lacks; update the README's findings.
+
+    Args:
+        folder: where. Defaults to None (`results/` in the repository).
+        run_missing: run what the store lacks; else report it and leave it out. Defaults to True.
+        study_file: the study. Defaults to None (`params/default-study.yaml`).
+        questions: question name → the parameters file of its published size. Defaults to None (every
+            question, at `params/<name>.yaml`).
+        readme: the README whose findings block is rewritten. Defaults to None (the repository's).
+    """
+    from regstudy.questions import QUESTIONS
+
+    folder = folder or repository_root() / "results"
+    folder.mkdir(exist_ok=True)
+    findings = []
+    study = _study(Path(study_file or params_folder() / STUDY_FILE), run_missing, echo)
+    if study is not None:
+        findings.append(study)
+    for name, params_file in (questions or {name: entry.params_file for name, entry in QUESTIONS.items()}).items():
+        run_id = full_size_run(name, params_file)
+        if run_id is None and run_missing:
+            from regstudy.notebooks import run_question
+
+            echo(f"{name}: no run at {params_file} in the store; running it (regstudy question {name})")
+            run_question(name, params_file)
+            run_id = full_size_run(name, params_file)
+        if run_id is None:
+            echo(f"{name}: no full-size run in the store; left out (run `regstudy question {name}`)")
+            continue
+        answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
+        findings.append(Finding(name, answer, run_id))
+    for finding in findings:
+        _write(folder / finding.name, finding)
+    (folder / "README.md").write_text(_index(findings))
+    _update_readme(readme or repository_root() / "README.md", findings, folder)
+    return findings
+
+
+def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> Finding | None:
+    """The default study's finding: its report's headline, from its parent run (swept and reported first if
+    the store lacks them)."""
+    from regstudy import report
+    from regstudy.study import load_study
+
+    study = load_study(study_file)
+    client = tracking.connect()
+    finished = f"tags.{tracking.STUDY_TAG} = '{study.name}' and tags.`{tracking.ROLE_TAG}` = 'variant'"
+    done = {
+        (run.data.tags.get(tracking.VARIANT_TAG), run.data.tags.get(tracking.SEED_TAG))
+        for run in tracking.search_runs(client, study.name, finished + " and attributes.status = 'FINISHED'")
+    }
+    if not all(variant.key in done for variant in study.runs):
+        if not run_missing:
+            echo(f"{study.name}: not every run is in the store; left out (run `make study`)")
+            return None
+        from regstudy.sweep import sweep
+
+        echo(f"{study.name}: sweeping what the store lacks (regstudy sweep {study_file})")
+        sweep(study)
+    parent_id = report.parent_run(study.name)
+    if not any(artifact.path == "report.html" for artifact in client.list_artifacts(parent_id)):
+        echo(f"{study.name}: reporting (regstudy report {study.name})")
+        report.run_report_notebook(study.name)
+    runs = report.study_runs(study.name)
+    return Finding(study.name, report.headline(report.ranking(report.variant_summary(runs), runs)), parent_id)
+
+
+def _write(folder: Path, finding: Finding) -> None:
+    """The finding's folder: its page and key figure, downloaded from its parent run, and its README."""
+    client = tracking.connect()
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(client.download_artifacts(finding.run_id, "report.html"), folder / "report.html")
+    figures = sorted(artifact.path for artifact in client.list_artifacts(finding.run_id, "figures"))
+    figure_line = ""
+    if figures:
+        shutil.copyfile(client.download_artifacts(finding.run_id, figures[0]), folder / "figure.png")
+        figure_line = f"\n![{Path(figures[0]).stem}](figure.png)\n"
+    run = client.get_run(finding.run_id)
+    (folder / "README.md").write_text(
+        f"# {finding.name}\n\n{finding.answer}\n{figure_line}\n"
+        f"The whole answer, with its tables and figures: [report.html](report.html). Read from MLflow run "
+        f"`{finding.run_id}` (code at commit `{run.data.tags.get('git_commit', 'unknown')}`), by `make results`.\n"
+    )
+
+
+def _index(findings: list[Finding]) -> str:
+    lines = ["# Findings", "", "Each answer at its full size, computed from its runs by `make results`.", ""]
+    lines += [f"- [{f.name}]({f.name}/README.md): {_first_sentence(f.answer)}" for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+def _update_readme(readme: Path, findings: list[Finding], folder: Path) -> None:
+    """Replace the README's findings block (between its markers) with one line per finding."""
+    text = readme.read_text()
+    where = Path(os.path.relpath(folder, readme.parent)).as_posix()
+    lines = "".join(
+        f"- [{f.name}]({where}/{f.name}/README.md) ([report]({where}/{f.name}/report.html)): "
+        f"{_first_sentence(f.answer)}\n"
+        for f in findings
+    )
+    if FINDINGS.search(text):
+        readme.write_text(FINDINGS.sub(lambda match: match.group(1) + lines + match.group(2), text))
+
+
+def _first_sentence(answer: str) -> str:
+    """The answer's first sentence (its headline)."""
+    match = re.match(r"(.+?[.:;])(\s|$)", answer.strip())
+    return (match.group(1) if match else answer.strip())[:400]
