@@ -95,8 +95,9 @@ def mlflow_server_at(tmp_path, *options, env=None):
 
 @contextlib.contextmanager
 def browser_page(path):
-    """A real headless Chromium (driven by Playwright) showing the file at `path`, offline:
-    every request beyond the file itself is refused and counted in the page's `refused` list."""
+    """A real headless Chromium (driven by Playwright) showing the file at `path` offline (every request beyond
+    the file itself is refused and counted in the page's `refused` list), or the page a server serves at an
+    http URL."""
     import shutil
 
     from playwright.sync_api import sync_playwright
@@ -113,15 +114,19 @@ def browser_page(path):
                 page.refused.append(route.request.url)
                 route.abort()
 
-            page.route("http*://**/*", refuse)
-            page.goto(Path(path).resolve().as_uri(), wait_until="load")
+            if str(path).startswith("http"):  # a page a server serves (the MLflow UI): its own requests are allowed
+                page.goto(str(path), wait_until="load")
+            else:
+                page.route("http*://**/*", refuse)
+                page.goto(Path(path).resolve().as_uri(), wait_until="load")
             yield page
         finally:
             browser.close()
 
 
 def rendered_images(page):
-    """How many images the page shows, and how many of them the browser decoded (a broken one has no width)."""
+    """How many images the page (or frame) shows, and how many of them the browser decoded (a broken one has no
+    width)."""
     return page.evaluate(
         "() => { const images = Array.from(document.images);"
         " return [images.length, images.filter(i => i.complete && i.naturalWidth > 0).length]; }"

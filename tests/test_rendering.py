@@ -35,3 +35,22 @@ def test_code_cells_are_kept_when_asked(tmp_path):
     page_file.write_text(to_html(NOTEBOOK, code=True))
     with browser_page(page_file) as page:
         assert "kadra2021.run(" in page.inner_text("body")
+
+
+def test_the_mlflow_ui_shows_the_page_inline_among_the_runs_artifacts(mlflow_server):
+    """What a person sees: the page logged to a run of a real `mlflow server`, opened in the MLflow UI's
+    artifact viewer, which renders it in a frame of its own."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.create_experiment("rendering")
+    run_id = client.create_run(experiment).info.run_id
+    client.log_text(run_id, to_html(NOTEBOOK), "report.html")
+    client.set_terminated(run_id)
+    with browser_page(f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/report.html") as page:
+        page.wait_for_function("() => document.querySelector('iframe') !== null", timeout=60_000)
+        frame = next(frame for frame in page.frames if frame != page.main_frame)
+        frame.wait_for_function('() => document.body && document.body.innerText.includes("Kadra et al.\'s claim")')
+        shown, decoded = rendered_images(frame)
+        assert shown == decoded == _image_outputs(NOTEBOOK)
+        assert frame.locator("table").count() >= 2
