@@ -78,18 +78,7 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     }
     runs = pd.DataFrame(
         [
-            {
-                "method": method,
-                "variant": method,
-                "seed": seed,
-                "strength": np.nan,
-                "strength_name": None,
-                "test_accuracy": score,
-                "validation_accuracy": score,
-                "train_accuracy": 1.0,
-                "loss_gap": 0.1,
-                "generalization_gap": 1.0 - score,
-            }
+            _planted_run(method, method, seed, score)
             for method, scores in planted.items()
             for seed, score in enumerate(scores)
         ]
@@ -146,21 +135,7 @@ def test_a_study_over_several_data_sets_is_ranked_within_each_and_across_them_by
         for method, shift in (("none", 0.0), ("l2", 0.02), ("dropout", 0.04)):
             for seed in range(3):
                 score = base + shift + rng.normal(0, 0.002)
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "method": method,
-                        "variant": f"{method}-{dataset}",
-                        "seed": seed,
-                        "strength": np.nan,
-                        "strength_name": None,
-                        "test_accuracy": score,
-                        "validation_accuracy": score,
-                        "train_accuracy": 1.0,
-                        "loss_gap": 0.1,
-                        "generalization_gap": 1 - score,
-                    }
-                )
+                rows.append({"dataset": dataset, **_planted_run(method, f"{method}-{dataset}", seed, score)})
     runs = pd.DataFrame(rows)
     table = report.ranking(report.variant_summary(runs), runs)
     assert table.index.names == ["dataset", "rank"]
@@ -171,3 +146,19 @@ def test_a_study_over_several_data_sets_is_ranked_within_each_and_across_them_by
     means = scores.drop(index="mean rank")
     assert f"Friedman p = {stats.friedmanchisquare(*means.T.to_numpy()).pvalue:.3g}" in figure.axes[0].get_title()
     assert report.across_datasets(runs[runs["dataset"] == "a"]) is None
+
+
+def _planted_run(method, variant, seed, score):
+    """A row of `study_runs` with the given test (and validation) accuracy, for the statistics' planted tables."""
+    return {
+        "method": method,
+        "variant": variant,
+        "seed": seed,
+        "strength": np.nan,
+        "strength_name": None,
+        "test_accuracy": score,
+        "validation_accuracy": score,
+        "train_accuracy": 1.0,
+        "loss_gap": 0.1,
+        "generalization_gap": 1.0 - score,
+    }
