@@ -29,11 +29,11 @@ class Comparison:
     """Method `first` against method `second` over `pairs` paired seeds; differences are first − second.
 
     `p_t` and `p_wilcoxon` are two-sided (paired t-test; Wilcoxon's signed-rank test, zero differences
-    dropped), `p_holm` the t-test's p-value after Holm's correction across the comparisons it was corrected
-    with (NaN until then), `effect` Cohen's d_z (the mean difference over the differences' standard
-    deviation), `low`/`high` the bootstrap (BCa) confidence interval of the mean difference, and
-    `seeds_needed` the pairs a paired t-test needs to detect a difference of this effect with power 0.8 at
-    level 0.05 (None where no effect was seen).
+    dropped, NaN when every difference is zero), `p_holm` the t-test's p-value after Holm's correction across
+    the comparisons it was corrected with (NaN until then), `effect` Cohen's d_z (the mean difference over the
+    differences' standard deviation), `low`/`high` the bootstrap (BCa) confidence interval of the mean
+    difference, and `seeds_needed` the pairs a paired t-test needs to detect a difference of this effect with
+    power 0.8 at level 0.05 (None where no effect was seen).
     """
 
     first: str
@@ -85,14 +85,16 @@ def paired(
     if pairs < 2:
         return Comparison(*names, pairs, mean, math.nan, math.nan, math.nan, math.nan, math.nan, unit=unit)
     spread = float(np.std(differences, ddof=1))
-    if spread == 0:  # every seed differs by the same amount (or none): no test has a variance to work with
-        effect = math.inf * np.sign(mean) if mean else 0.0
-        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, math.nan, unit=unit)
+    nonzero = differences[differences != 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note that an exact test has few pairs
+        p_wilcoxon = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else math.nan
+    if spread == 0:  # every seed differs by the same amount (or none): the t-test has no variance to work with
+        effect = math.inf * np.sign(mean) if mean else 0.0
+        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, p_wilcoxon, unit=unit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         p_t = float(stats.ttest_rel(first, second).pvalue)
-        nonzero = differences[differences != 0]
-        p_wilcoxon = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else 1.0
         interval = stats.bootstrap(
             (differences,), np.mean, confidence_level=CONFIDENCE, method="BCa", rng=np.random.default_rng(seed)
         ).confidence_interval

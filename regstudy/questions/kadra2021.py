@@ -18,9 +18,9 @@ import numpy as np
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from regstudy import significance
 from regstudy.config import RunConfig
 from regstudy.datasets import splits_for
 from regstudy.errors import ConfigError, TrainingError
@@ -106,13 +106,12 @@ def run(
 
 def compare(accuracy: pd.DataFrame) -> pd.DataFrame:
     """The cocktail against each other contender across data sets: wins, ties and losses, the mean difference,
-    and the two-sided Wilcoxon signed-rank p-value of the per-data-set differences (scipy; NaN when every
-    difference is zero, where the test cannot be computed)."""
+    and the two-sided Wilcoxon signed-rank p-value of the per-data-set differences (`significance.paired`: zero
+    differences dropped; NaN when every difference is zero, where the test cannot be computed)."""
     rows = []
     for other in ("best single", "trees", "none"):
         difference = (accuracy["cocktail"] - accuracy[other]).to_numpy()
-        nonzero = difference[difference != 0]
-        p_value = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else float("nan")
+        comparison = significance.paired(accuracy["cocktail"].to_numpy(), accuracy[other].to_numpy(), unit="data set")
         rows.append(
             {
                 "against": other,
@@ -120,16 +119,17 @@ def compare(accuracy: pd.DataFrame) -> pd.DataFrame:
                 "wins": int(np.sum(difference > 0)),
                 "ties": int(np.sum(difference == 0)),
                 "losses": int(np.sum(difference < 0)),
-                "mean difference": float(np.mean(difference)),
-                "p (Wilcoxon)": p_value,
+                "mean difference": comparison.mean_difference,
+                "p (Wilcoxon)": comparison.p_wilcoxon,
             }
         )
     return pd.DataFrame(rows)
 
 
 def ranks(accuracy: pd.DataFrame) -> pd.Series:
-    """Each contender's mean rank over data sets (1 is the best test accuracy; ties share their mean rank)."""
-    return accuracy.rank(axis=1, ascending=False).mean().loc[list(accuracy.columns)]
+    """Each contender's mean rank over data sets (1 is the best test accuracy; ties share their mean rank), in
+    the table's order."""
+    return significance.mean_ranks(accuracy).loc[list(accuracy.columns)]
 
 
 def _alone(cocktail: SearchSpace, plugin) -> SearchSpace:
