@@ -126,6 +126,7 @@ def _write(folder: Path, finding: Finding) -> None:
     """The finding's folder: its page and key figure, downloaded from its parent run, and its README."""
     client = tracking.connect()
     folder.mkdir(parents=True, exist_ok=True)
+    _ensure_page(client, finding)
     shutil.copyfile(client.download_artifacts(finding.run_id, "report.html"), folder / "report.html")
     figures = sorted(artifact.path for artifact in client.list_artifacts(finding.run_id, "figures"))
     figure_line = ""
@@ -137,6 +138,21 @@ def _write(folder: Path, finding: Finding) -> None:
         f"# {finding.name}\n\n{finding.answer}\n{figure_line}\n"
         f"The whole answer, with its tables and figures: [report.html](report.html). Read from MLflow run "
         f"`{finding.run_id}` (code at commit `{run.data.tags.get('git_commit', 'unknown')}`), by `make results`.\n"
+    )
+
+
+def _ensure_page(client, finding: Finding) -> None:
+    """Give a parent run that has its executed notebook but no page (logged before pages existed) its page,
+    rendered from that notebook."""
+    if any(artifact.path == "report.html" for artifact in client.list_artifacts(finding.run_id)):
+        return
+    from regstudy.notebooks import log_page
+
+    notebooks = [a.path for a in client.list_artifacts(finding.run_id, "notebook") if a.path.endswith(".ipynb")]
+    if not notebooks:
+        raise FileNotFoundError(f"run {finding.run_id} of {finding.name} has neither report.html nor its notebook")
+    log_page(
+        client, finding.run_id, Path(client.download_artifacts(finding.run_id, notebooks[0])), None, False, finding.name
     )
 
 
