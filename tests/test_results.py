@@ -2,6 +2,7 @@
 summary are read back from MLflow, and the README's findings block is rewritten, never typed in."""
 
 import yaml
+from matplotlib.figure import Figure
 
 from regstudy import tracking
 from regstudy.results import full_size_run, publish
@@ -53,3 +54,19 @@ def test_results_runs_what_is_missing_then_publishes_each_finding_from_the_store
     assert len(runs_of(client, QUESTION)) + len(runs_of(client, "results-study")) == runs_before
     assert readme.read_text() == text
     assert tracking.PARAMS_DIGEST_TAG in client.get_run(run_id).data.tags
+
+
+def test_a_run_logged_before_pages_existed_gets_its_page_from_its_executed_notebook(client, experiment, tmp_path):
+    from regstudy.results import Finding, _write
+
+    from helpers import ROOT
+
+    notebook = ROOT / "notebooks" / "11-kadra-2021-regularization-cocktails.ipynb"
+    run_id = tracking.create_run(client, experiment, "old")
+    client.log_artifact(run_id, str(notebook), "notebook")
+    client.log_figure(run_id, Figure(), "figures/answer.png")
+    client.set_terminated(run_id)
+    _write(tmp_path / "old", Finding("old", "An answer.", run_id))
+    page = (tmp_path / "old" / "report.html").read_text()
+    assert page == open(client.download_artifacts(run_id, "report.html")).read()  # logged to the run too
+    assert "Kadra et al.'s claim" in page and "An answer." in (tmp_path / "old" / "README.md").read_text()
