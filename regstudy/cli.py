@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     tune = commands.add_parser(
         "tune", help="search a search file's space with Optuna, each trial a run of the training notebook"
     )
-    tune.add_argument("search", type=Path, help="a search file, e.g. params/search-cocktail-wine.yaml")
+    tune.add_argument("search", type=Path, help="a search file, e.g. params/search-cocktail-digits.yaml")
     tune.add_argument("--trials", type=int, help="end the search at this many trials (default: the file's)")
     tune.add_argument(
         "--workers", type=int, default=1, help="trials at once (default: 1, whose trials follow from file and seed)"
