@@ -113,8 +113,9 @@ def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
     The strength is chosen on validation, not on test, so that the test score is an honest estimate. Each
     method is compared, paired by seed, with the baseline (`none`) and with the best method
-    (`significance.paired`: the mean difference with its bootstrap 95 % interval, and the paired t-test's
-    p-value after Holm's correction across every comparison of the table), and the verdict says in words
+    (`significance.paired`: the mean difference with its bootstrap 95 % interval, the paired t-test's p-value
+    after Holm's correction across every comparison of the table, Wilcoxon's signed-rank p-value and Cohen's
+    d_z), and the verdict says in words
     whether the difference is real, noise at the seeds run (and how many seeds would show it), or cannot be
     told. Differences are oriented so that positive is better: accuracy, or minus the MSE.
     """
@@ -178,6 +179,8 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
         table[f"{label}: difference"] = np.nan
         table[f"{label}: 95 % CI"] = ""
         table[f"{label}: p (Holm)"] = np.nan
+        table[f"{label}: p (Wilcoxon)"] = np.nan
+        table[f"{label}: d_z"] = np.nan
         table[f"{label}: verdict"] = ""
     for (column, method), comparison in zip(where, comparisons):
         label = "vs none" if column == "none" else f"vs best ({leader})"
@@ -187,6 +190,8 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
             f"[{comparison.low:+.4f}, {comparison.high:+.4f}]" if np.isfinite(comparison.low) else "n/a"
         )
         table.loc[row, f"{label}: p (Holm)"] = comparison.p_holm
+        table.loc[row, f"{label}: p (Wilcoxon)"] = comparison.p_wilcoxon
+        table.loc[row, f"{label}: d_z"] = comparison.effect
         table.loc[row, f"{label}: verdict"] = comparison.verdict
     return table
 

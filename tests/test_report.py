@@ -105,6 +105,10 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     assert table.loc["same", "vs none: p (Holm)"] == pytest.approx(holm[("same", "none")])
     assert table.loc["same", "vs best (good): p (Holm)"] == pytest.approx(holm[("same", "good")])
     assert table.loc["none", "vs best (good): verdict"] == "good is better"
+    differences = planted["good"] - none
+    assert table.loc["good", "vs none: d_z"] == pytest.approx(differences.mean() / differences.std(ddof=1))
+    # Five positive differences: Wilcoxon's exact two-sided p-value is 2 / 2**5 (scipy's is the reference).
+    assert table.loc["good", "vs none: p (Wilcoxon)"] == pytest.approx(stats.wilcoxon(differences).pvalue)
     assert np.isnan(table.loc["none", "vs none: difference"]) and table.loc["good", "vs best (good): verdict"] == ""
     assert report.headline(table.reset_index()) == (
         "Of 3 methods, each at the strength chosen on validation, the best test accuracy is good's (0.8550, over 5 "
