@@ -308,14 +308,19 @@ def parent_run(study: str) -> str:
     return parents[0].info.run_id
 
 
-def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame) -> str:
-    """Log the figures and the ranking (CSV and markdown) as artifacts of the study's parent run."""
+def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame, across: pd.DataFrame | None = None) -> str:
+    """Log the figures, the ranking and (for a study over several data sets) the ranking across them, each as
+    CSV and markdown, as artifacts of the study's parent run; its description is the ranking's headline."""
     client = tracking.connect()
     parent_id = parent_run(study)
     for name, figure in figures.items():
         client.log_figure(parent_id, figure, f"figures/{name}.png")
-    client.log_text(parent_id, table.to_csv(), "ranking.csv")
-    client.log_text(parent_id, table.to_markdown(floatfmt=".4f") + "\n", "ranking.md")
+    for name, frame in {"ranking": table, "across_datasets": across}.items():
+        if frame is not None:
+            client.log_text(parent_id, frame.to_csv(), f"{name}.csv")
+            client.log_text(parent_id, frame.to_markdown(floatfmt=".4f") + "\n", f"{name}.md")
+    if "dataset" not in (table.index.names or []):
+        client.set_tag(parent_id, "mlflow.note.content", headline(table))
     return parent_id
 
 

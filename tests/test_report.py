@@ -61,7 +61,9 @@ def test_curves_have_one_point_per_epoch_and_the_report_is_logged(study, client)
         "validation_curves": report.curves_figure(runs, curves),
         "strength": report.strength_figure(report.variant_summary(runs)),
     }
-    parent = report.log_report(study.name, figures, report.ranking(report.variant_summary(runs), runs))
+    table = report.ranking(report.variant_summary(runs), runs)
+    parent = report.log_report(study.name, figures, table)
+    assert client.get_run(parent).data.tags["mlflow.note.content"] == report.headline(table)
     paths = {a.path for a in client.list_artifacts(parent)} | {a.path for a in client.list_artifacts(parent, "figures")}
     assert {"ranking.csv", "ranking.md", "study.yaml", "figures/validation_curves.png", "figures/strength.png"} <= paths
     logged = pd.read_csv(client.download_artifacts(parent, "ranking.csv"), index_col="rank")
