@@ -26,6 +26,31 @@ def regstudy_command(*arguments, env=None):
     )
 
 
+def kill_mid_run(arguments, children, timeout=300):
+    """Start `regstudy <arguments>`, wait until `children()` (its runs) holds a FINISHED run and one RUNNING,
+    kill the command with SIGKILL, and return its runs as they were just before."""
+    import pytest
+
+    command = subprocess.Popen(
+        [sys.executable, "-m", "regstudy.cli", *map(str, arguments)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, statuses = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        runs = children()
+        statuses = [run.info.status for run in runs]
+        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1:
+            break
+        time.sleep(0.5)
+    else:
+        command.kill()
+        pytest.fail(f"`regstudy {arguments[0]}` never had a finished and a running run: {statuses}")
+    os.kill(command.pid, signal.SIGKILL)
+    command.wait()
+    return runs
+
+
 def with_role(runs, role):
     """The runs whose `regstudy.role` tag is `role` (e.g. a sweep's "variant"s, a search's "trial"s)."""
     return [run for run in runs if run.data.tags.get("regstudy.role") == role]

@@ -2,7 +2,6 @@
 
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from regstudy import tracking
 from regstudy.training import train
 
-from helpers import mlflow_server_at, regstudy_command, runs_of, with_role
+from helpers import kill_mid_run, mlflow_server_at, regstudy_command, runs_of, with_role
 
 SMALL = "parameters: {train_size: 100, hidden_units: [8], epochs: 2}\n"
 
@@ -69,24 +68,8 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
     path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
     path.write_text(path.read_text().replace("epochs: 2", "epochs: 40"))
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        statuses = [run.info.status for run in _children(runs_of(client, experiment))]
-        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail(f"the sweep never had a finished and a running run: {statuses}")
-    first_finished = {
-        run.info.run_id for run in _children(runs_of(client, experiment)) if run.info.status == "FINISHED"
-    }
-    os.kill(sweep.pid, signal.SIGKILL)
-    sweep.wait()
+    seen = kill_mid_run(["sweep", path, "--workers", 1], lambda: _children(runs_of(client, experiment)))
+    first_finished = {run.info.run_id for run in seen if run.info.status == "FINISHED"}
 
     done = _sweep(path, "--workers", 1)
     assert done.returncode == 0, done.stderr

@@ -5,10 +5,8 @@ real training run is stopped exactly when Optuna says so, and not otherwise.
 """
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -20,7 +18,7 @@ from regstudy import tracking
 from regstudy.pruning import TrialLink, open_storage
 from regstudy.training import train
 
-from helpers import regstudy_command, runs_of, with_role
+from helpers import kill_mid_run, regstudy_command, runs_of, with_role
 
 SMALL = {"dataset": "digits", "train_size": 200, "hidden_units": [16], "epochs": 6}
 
@@ -134,21 +132,7 @@ def test_a_search_killed_with_sigkill_resumes_to_exactly_n_trials_drawing_what_a
 ):
     path = _search(tmp_path, experiment, parameters={**SMALL, "epochs": 40}, pruner="none")
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    search = subprocess.Popen(
-        [sys.executable, "-m", "regstudy.cli", "tune", str(path), "--storage", storage],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        states = [run.info.status for run in _trials_of(runs_of(client, experiment))]
-        if states.count("FINISHED") >= 1 and states.count("RUNNING") == 1:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail(f"the search never had a finished and a running trial: {states}")
-    os.kill(search.pid, signal.SIGKILL)
-    search.wait()
+    kill_mid_run(["tune", path, "--storage", storage], lambda: _trials_of(runs_of(client, experiment)))
 
     done = _tune(path, "--storage", storage)
     assert done.returncode == 0, done.stderr[-3000:]
