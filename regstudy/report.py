@@ -196,6 +196,23 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
     return table
 
 
+def styled(table: pd.DataFrame):
+    """The ranking as a person reads it (pandas' Styler): scores to 4 decimals, differences signed, p-values to 3
+    significant digits, effect sizes to 2 decimals, and every verdict whole (a plain frame's HTML cuts long
+    text at 50 characters)."""
+    formats = {}
+    for column in table.columns:
+        if column.endswith(("difference",)):
+            formats[column] = "{:+.4f}"
+        elif column.endswith(("(Holm)", "(Wilcoxon)")):
+            formats[column] = "{:.3g}"
+        elif column.endswith("d_z"):
+            formats[column] = "{:+.2f}"
+        elif pd.api.types.is_float_dtype(table[column]):
+            formats[column] = "{:.4f}"
+    return table.style.format(formats, na_rep="")
+
+
 def headline(table: pd.DataFrame) -> str:
     """The ranking in two sentences: the best method, and how many are really better or worse than the baseline
     (by the table's verdicts) and how many are not told apart from it at the seeds run."""

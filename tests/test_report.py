@@ -117,6 +117,8 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
         "seeds). Against no regularization, paired by seed with Holm's correction: 1 are better, 0 worse, and 1 not "
         "distinguishable from it."
     )
+    html = report.styled(table.reset_index()).to_html()
+    assert table.loc["same", "vs none: verdict"] in html  # whole, not cut at 50 characters
     low, high = (float(x) for x in table.loc["good", "vs none: 95 % CI"].strip("[]").split(","))
     assert low < table.loc["good", "vs none: difference"] < high
 
