@@ -59,7 +59,9 @@ class Comparison:
             return f"no difference at any {self.unit}"
         p_value = self.p_holm if not math.isnan(self.p_holm) else self.p_t
         if math.isnan(p_value) or p_value >= ALPHA:
-            needed = f"; about {self.seeds_needed} {self.unit}s would show it" if self.seeds_needed else ""
+            # Power analysis plans for a fresh study; it cannot ask for fewer seeds than were not enough here.
+            more = max(self.seeds_needed, self.pairs + 1) if self.seeds_needed else None
+            needed = f"; about {more} {self.unit}s would show it" if more else ""
             return f"not distinguishable from noise at {self.pairs} {self.unit}s{needed}"
         return f"{self.first if self.mean_difference > 0 else self.second} is better"
 
@@ -113,15 +115,16 @@ def paired(
     )
 
 
-def seeds_needed(effect: float) -> int | None:
+def seeds_needed(effect: float, alpha: float = ALPHA) -> int | None:
     """The fewest paired seeds with which a two-sided paired t-test detects effect d_z with power `POWER` at
-    `ALPHA` (statsmodels' `TTestPower`, searched over whole numbers of seeds from 2), or None for no effect."""
+    level `alpha` (statsmodels' `TTestPower`, searched over whole numbers of seeds from 2), or None for no
+    effect."""
     if not effect or not math.isfinite(effect):
         return None
     from statsmodels.stats.power import TTestPower
 
     def enough(seeds: int) -> bool:
-        return TTestPower().power(effect_size=abs(effect), nobs=seeds, alpha=ALPHA) >= POWER
+        return TTestPower().power(effect_size=abs(effect), nobs=seeds, alpha=alpha) >= POWER
 
     low, high = 1, 2  # not enough at `low`; search `high` up by doubling, then the gap by halving
     while not enough(high):
@@ -136,14 +139,25 @@ def seeds_needed(effect: float) -> int | None:
 
 def holm(comparisons: list[Comparison]) -> list[Comparison]:
     """The comparisons with `p_holm` set: their t-test p-values corrected together by Holm's step-down method
-    (statsmodels' `multipletests`); those without a p-value are left out of the correction."""
+    (statsmodels' `multipletests`); those without a p-value are left out of the correction. The seeds each
+    would need are planned at the level the correction asks of the first it tests, `ALPHA` over the number of
+    comparisons, so that the advice holds after the correction too."""
     from statsmodels.stats.multitest import multipletests
 
     tested = [index for index, comparison in enumerate(comparisons) if not math.isnan(comparison.p_t)]
     corrected = multipletests([comparisons[i].p_t for i in tested], method="holm")[1] if tested else []
     adjusted = dict(zip(tested, corrected))
+    level = ALPHA / max(1, len(tested))
     return [
-        Comparison(**{**asdict(comparison), "p_holm": float(adjusted.get(index, math.nan))})
+        Comparison(
+            **{
+                **asdict(comparison),
+                "p_holm": float(adjusted.get(index, math.nan)),
+                "seeds_needed": seeds_needed(comparison.effect, level)
+                if index in adjusted
+                else comparison.seeds_needed,
+            }
+        )
         for index, comparison in enumerate(comparisons)
     ]
 

@@ -65,6 +65,9 @@ def test_holm_multiplies_the_sorted_p_values_by_the_remaining_count_and_keeps_th
     # Sorted: 0.01 × 3 = 0.03, 0.03 × 2 = 0.06, 0.04 × 1 = 0.04 → 0.06 (never below the one before).
     assert corrected[:3] == pytest.approx([0.03, 0.06, 0.06])
     assert math.isnan(corrected[3])  # no p-value: left out of the correction
+    # The seeds each would need are planned at α / 3, the level Holm's correction asks of its first test.
+    assert [c.seeds_needed for c in significance.holm(comparisons)][:3] == [significance.seeds_needed(1, 0.05 / 3)] * 3
+    assert significance.seeds_needed(1, 0.05 / 3) > significance.seeds_needed(1)
 
 
 def test_the_confidence_band_is_the_student_t_interval_and_collapses_for_one_seed():
