@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,27 @@ def log_data(client: MlflowClient, run_id: str, dataset: str, splits: Splits, so
             x, targets=y, source=source, name=f"{dataset}-{context}", digest=digest(x, y)
         )._to_mlflow_entity()
         inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
-    client.log_inputs(run_id, datasets=inputs)
+    _log_inputs(client, run_id, inputs)
+
+
+def _log_inputs(client: MlflowClient, run_id: str, inputs: list, attempts: int = 3) -> None:
+    """Log `inputs` to the run, again if a run logging the same data set at the same moment won the race.
+
+    MLflow's database store looks a data set up and then inserts it in one transaction; two runs doing so at
+    once against one server (a sweep's workers) both insert, and the loser gets a unique-constraint error
+    (UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest). Its transaction is
+    rolled back whole, so trying again finds the winner's data set and links it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def log_model(client: MlflowClient, run_id: str, model: keras.Model, x_example: np.ndarray) -> None:

@@ -108,13 +108,12 @@ def _reported(outcome: TrialRun, scores: list[float], run_id: str, link: TrialLi
 
 @dataclass
 class Tuned:
-    """A search as it stands after `tune`: its Optuna study, parent run, and the trials this call ran."""
+    """A search as it stands after `tune`: its Optuna study and parent run."""
 
     search: Search
     study: optuna.Study
     parent_id: str
     storage: str
-    ran: list[optuna.trial.FrozenTrial]
 
 
 def tune(
@@ -170,11 +169,11 @@ def tune(
                 f"{max(0, target - ended)} to run on {workers} {executor_kind} worker(s); Optuna study in {storage}"
             )
             try:
-                ran = runner.run(target - ended, workers, executor_kind, scheduler, echo)
+                runner.run(target - ended, workers, executor_kind, scheduler, echo)
             except KeyboardInterrupt:
                 runner.retry_interrupted()
                 raise
-    return Tuned(search, study, parent_id, storage, ran)
+    return Tuned(search, study, parent_id, storage)
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -233,8 +232,8 @@ class _Trials:
 
     def run(
         self, count: int, workers: int, executor_kind: str, scheduler: str | None, echo: Callable[[str], None]
-    ) -> list[optuna.trial.FrozenTrial]:
-        """Run `count` more trials, `workers` at once, and return them as they ended."""
+    ) -> None:
+        """Run `count` more trials, `workers` at once, echoing each as it ends."""
         self.threads = threads_per_worker(workers, scheduler)
         ran, running = [], {}
         with executor(executor_kind, workers, scheduler) as (submit, completed):
@@ -250,7 +249,6 @@ class _Trials:
                     future = next(iter(completed(list(running))))
                     ran.append(self.end(running.pop(future), future.result()))
                     echo(_line(ran[-1], self.search))
-        return ran
 
     def retry_interrupted(self) -> None:
         """End FAIL each trial still RUNNING (only this process runs the search: whoever ran it was interrupted),

@@ -137,7 +137,7 @@ def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, ex
     path = _study(tmp_path, experiment, "grid: {plugins: [none, l2, dropout]}\nseeds: [0]\n")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
     done = _sweep(path, "--executor", "dask", "--workers", 2, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     client = MlflowClient(mlflow_server)
     children = _children(runs_of(client, experiment))
     assert sorted(run.data.tags["mlflow.runName"] for run in children) == ["dropout seed=0", "l2 seed=0", "none seed=0"]
@@ -220,7 +220,7 @@ def test_an_authenticated_server_lands_a_sweep_with_credentials_and_refuses_a_cl
         "MLFLOW_TRACKING_PASSWORD": "a-long-test-password",
     }
     done = _sweep(path, "--workers", 1, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     credentials = {key: env[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     with mock.patch.dict(os.environ, credentials):
         children = _children(runs_of(MlflowClient(auth_server), experiment))

@@ -94,7 +94,7 @@ def test_tune_finds_the_best_trial_writes_its_parameters_and_logs_the_search_as_
         pruner={"name": "median", "startup_trials": 1},
     )
     done = _tune(path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     runs = runs_of(client, experiment)
     (parent,) = [run for run in runs if run.data.tags.get("regstudy.role") == "search"]
     trials = sorted(_trials_of(runs), key=lambda run: int(run.data.tags["trial"]))
@@ -135,7 +135,7 @@ def test_a_search_killed_with_sigkill_resumes_to_exactly_n_trials_drawing_what_a
     kill_mid_run(["tune", path, "--storage", storage], lambda: _trials_of(runs_of(client, experiment)))
 
     done = _tune(path, "--storage", storage)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     study = _study(storage, experiment)
     ended = [trial for trial in study.trials if not trial.user_attrs.get("interrupted")]
     assert [trial.state for trial in ended] == [TrialState.COMPLETE] * 3
@@ -164,7 +164,8 @@ def test_a_dask_search_with_folds_against_an_mlflow_server_averages_each_trials_
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     done = _tune(path, "--executor", "dask", "--workers", 2, "--storage", storage, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert " FAIL" not in done.stdout, done.stdout[-3000:]  # a failed trial's line gives its reason
     server = MlflowClient(mlflow_server)
     runs = _trials_of(runs_of(server, experiment))
     assert sorted((run.data.tags["trial"], run.data.tags["fold"]) for run in runs) == [
