@@ -41,6 +41,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "train":  # chooses Keras' backend for the run's engine before Keras is imported
+        from regstudy.backends import train
+
+        return train
     if name in _FROM_TRAINING:
         from regstudy import training
 

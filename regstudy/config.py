@@ -69,8 +69,9 @@ class RunConfig:
         batch_size: >= 1. Defaults to 32.
         epochs: the most epochs trained, >= 1. Defaults to 10.
         seed: the seed of initialisation, shuffling and noise. Defaults to 0.
-        engine: "graph" (one graph call per epoch, the default) or "keras" (`model.fit`); both train the same
-            steps on the same batches, see `regstudy.engines`. Defaults to "graph".
+        engine: "graph" (one graph call per epoch, the default), "keras" (`model.fit`) or "jax" (one compiled
+            call per epoch on Keras' JAX backend); all train the same steps on the same batches, see
+            `regstudy.engines`. Defaults to "graph".
         figures: also render the learning curves and the weight histogram into the run as PNG files. The
             curves are logged as metric series, which the MLflow UI charts, either way; rendering costs more
             than the rest of a small run's logging together (see `make bench`). Defaults to False.
@@ -154,6 +155,10 @@ class RunConfig:
         if self.model == "resmlp" and not self.hidden_units:
             raise ConfigError("hidden_units", self.hidden_units, "is empty, but a resmlp needs one size per block")
         Combination(plugins).check(self.description())
+        for plugin in plugins:
+            if self.engine in plugin.refused_engines:
+                why = f"cannot train plugin '{plugin.name}': {plugin.refused_engines[self.engine]}; use engine: graph"
+                raise ConfigError("engine", self.engine, why)
         ensembles = [plugin.name for plugin in plugins if plugin.final_predictions]
         if self.log_model and ensembles:
             why = f"cannot save the model of '{ensembles[0]}': its final predictions are an ensemble's, not a model's"

@@ -1,6 +1,6 @@
-"""The two ways a run's epochs are trained: Keras' own `fit`, and the same steps in one graph call per epoch.
+"""The ways a run's epochs are trained: Keras' own `fit`, and the same steps in one compiled call per epoch.
 
-Both run the model's own `train_step` and `test_step` (so every plugin's layers, penalties, constraints,
+All run the model's own `train_step` and `test_step` (so every plugin's layers, penalties, constraints,
 optimizer and loss options act identically), on the same batches in the same order, drive the same Keras
 callbacks, and return the same history:
 
@@ -12,8 +12,12 @@ callbacks, and return the same history:
   usual, and the batch hooks once per epoch, with the epoch's logs. Under both engines, then, a callback's
   batch hooks see epochs, not single batches.
 
+- "jax": the graph engine's epoch on Keras' JAX backend (`regstudy.jax_epochs`): one `jax.jit` call scans
+  Keras' own stateless training step over the epoch's batches, then validates. Its process's Keras runs on
+  JAX (`regstudy.backends`); callbacks are driven exactly as for the graph engine.
+
 The epoch's order of examples is `epoch_order(seed, epoch, n)`, so it is known outside TensorFlow and the
-same for both engines.
+same for every engine.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ keras = lazy_loader.load("keras")
 # TensorFlow is imported where it is used, not as a lazy module: matplotlib asks any "tensorflow" in
 # `sys.modules` whether its data are tensors, which would import it in processes that only draw figures.
 
-ENGINES = ("graph", "keras")
+ENGINES = ("graph", "keras", "jax")
 """The names `RunConfig.engine` accepts."""
 
 
@@ -57,7 +61,13 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def fit(engine: str, model: keras.Model, data: EpochData, epochs: int, callbacks: list) -> dict[str, list[float]]:
     """Train a compiled `model` for up to `epochs` epochs with `engine`; return the per-epoch history."""
-    return {"graph": _fit_graph, "keras": _fit_keras}[engine](model, data, epochs, callbacks)
+    if engine == "keras":
+        return _fit_keras(model, data, epochs, callbacks)
+    if engine == "jax":
+        from regstudy.jax_epochs import epoch_function
+    else:
+        epoch_function = _epoch_function
+    return drive(model, data, epochs, callbacks, epoch_function(model, data))
 
 
 def _fit_keras(model, data, epochs, callbacks):
@@ -88,10 +98,9 @@ def _fit_keras(model, data, epochs, callbacks):
     return history.history
 
 
-def _fit_graph(model, data, epochs, callbacks):
-    import tensorflow as tf
-
-    run_epoch = _epoch_function(model, data)
+def drive(model, data: EpochData, epochs: int, callbacks: list, run_epoch) -> dict[str, list[float]]:
+    """Train with `run_epoch(order) -> (training logs, validation logs)`, one compiled call per epoch, calling
+    the callbacks as `fit` calls them when one execution covers the whole epoch; return the history."""
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, model=model, epochs=epochs, steps=data.steps, verbose=0
     )
@@ -101,7 +110,7 @@ def _fit_graph(model, data, epochs, callbacks):
     for epoch in range(epochs):
         callbacks.on_epoch_begin(epoch)
         callbacks.on_train_batch_begin(0)
-        training, validation = run_epoch(tf.constant(epoch_order(data.seed, epoch, len(data.x))))
+        training, validation = run_epoch(epoch_order(data.seed, epoch, len(data.x)))
         logs = _floats(training)
         callbacks.on_train_batch_end(data.steps - 1, logs)
         callbacks.on_test_begin()
@@ -145,7 +154,7 @@ def _epoch_function(model: keras.Model, data: EpochData):
     model.optimizer.build(model.trainable_variables)
     model.test_step(validation[0])
 
-    @tf.function(autograph=False)
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([len(data.x)], tf.int32)])
     def run_epoch(order):
         model.reset_metrics()
 

@@ -110,7 +110,7 @@ class DropConnectDense(keras.layers.Dense):
     def call(self, inputs, training=None):
         kernel = self.kernel
         if training and self.rate > 0:
-            kernel = keras.random.dropout(kernel, self.rate, seed=self.seed_generator)
+            kernel = keras.random.dropout(ops.convert_to_tensor(kernel), self.rate, seed=self.seed_generator)
         outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

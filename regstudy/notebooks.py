@@ -28,6 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from regstudy import tracking
+from regstudy.backends import backend_of
 from regstudy.config import RunConfig
 from regstudy.errors import NotebookError
 from regstudy.paths import notebooks_folder
@@ -42,9 +43,14 @@ class Kernel:
     TensorFlow's and MLflow's start-up lines and warnings stay out of the user's terminal and are kept with
     the run instead (`kernel.log`). Where the platform has them the kernel talks over IPC sockets: no TCP
     port is opened, and Jupyter has no unencrypted TCP to warn about.
+
+    Args:
+        backend: the Keras backend the kernel's Keras runs on (`KERAS_BACKEND`), or None for this process's
+            environment's. Defaults to None.
     """
 
-    def __init__(self):
+    def __init__(self, backend: str | None = None):
+        self.backend = backend
         _remove_folders_of_ended_processes()
         KERNELS.mkdir(exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=KERNELS))
@@ -52,7 +58,8 @@ class Kernel:
         self._output = open(self.log, "ab")  # open for the kernel's whole life; closed by `shutdown`
         options = {"transport": "ipc", "ip": str(self.folder / "ipc")} if sys.platform.startswith("linux") else {}
         self.manager = AsyncKernelManager(kernel_name="python3", **options)
-        asyncio.run(self.manager.start_kernel(stdout=self._output, stderr=self._output))
+        env = {**os.environ, **({"KERAS_BACKEND": backend} if backend else {})}
+        asyncio.run(self.manager.start_kernel(stdout=self._output, stderr=self._output, env=env))
 
     def alive(self) -> bool:
         return asyncio.run(self.manager.is_alive())
@@ -84,19 +91,21 @@ def _remove_folders_of_ended_processes() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-_warm_kernel: Kernel | None = None
+_warm_kernels: dict[str, Kernel] = {}
 
 
-def warm_kernel() -> Kernel:
-    """This process's reusable kernel (started on first use, replaced if it died).
+def warm_kernel(engine: str = "graph") -> Kernel:
+    """This process's reusable kernel for runs on `engine` (started on first use, replaced if it died): one per
+    Keras backend, since a kernel's Keras keeps the backend it started with.
 
     The kernel exits by itself when this process dies, whatever kills it (ipykernel polls its parent).
     """
-    global _warm_kernel
-    if _warm_kernel is None or not _warm_kernel.alive():
-        _warm_kernel = Kernel()
-        atexit.register(_warm_kernel.shutdown)
-    return _warm_kernel
+    backend = backend_of(engine)
+    kernel = _warm_kernels.get(backend)
+    if kernel is None or not kernel.alive():
+        kernel = _warm_kernels[backend] = Kernel(backend)
+        atexit.register(kernel.shutdown)
+    return kernel
 
 
 def execute(
@@ -105,6 +114,7 @@ def execute(
     parameters: dict,
     kernel: Kernel | None = None,
     kernel_output: Callable[[str], None] | None = None,
+    backend: str | None = None,
 ) -> None:
     """Execute `notebook` with papermill in this interpreter's kernel, raising `NotebookError` on failure.
 
@@ -113,9 +123,10 @@ def execute(
             shut down afterwards.
         kernel_output: called with what the kernel wrote to its stdout and stderr during this execution
             (whether it succeeded or not), e.g. to keep it with the run. Defaults to None.
+        backend: the Keras backend of a fresh kernel (see `Kernel`). Defaults to None.
     """
     fresh = kernel is None
-    kernel = Kernel() if fresh else kernel
+    kernel = Kernel(backend) if fresh else kernel
     offset = kernel.log.stat().st_size
     try:
         papermill.execute_notebook(
@@ -172,6 +183,7 @@ def run_training_notebook(
                 {**config.to_dict(), "run_id": run_id, **(parameters or {})},
                 kernel,
                 keep_kernel_output(client, run_id),
+                backend_of(config.engine),
             )
         finally:
             if executed.exists():

@@ -7,8 +7,11 @@ seed and the step; the model's own loss, penalties and gradients; a plugin's cha
 of these runs Keras' `train_step` unchanged, so it costs nothing. Validation and evaluation go through
 `test_step`, which no plugin touches.
 
-The gradient computation is TensorFlow's (`tf.GradientTape`), as in Keras' TensorFlow trainer; the plugins
-themselves are written in `keras.ops`.
+On Keras' JAX backend (the jax engine) the step is Keras' stateless one, `train_step(state, data) -> (logs,
+state)`, with the batch transforms and the updates after the step run in a `keras.StatelessScope` over the
+state. A change of the gradients (`Step`) computes them with TensorFlow's `tf.GradientTape`, as Keras'
+TensorFlow trainer does, so the plugins that make one are refused on JAX (`Plugin.refused_engines`). The
+plugins themselves are written in `keras.ops`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 SEED_STRIDE = 1024
@@ -50,7 +52,10 @@ class RegularizedModel(keras.Model):
         self.seed = seed
         self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
 
-    def train_step(self, data):
+    def train_step(self, *arguments):
+        if len(arguments) == 2:  # Keras' JAX step: (state, data) -> (logs, state)
+            return self._stateless_step(*arguments)
+        (data,) = arguments
         if self.batch_transform is None and self.step_gradients is None and not self.after_update:
             return super().train_step(data)
         x, y = data[0], data[1]
@@ -65,8 +70,27 @@ class RegularizedModel(keras.Model):
             update()
         return logs
 
+    def _stateless_step(self, state, data):
+        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) on the transformed batch, then the updates."""
+        x, y = data[0], data[1]
+        variables = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables)
+        if self.batch_transform is not None:
+            iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
+            with keras.StatelessScope(state_mapping=[(self.batch_seed.state, step_seed(self.seed, iteration))]):
+                x, y = self.batch_transform(x, y, self.batch_seed)
+        logs, state = super().train_step(state, (x, y))
+        if self.after_update:
+            mapping = [pair for owned, values in zip(variables, state) for pair in zip(owned, values)]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                for update in self.after_update:
+                    update()
+            state = (*([scope.get_current_value(v) for v in owned] for owned in variables), state[3])
+        return logs, state
+
     def _changed_step(self, x, y):
         """Keras' step (`keras/src/backend/tensorflow/trainer.py`) with the plugin's gradients applied."""
+        import tensorflow as tf
+
         step = Step(self)
         loss, y_pred, gradients = step.gradients(x, y)
         # The loss of the batch as Keras tracks it in its own step, so the logs read the same.
@@ -76,7 +100,12 @@ class RegularizedModel(keras.Model):
         return self.compute_metrics(x, y, y_pred)
 
 
-def step_seed(seed: int, iteration) -> tf.Tensor:
+def _position(variables: list, variable) -> int:
+    """Where `variable` itself (not an equal one) is in `variables`."""
+    return next(index for index, each in enumerate(variables) if each is variable)
+
+
+def step_seed(seed: int, iteration):
     """The state of the batch transforms' seed generator at optimizer step `iteration`: `[seed, iteration ·
     SEED_STRIDE]`, so every run and step draws its own numbers, whichever engine runs it."""
     return ops.stack([ops.cast(seed % 2**31, "int64"), ops.cast(iteration, "int64") * SEED_STRIDE])
@@ -104,12 +133,16 @@ class Step:
 
     def gradients(self, x, y) -> tuple:
         """The loss on `(x, y)` at the current weights, the predictions, and the loss's gradients."""
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             loss, y_pred = self.loss(x, y)
         return loss, y_pred, tape.gradient(loss, self.variables)
 
     def input_gradient(self, x, y):
         """The gradient of the loss on `(x, y)` with respect to the inputs `x`."""
+        import tensorflow as tf
+
         x = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(x)

@@ -8,11 +8,11 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 import yaml
 from IPython.utils.capture import capture_output
 
 from regstudy import engines, lineage, tracking
+from regstudy.backends import use_backend_of
 from regstudy.callbacks import EpochLogger, EpochTimer, PruningCallback, WeightStatistics, final_metrics
 from regstudy.combination import Combination
 from regstudy.config import OPTIMIZERS, RunConfig
@@ -74,6 +74,7 @@ def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, 
     """`train` for an already validated `RunConfig`; `trial` may also be an `optuna.Trial` of this process, to
     which the validation score (`val_accuracy`, or `val_mse` for regression) is reported."""
     started = time.perf_counter()
+    use_backend_of(config.engine)  # refused before anything is written if this process's Keras runs on another
     determinism_tags = make_deterministic(config.seed)
     splits = splits_for(config)
     combination = Combination.from_config(config.plugins)
@@ -101,14 +102,15 @@ def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, 
         steps_per_execution=data.steps,
     )
     evaluation_data = {
-        "train": batches(x_train, data.y, EVALUATION_BATCH_SIZE),
-        "validation": batches(splits.x_validation, data.y_validation, EVALUATION_BATCH_SIZE),
-        "test": batches(splits.x_test, _encode(splits.y_test, splits), EVALUATION_BATCH_SIZE),
+        "train": (x_train, data.y),
+        "validation": (splits.x_validation, data.y_validation),
+        "test": (splits.x_test, _encode(splits.y_test, splits)),
     }
     tags = {
         "plugins": config.plugin_label,
         "dataset": config.dataset,
         "model": config.model,
+        "engine": config.engine,
         "seed": str(config.seed),
         **determinism_tags,
         **tracking.environment_tags(),
@@ -200,19 +202,11 @@ def _encode(labels: np.ndarray, splits: Splits) -> np.ndarray:
     return labels
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """A dataset of batches; reshuffled every epoch, in an order fixed by the seed, when one is given."""
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is None:
-        return data.batch(batch_size).cache()
-    return data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)
-
-
-def _final_metrics(model: keras.Model, data: dict[str, tf.data.Dataset], task: str) -> dict[str, float]:
-    """Loss and score on each set with the final weights, and the generalization gaps."""
+def _final_metrics(model: keras.Model, data: dict[str, tuple[np.ndarray, np.ndarray]], task: str) -> dict[str, float]:
+    """Loss and score on each set (inputs, targets) with the final weights, and the generalization gaps."""
     metrics = {}
-    for name, batches in data.items():
-        scores = model.evaluate(batches, verbose=0, return_dict=True)
+    for name, (x, y) in data.items():
+        scores = model.evaluate(x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True)
         metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
     metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
     if task == "classification":

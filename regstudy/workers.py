@@ -63,7 +63,7 @@ def execute_run(
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
     started = time.perf_counter()
     try:
-        run_id = run_training_notebook(config, tags, kernel=warm_kernel(), parameters=notebook_parameters)
+        run_id = run_training_notebook(config, tags, kernel=warm_kernel(config.engine), parameters=notebook_parameters)
         return run_id, None, time.perf_counter() - started
     except Exception as error:  # noqa: BLE001  (reported in the summary, and the run is FAILED)
         return None, f"{type(error).__name__}: {error}", time.perf_counter() - started

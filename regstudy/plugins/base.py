@@ -86,6 +86,10 @@ class Plugin(Configurable):
     """True for a method whose final predictions are not the trained model's (a snapshot ensemble): its run
     cannot log one model (`log_model`) that reproduces its metrics."""
 
+    refused_engines: ClassVar[dict[str, str]] = {}
+    """Engines this plugin cannot train on, each with the reason (a run asking for one is refused before it
+    starts): e.g. a change of the step's gradients, computed with TensorFlow, on the jax engine."""
+
     regularizer: ClassVar[bool] = True
     """False for a method that tests regularization rather than being one (`random_labels`): a study of every
     regularizer, like the default study, leaves it out."""

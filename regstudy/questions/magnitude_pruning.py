@@ -6,7 +6,6 @@ import keras
 import numpy as np
 
 from regstudy.models import kernels
-from regstudy.training import batches
 
 
 def magnitude_masks(weights: list[np.ndarray], fraction: float) -> list[np.ndarray]:
@@ -71,7 +70,15 @@ def fine_tune(
     try:
         keras.utils.set_random_seed(seed)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=model.loss, metrics=None)
-        model.fit(batches(x, y, batch_size, shuffle_seed=seed), epochs=epochs, shuffle=False, verbose=0)
+        model.fit(_shuffled(x, y, batch_size, seed), epochs=epochs, shuffle=False, verbose=0)
     finally:
         for variable, constraint in zip(variables, previous):
             variable.constraint = constraint
+
+
+def _shuffled(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """Batches reshuffled every epoch, in an order fixed by `seed` (a `tf.data` pipeline)."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    return data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)

@@ -1,0 +1,91 @@
+"""The jax engine's epoch: one `jax.jit` call that trains on every batch of the epoch, then validates.
+
+The call is pure, as JAX wants: it takes the model's state (trainable and non-trainable variables, the random
+seeds' states among them, the optimizer's and the metrics' variables) and returns the new state, which is
+written back to the model's variables after each epoch, so callbacks read and change the weights between
+epochs as under the other engines. The step is the model's own (`RegularizedModel.train_step(state, data)`,
+Keras' JAX step with the plugins' hooks), scanned (`jax.lax.scan`) over the epoch's full batches; the last,
+smaller batch (the remainder) is one more step. Validation runs Keras' `test_step` over fixed batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from regstudy.engines import EpochData
+
+
+def epoch_function(model: keras.Model, data: EpochData) -> Callable:
+    """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""
+    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+    size, full = data.batch_size, len(data.x) // data.batch_size
+    validation = [
+        (
+            jnp.asarray(data.x_validation[start : start + data.validation_batch_size]),
+            jnp.asarray(data.y_validation[start : start + data.validation_batch_size]),
+        )
+        for start in range(0, len(data.x_validation), data.validation_batch_size)
+    ]
+    # The optimizer's and the metrics' variables exist before the first call, as Keras' own trainer makes them
+    # (`_symbolic_build`): the state a compiled call takes and returns cannot grow.
+    model.optimizer.build(model.trainable_variables)
+    predicted = model(x[:1])
+    model.compute_loss(x[:1], y[:1], predicted)
+    model.compute_metrics(x[:1], y[:1], predicted)
+    model.reset_metrics()
+    reset = [variable.value for variable in model.metrics_variables]  # every metric at its start
+
+    def step(state, indices):
+        logs, state = model.train_step(state, (x[indices], y[indices]))
+        return state, logs
+
+    @jax.jit
+    def run_epoch(state, order):
+        trainable, non_trainable, optimizer, _ = state
+        state = (trainable, non_trainable, optimizer, reset)
+        logs = {}
+        if full:
+            state, history = jax.lax.scan(step, state, order[: full * size].reshape(full, size))
+            logs = {name: values[-1] for name, values in history.items()}
+        if full * size < len(order):
+            state, logs = step(state, order[full * size :])
+        trainable, non_trainable, optimizer, _ = state
+        measured = (trainable, non_trainable, reset)
+        for batch in validation:
+            validation_logs, measured = model.test_step(measured, batch)
+        return state, logs, validation_logs
+
+    def run(order: np.ndarray) -> tuple[dict, dict]:
+        state, training, validation_logs = run_epoch(_state(model), jnp.asarray(order))
+        _write_back(model, state)
+        return training, validation_logs
+
+    return run
+
+
+def _state(model: keras.Model) -> tuple[list, list, list, list]:
+    """The model's variables' current values, as Keras' JAX step takes them."""
+    return (
+        [variable.value for variable in model.trainable_variables],
+        [variable.value for variable in model.non_trainable_variables],
+        [variable.value for variable in model.optimizer.variables],
+        [variable.value for variable in model.metrics_variables],
+    )
+
+
+def _write_back(model: keras.Model, state: tuple[list, list, list, list]) -> None:
+    """Assign the epoch's end state to the model's variables."""
+    owners = (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.optimizer.variables,
+        model.metrics_variables,
+    )
+    for variables, values in zip(owners, state):
+        for variable, value in zip(variables, values):
+            variable.assign(value)

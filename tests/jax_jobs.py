@@ -1,0 +1,87 @@
+"""Runs for the tests on Keras' JAX backend, which need a process of their own (a process's Keras keeps the
+backend it was imported with; the suite's runs on TensorFlow): `on_jax(runs)` trains each run there.
+
+`python jax_jobs.py FILE` reads a JSON list of `regstudy.train` parameters from FILE and writes back, for each,
+the history and metrics, or the one-line refusal of a run that is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from regstudy import PLUGINS, ConfigError, Plugin
+from regstudy.validation import Interval
+
+
+class FixedStart(Plugin):
+    """Starts training from weights drawn with numpy from `seed`, the same on every backend (Keras'
+    initializers draw from each backend's own random numbers)."""
+
+    parameter_constraints = {"seed": Interval(int, 0, None)}
+
+    def __init__(self, seed=0):
+        self.seed = seed
+
+    def callbacks(self):
+        import keras
+
+        seed = self.seed
+
+        class SetWeights(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                rng = np.random.default_rng(seed)
+                self.model.set_weights(
+                    [rng.normal(0, 0.1, np.shape(w)).astype(w.dtype) for w in self.model.get_weights()]
+                )
+
+        return [SetWeights()]
+
+
+def add_fixed_start() -> None:
+    """Register `fixed_start` (the tests' process adds it to a copy of the registry, see the tests)."""
+    if "fixed_start" not in PLUGINS.names():
+        PLUGINS.add("fixed_start", FixedStart)
+
+
+def on_jax(runs: list[dict], tmp_path: Path) -> list[dict]:
+    """Train each of `runs` (parameters of `regstudy.train`) in one process whose Keras runs on JAX, into the
+    store of this process's environment; for each, {"history", "metrics", "tags"} or {"refused": message}."""
+    request = tmp_path / "runs.json"
+    request.write_text(json.dumps(runs))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).parent)}
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__)), str(request)], env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(request.with_suffix(".out.json").read_text())
+
+
+def _train_each(runs: list[dict]) -> list[dict]:
+    import keras
+    from mlflow import MlflowClient
+
+    import regstudy
+
+    assert keras.backend.backend() == "jax"
+    add_fixed_start()
+    results = []
+    for parameters in runs:
+        try:
+            result = regstudy.train(**parameters)
+        except ConfigError as error:
+            results.append({"refused": str(error)})
+            continue
+        tags = MlflowClient().get_run(result.run_id).data.tags
+        results.append({"history": result.history, "metrics": result.metrics, "tags": tags})
+    return results
+
+
+if __name__ == "__main__":
+    request = Path(sys.argv[1])
+    request.with_suffix(".out.json").write_text(json.dumps(_train_each(json.loads(request.read_text()))))

@@ -1,0 +1,147 @@
+"""The jax engine: the same Keras models and plugins on Keras' JAX backend, one compiled call per epoch.
+
+The suite's own process runs Keras on TensorFlow; runs on JAX go to a process of their own (`jax_jobs.on_jax`),
+to a kernel started on JAX (`regstudy run`, sweeps), or are refused.
+"""
+
+import numpy as np
+import pytest
+import scipy.stats
+import yaml
+from jax_jobs import FixedStart, on_jax
+
+import regstudy
+from regstudy import PLUGINS, ConfigError, RunConfig
+from regstudy.training import train
+
+from helpers import model_for, regstudy_command, runs_of, with_role
+
+ALL_PLUGINS = PLUGINS.names()
+REFUSED_ON_JAX = {"fgsm", "lookahead", "sam"}
+"""The plugins whose code is TensorFlow's (SAM's and FGSM's second gradient pass) or keeps state outside the
+model (lookahead's slow weights): refused on `engine: jax` before training, with the reason."""
+RANDOM = ["dropout", "gaussian_noise", "mixup", "cutout", "shake_shake", "batch_norm"]
+"""Plugins that draw random numbers in the step (dropout masks, noise, batch transforms, shake coefficients)."""
+
+
+def _tiny(experiment, name, **more):
+    return {
+        "experiment": experiment,
+        "plugins": [name],
+        "model": model_for(name),
+        "train_size": 64,
+        "epochs": 2,
+        "hidden_units": [8],
+        "engine": "jax",
+        **more,
+    }
+
+
+def test_every_plugin_trains_on_jax_the_same_way_twice_or_is_refused_with_its_reason(client, experiment, tmp_path):
+    runs = [_tiny(experiment, name) for name in ALL_PLUGINS]
+    runs += [_tiny(experiment, name) for name in RANDOM]  # again, for the same numbers
+    runs += [_tiny(experiment, name, seed=1) for name in RANDOM]  # another seed, other numbers
+    results = on_jax(runs, tmp_path)
+    by_name = dict(zip(ALL_PLUGINS, results))
+    refused = {name for name, result in by_name.items() if "refused" in result}
+    assert refused == REFUSED_ON_JAX == {name for name in ALL_PLUGINS if "jax" in PLUGINS.get(name).refused_engines}
+    for name in refused:
+        message = by_name[name]["refused"]
+        assert message.startswith("key 'engine': cannot train plugin") and f"'{name}'" in message
+        assert PLUGINS.get(name).refused_engines["jax"] in message and "\n" not in message
+    for name, result in by_name.items():
+        if name in refused:
+            continue
+        assert len(result["history"]["loss"]) in (1, 2), name  # early stopping may stop after one epoch
+        assert np.isfinite(result["metrics"]["test_loss"]), name
+        assert result["tags"]["engine"] == result["tags"]["keras.backend"] == "jax", name
+    again = results[len(ALL_PLUGINS) : len(ALL_PLUGINS) + len(RANDOM)]
+    other_seed = results[len(ALL_PLUGINS) + len(RANDOM) :]
+    for name, first, second, other in zip(RANDOM, (by_name[n] for n in RANDOM), again, other_seed):
+        assert (first["history"], first["metrics"]) == (second["history"], second["metrics"]), name
+        assert first["history"]["loss"] != other["history"]["loss"], name
+    # Nothing refused reached the store: 30 plugins and 12 repeats, each one run.
+    assert len(runs_of(client, experiment)) == len(runs) - len(refused)
+
+
+def test_a_run_without_randomness_matches_the_graph_engine_to_float_precision(experiment, tmp_path, monkeypatch):
+    """No dropout, noise or transform, the same examples in the same order, the same starting weights (drawn with
+    numpy): the jax engine's epochs compute what the graph engine's do, penalty, constraint, weight decay, label
+    smoothing and the smaller last batch included, up to the kernels' rounding."""
+    monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
+    PLUGINS.add("fixed_start", FixedStart)
+    parameters = {
+        "experiment": experiment,
+        "plugins": {"fixed_start": {"seed": 3}, "l2": {"l2": 1e-3}, "max_norm": {}, "label_smoothing": {}},
+        "train_size": 200,  # 6 batches of 32 and one of 8
+        "hidden_units": [32, 16],
+        "epochs": 4,
+    }
+    graph = train(**parameters)
+    (jax,) = on_jax([{**parameters, "engine": "jax"}], tmp_path)
+    for key, values in graph.history.items():
+        assert jax["history"][key] == pytest.approx(values, rel=2e-4, abs=1e-5), key
+    for key in ("train_loss", "train_accuracy", "validation_loss", "test_loss", "test_accuracy"):
+        assert jax["metrics"][key] == pytest.approx(graph.metrics[key], rel=2e-4, abs=1e-5), key
+    assert graph.history["loss"][-1] < graph.history["loss"][0]  # it trained
+
+
+def test_over_seeds_each_engine_reaches_the_same_test_accuracy_on_the_reference_workload(experiment, tmp_path):
+    """The README's speed workload (digits, MLP 64-256-256-10, dropout 0.5 and L2 1e-4, Adam, batch 32): the
+    engines draw different random numbers, so their runs differ, but not beyond seed noise (Welch's t-test,
+    scipy's, over 5 seeds each)."""
+    parameters = {
+        "experiment": experiment,
+        "plugins": {"dropout": {"rate": 0.5}, "l2": {"l2": 1e-4}},
+        "hidden_units": [256, 256],
+        "epochs": 5,
+    }
+    seeds = range(5)
+    graph = [train(**parameters, seed=seed).metrics["test_accuracy"] for seed in seeds]
+    jax = [
+        run["metrics"]["test_accuracy"]
+        for run in on_jax([{**parameters, "seed": s, "engine": "jax"} for s in seeds], tmp_path)
+    ]
+    assert min(graph) > 0.9 and min(jax) > 0.9
+    assert scipy.stats.ttest_ind(graph, jax, equal_var=False).pvalue > 0.01, (graph, jax)
+    assert len(set(jax)) > 1  # the seeds differ on JAX too
+
+
+def test_a_process_on_tensorflow_refuses_a_jax_run_before_writing_anything(client, experiment):
+    with pytest.raises(ConfigError) as refused:
+        regstudy.train(experiment=experiment, train_size=64, epochs=1, engine="jax")
+    assert str(refused.value) == (
+        "key 'engine': runs on Keras' jax backend, but Keras in this process already runs on tensorflow: start the "
+        "process with KERAS_BACKEND=jax (`regstudy run` and sweeps do), or use an engine on tensorflow (got 'jax')"
+    )
+    assert runs_of(client, experiment) == []
+
+
+def test_sam_is_refused_on_jax_with_its_reason():
+    with pytest.raises(ConfigError, match=r"^key 'engine': cannot train plugin 'sam': its extra gradient pass"):
+        RunConfig(plugins=["sam"], engine="jax")
+
+
+def test_regstudy_run_and_a_sweep_on_jax_log_like_any_other_run(client, experiment, tmp_path):
+    params = tmp_path / "run.yaml"
+    common = {"train_size": 100, "hidden_units": [8], "epochs": 2, "engine": "jax"}
+    params.write_text(yaml.safe_dump({"experiment": experiment, **common, "plugins": {"dropout": {}}}))
+    done = regstudy_command("run", params)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {"name": f"{experiment} sweep", "parameters": common, "grid": {"plugins": ["none", "l2"]}, "seeds": [0]}
+        )
+    )
+    swept = regstudy_command("sweep", study, "--workers", 1)
+    assert swept.returncode == 0, swept.stdout[-2000:] + swept.stderr[-2000:]
+    (run,) = runs_of(client, experiment)
+    variants = with_role(runs_of(client, f"{experiment} sweep"), "variant")
+    assert len(variants) == 2
+    for each in [run, *variants]:
+        assert each.info.status == "FINISHED"
+        assert each.data.tags["engine"] == each.data.tags["keras.backend"] == "jax"
+        assert each.data.params["engine"] == "jax"
+        assert len(client.get_metric_history(each.info.run_id, "val_loss")) == 2
+        assert {a.path for a in client.list_artifacts(each.info.run_id, "notebook")} == {"notebook/01-train.ipynb"}
