@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from regstudy import tracking
 from regstudy.paths import params_folder, repository_root
@@ -86,8 +87,10 @@ def publish(
             continue
         answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
         findings.append(Finding(name, answer, run_id))
-    for finding in findings:
-        _write(folder / finding.name, finding)
+    # A few files, each downloaded at once: MLflow's progress bar for each would only clutter the terminal.
+    with mock.patch.dict(os.environ, {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):
+        for finding in findings:
+            _write(folder / finding.name, finding)
     (folder / "README.md").write_text(_index(findings))
     _update_readme(readme or repository_root() / "README.md", findings, folder)
     return findings
@@ -156,9 +159,14 @@ def _ensure_page(client, finding: Finding) -> None:
     )
 
 
+HEADLINE_CHARACTERS = 360
+"""The longest line an answer's headline gets in the Findings (its whole answer is in its summary)."""
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
 def _index(findings: list[Finding]) -> str:
     lines = ["# Findings", "", "Each answer at its full size, computed from its runs by `make results`.", ""]
-    lines += [f"- [{f.name}]({f.name}/README.md): {_first_sentence(f.answer)}" for f in findings]
+    lines += [f"- [{f.name}]({f.name}/README.md): {_headline(f.answer)}" for f in findings]
     return "\n".join(lines) + "\n"
 
 
@@ -167,15 +175,26 @@ def _update_readme(readme: Path, findings: list[Finding], folder: Path) -> None:
     text = readme.read_text()
     where = Path(os.path.relpath(folder, readme.parent)).as_posix()
     lines = "".join(
-        f"- [{f.name}]({where}/{f.name}/README.md) ([report]({where}/{f.name}/report.html)): "
-        f"{_first_sentence(f.answer)}\n"
+        f"- [{f.name}]({where}/{f.name}/README.md) ([report]({where}/{f.name}/report.html)): {_headline(f.answer)}\n"
         for f in findings
     )
     if FINDINGS.search(text):
         readme.write_text(FINDINGS.sub(lambda match: match.group(1) + lines + match.group(2), text))
 
 
-def _first_sentence(answer: str) -> str:
-    """The answer's first sentence (its headline)."""
-    match = re.match(r"(.+?[.:;])(\s|$)", answer.strip())
-    return (match.group(1) if match else answer.strip())[:400]
+def _headline(answer: str, limit: int = HEADLINE_CHARACTERS) -> str:
+    """The answer's first sentences, as many as fit in `limit` characters (always the first, cut at a clause
+    if it alone is longer). A sentence ends at `.`, `!` or `?` before a capital letter or the end: not in a
+    number (0.95) or an abbreviation followed by more of the sentence (e.g. the)."""
+    sentences = [part.strip() for part in SENTENCE_END.split(answer.strip()) if part.strip()]
+    if not sentences:
+        return ""
+    headline = sentences[0]
+    for sentence in sentences[1:]:
+        if len(headline) + 1 + len(sentence) > limit:
+            break
+        headline += " " + sentence
+    if len(headline) > limit:
+        cut = max(headline.rfind("; ", 0, limit), headline.rfind(", ", 0, limit))
+        headline = headline[: cut if cut > 0 else limit].rstrip() + " …"
+    return headline

@@ -1,6 +1,7 @@
 """`make results` from a tiny store: what the store lacks runs first, then each finding's page, figure and
 summary are read back from MLflow, and the README's findings block is rewritten, never typed in."""
 
+import pytest
 import yaml
 from matplotlib.figure import Figure
 
@@ -70,3 +71,27 @@ def test_a_run_logged_before_pages_existed_gets_its_page_from_its_executed_noteb
     page = (tmp_path / "old" / "report.html").read_text()
     assert page == open(client.download_artifacts(run_id, "report.html")).read()  # logged to the run too
     assert "Kadra et al.'s claim" in page and "An answer." in (tmp_path / "old" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "answer, headline",
+    [
+        # A number's point and an abbreviation followed by more of the sentence end nothing.
+        (
+            "The best is l2 (0.9509, e.g. the first one). Then more words.",
+            "The best is l2 (0.9509, e.g. the first one).",
+        ),
+        (
+            "Kadra et al.'s claim holds: 3 of 4 data sets. (Wilcoxon's p = 0.03.)",
+            "Kadra et al.'s claim holds: 3 of 4 data sets.",
+        ),
+        # Sentences are added while they fit in 60 characters; the first always is, cut at a clause if too long.
+        ("First one. Second one. " + "Third " * 8 + "one.", "First one. Second one."),
+        ("x" * 50 + ", " + "y" * 30 + ".", "x" * 50 + " …"),
+        ("", ""),
+    ],
+)
+def test_a_findings_line_is_the_answers_first_sentences_that_fit(answer, headline):
+    from regstudy.results import _headline
+
+    assert _headline(answer, limit=60) == headline

@@ -92,8 +92,7 @@ def _answer(summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None =
         f"(test error {fastest.test_error_mean:.2%}); the slowest, {slowest.criterion}, after "
         f"{slowest.relative_epochs_mean:.0%} "
         f"({slowest.test_error_mean:.2%}): {time_ratio:.1f} times the training time for "
-        f"{'a' if error_change >= 0 else 'no'} {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} "
-        "test error. "
+        f"a test error {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} (relative). "
         f"The lowest test error was {best.criterion}'s ({best.test_error_mean:.2%}, against "
         f"{summary.set_index('criterion').loc[reference, 'test_error_mean']:.2%} "
         f"without stopping); {relation}. " + _best_sureness(best.criterion, versus) + PRECHELT_TRADE
