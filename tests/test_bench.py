@@ -66,3 +66,9 @@ def test_pruning_savings_runs_the_same_draws_with_and_without_the_pruner(monkeyp
     assert (pruned["epochs"] < unpruned["epochs"]) == (pruned["pruned"] > 0)
     if pruned["best trial"] == unpruned["best trial"]:
         assert pruned["best"] == unpruned["best"]  # the same run, trained the same way: the same number
+
+
+def test_the_jax_path_trains_the_reference_in_a_process_of_its_own():
+    epochs, accuracy = bench.jax_fit(0)
+    assert len(epochs) == bench.REFERENCE["epochs"] and all(seconds > 0 for seconds in epochs)
+    assert 0.9 < accuracy <= 1
