@@ -9,9 +9,9 @@ of these runs Keras' `train_step` unchanged, so it costs nothing. Validation and
 
 On Keras' JAX backend (the jax engine) the step is Keras' stateless one, `train_step(state, data) -> (logs,
 state)`, with the batch transforms and the updates after the step run in a `keras.StatelessScope` over the
-state. A change of the gradients (`Step`) computes them with TensorFlow's `tf.GradientTape`, as Keras'
-TensorFlow trainer does, so the plugins that make one are refused on JAX (`Plugin.refused_engines`). The
-plugins themselves are written in `keras.ops`.
+state. A change of the gradients gets a `Step` that computes them with TensorFlow's `tf.GradientTape`, as
+Keras' TensorFlow trainer does, or on JAX a `StatelessStep` that computes them with `jax.value_and_grad` at
+the weights the plugin moved the variables to. The plugins themselves are written in `keras.ops`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,10 @@ class RegularizedModel(keras.Model):
             iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
             with keras.StatelessScope(state_mapping=[(self.batch_seed.state, step_seed(self.seed, iteration))]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
-        logs, state = super().train_step(state, (x, y))
+        if self.step_gradients is None:
+            logs, state = super().train_step(state, (x, y))
+        else:
+            logs, state = self._stateless_changed_step(state, x, y)
         if self.after_update:
             mapping = [pair for owned, values in zip(variables, state) for pair in zip(owned, values)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
@@ -86,6 +89,23 @@ class RegularizedModel(keras.Model):
                     update()
             state = (*([scope.get_current_value(v) for v in owned] for owned in variables), state[3])
         return logs, state
+
+    def _stateless_changed_step(self, state, x, y):
+        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) with the plugin's gradients applied: the plugin
+        runs in a `StatelessScope` over the trainable variables, so moving them moves the weights its `Step`
+        computes at, and nothing else."""
+        import jax
+
+        trainable, non_trainable, optimizer, metrics = state
+        (_, (loss, y_pred, non_trainable, metrics)), gradients = jax.value_and_grad(
+            self.compute_loss_and_updates, has_aux=True
+        )(trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=optimizer)
+        with keras.StatelessScope(state_mapping=list(zip(self.trainable_variables, trainable))):
+            gradients = self.step_gradients(StatelessStep(self, non_trainable, metrics, optimizer), x, y, gradients)
+        trainable, optimizer = self.optimizer.stateless_apply(optimizer, gradients, trainable)
+        # The loss of the batch and the metrics as Keras' own JAX step updates them, so the logs read the same.
+        logs, metrics = self._update_metrics_variables(metrics, loss, x, y, y_pred, None)
+        return logs, (trainable, non_trainable, optimizer, metrics)
 
     def _changed_step(self, x, y):
         """Keras' step (`keras/src/backend/tensorflow/trainer.py`) with the plugin's gradients applied."""
@@ -148,3 +168,45 @@ class Step:
             tape.watch(x)
             loss, _ = self.loss(x, y)
         return tape.gradient(loss, x)
+
+
+class StatelessStep(Step):
+    """`Step` in a stateless (JAX) training step: the loss and its gradients at the weights the trainable
+    variables hold in the enclosing `keras.StatelessScope`, with the step's non-trainable state (its random
+    seeds, moving statistics) after the first pass, as `Step` sees them on TensorFlow.
+
+    Args:
+        model: the model being trained.
+        non_trainable: the values of its non-trainable variables.
+        metrics: the values of its metrics' variables.
+        optimizer: the values of its optimizer's variables.
+    """
+
+    def __init__(self, model: keras.Model, non_trainable: list, metrics: list, optimizer: list):
+        super().__init__(model)
+        self.state = (non_trainable, metrics)
+        self.optimizer = optimizer
+
+    def _loss_and_updates(self, trainable, x, y):
+        non_trainable, metrics = self.state
+        return self.model.compute_loss_and_updates(
+            trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=self.optimizer
+        )
+
+    def loss(self, x, y):
+        _, (loss, y_pred, _, _) = self._loss_and_updates([v.value for v in self.variables], x, y)
+        return loss, y_pred
+
+    def gradients(self, x, y) -> tuple:
+        import jax
+
+        (_, (loss, y_pred, _, _)), gradients = jax.value_and_grad(self._loss_and_updates, has_aux=True)(
+            [v.value for v in self.variables], x, y
+        )
+        return loss, y_pred, gradients
+
+    def input_gradient(self, x, y):
+        import jax
+
+        trainable = [v.value for v in self.variables]
+        return jax.grad(lambda inputs: self._loss_and_updates(trainable, inputs, y)[0])(x)

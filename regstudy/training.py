@@ -206,12 +206,22 @@ def _final_metrics(model: keras.Model, data: dict[str, tuple[np.ndarray, np.ndar
     """Loss and score on each set (inputs, targets) with the final weights, and the generalization gaps."""
     metrics = {}
     for name, (x, y) in data.items():
-        scores = model.evaluate(x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True)
+        scores = model.evaluate(**_evaluation_data(x, y), verbose=0, return_dict=True)
         metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
     metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
     if task == "classification":
         metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     return metrics
+
+
+def _evaluation_data(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """`evaluate`'s arguments for the arrays, in batches of `EVALUATION_BATCH_SIZE`. On TensorFlow a plain
+    `tf.data` pipeline: Keras' own for arrays maps in parallel, for which this TensorFlow logs an error line."""
+    if keras.backend.backend() != "tensorflow":
+        return {"x": x, "y": y, "batch_size": EVALUATION_BATCH_SIZE}
+    import tensorflow as tf
+
+    return {"x": tf.data.Dataset.from_tensor_slices((x, y)).batch(EVALUATION_BATCH_SIZE)}
 
 
 def _summary(model: keras.Model) -> str:

@@ -17,9 +17,9 @@ from regstudy.training import train
 from helpers import model_for, regstudy_command, runs_of, with_role
 
 ALL_PLUGINS = PLUGINS.names()
-REFUSED_ON_JAX = {"fgsm", "lookahead", "sam"}
-"""The plugins whose code is TensorFlow's (SAM's and FGSM's second gradient pass) or keeps state outside the
-model (lookahead's slow weights): refused on `engine: jax` before training, with the reason."""
+REFUSED_ON_JAX = {"lookahead"}
+"""The plugins that keep state outside the model (lookahead's slow weights), which a compiled epoch cannot
+update: refused on `engine: jax` before training, with the reason."""
 RANDOM = ["dropout", "gaussian_noise", "mixup", "cutout", "shake_shake", "batch_norm"]
 """Plugins that draw random numbers in the step (dropout masks, noise, batch transforms, shake coefficients)."""
 
@@ -64,26 +64,39 @@ def test_every_plugin_trains_on_jax_the_same_way_twice_or_is_refused_with_its_re
     assert len(runs_of(client, experiment)) == len(runs) - len(refused)
 
 
-def test_a_run_without_randomness_matches_the_graph_engine_to_float_precision(experiment, tmp_path, monkeypatch):
+WITHOUT_RANDOMNESS = {
+    "penalties": {"l2": {"l2": 1e-3}, "max_norm": {}, "label_smoothing": {}, "weight_decay": {}},
+    "sam": {"sam": {"rho": 0.05}, "l2": {"l2": 1e-3}},
+    "fgsm": {"fgsm": {"epsilon": 0.1}},
+    "proximal l1": {"l1": {"l1": 0.05, "method": "proximal"}},
+}
+"""Runs that draw no random number, one for each way a plugin acts in the step: the loss, constraints and the
+optimizer's options; a second gradient pass at moved weights (SAM) or inputs (FGSM); an update after the step."""
+
+
+def test_runs_without_randomness_match_the_graph_engine_to_float_precision(experiment, tmp_path, monkeypatch):
     """No dropout, noise or transform, the same examples in the same order, the same starting weights (drawn with
-    numpy): the jax engine's epochs compute what the graph engine's do, penalty, constraint, weight decay, label
-    smoothing and the smaller last batch included, up to the kernels' rounding."""
+    numpy): the jax engine's epochs compute what the graph engine's do, the smaller last batch included, up to
+    the kernels' rounding."""
     monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
     PLUGINS.add("fixed_start", FixedStart)
-    parameters = {
+    common = {
         "experiment": experiment,
-        "plugins": {"fixed_start": {"seed": 3}, "l2": {"l2": 1e-3}, "max_norm": {}, "label_smoothing": {}},
         "train_size": 200,  # 6 batches of 32 and one of 8
         "hidden_units": [32, 16],
         "epochs": 4,
     }
-    graph = train(**parameters)
-    (jax,) = on_jax([{**parameters, "engine": "jax"}], tmp_path)
-    for key, values in graph.history.items():
-        assert jax["history"][key] == pytest.approx(values, rel=2e-4, abs=1e-5), key
-    for key in ("train_loss", "train_accuracy", "validation_loss", "test_loss", "test_accuracy"):
-        assert jax["metrics"][key] == pytest.approx(graph.metrics[key], rel=2e-4, abs=1e-5), key
-    assert graph.history["loss"][-1] < graph.history["loss"][0]  # it trained
+    runs = [{**common, "plugins": {"fixed_start": {"seed": 3}, **plugins}} for plugins in WITHOUT_RANDOMNESS.values()]
+    graph = [train(**parameters) for parameters in runs]
+    jax = on_jax([{**parameters, "engine": "jax"} for parameters in runs], tmp_path)
+    for name, on_graph, on_jax_ in zip(WITHOUT_RANDOMNESS, graph, jax):
+        for key, values in on_graph.history.items():
+            assert on_jax_["history"][key] == pytest.approx(values, rel=2e-4, abs=1e-5), (name, key)
+        for key in ("train_loss", "train_accuracy", "validation_loss", "test_loss", "test_accuracy"):
+            assert on_jax_["metrics"][key] == pytest.approx(on_graph.metrics[key], rel=2e-4, abs=1e-5), (name, key)
+        assert on_graph.history["loss"][-1] < on_graph.history["loss"][0], name  # it trained
+    # The proximal step leaves exact zeros on both engines.
+    assert jax[3]["history"]["weights_zero"][-1] > 0 and graph[3].history["weights_zero"][-1] > 0
 
 
 def test_over_seeds_each_engine_reaches_the_same_test_accuracy_on_the_reference_workload(experiment, tmp_path):
@@ -117,9 +130,9 @@ def test_a_process_on_tensorflow_refuses_a_jax_run_before_writing_anything(clien
     assert runs_of(client, experiment) == []
 
 
-def test_sam_is_refused_on_jax_with_its_reason():
-    with pytest.raises(ConfigError, match=r"^key 'engine': cannot train plugin 'sam': its extra gradient pass"):
-        RunConfig(plugins=["sam"], engine="jax")
+def test_lookahead_is_refused_on_jax_with_its_reason():
+    with pytest.raises(ConfigError, match=r"^key 'engine': cannot train plugin 'lookahead': its slow weights are"):
+        RunConfig(plugins=["lookahead"], engine="jax")
 
 
 def test_regstudy_run_and_a_sweep_on_jax_log_like_any_other_run(client, experiment, tmp_path):

@@ -14,10 +14,6 @@ from regstudy.validation import Interval
 
 keras = lazy_loader.load("keras")
 
-SECOND_PASS_ON_TENSORFLOW = {
-    "jax": "its extra gradient pass (`regstudy.steps.Step`) is computed with TensorFlow's GradientTape"
-}
-
 
 @register("sam")
 class SAM(Plugin):
@@ -31,7 +27,6 @@ class SAM(Plugin):
     """
 
     parameter_constraints = {"rho": Interval(float, 0, None, closed="neither")}
-    refused_engines = SECOND_PASS_ON_TENSORFLOW
 
     def __init__(self, rho=0.05):
         self.rho = rho
@@ -61,7 +56,6 @@ class FGSM(Plugin):
     """
 
     parameter_constraints = {"epsilon": Interval(float, 0, None)}
-    refused_engines = SECOND_PASS_ON_TENSORFLOW
 
     def __init__(self, epsilon=0.1):
         self.epsilon = epsilon
