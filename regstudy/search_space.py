@@ -117,6 +117,15 @@ class SearchSpace:
         _check_together(plugins, groups)
         return cls(parameters, plugins, groups)
 
+    @property
+    def varies(self) -> bool:
+        """Whether two trials can draw differently: a range, or a plugin that may be off (groups are of
+        optional plugins)."""
+        return any(isinstance(value, Range) for value in self.parameters.values()) or any(
+            plugin.optional or any(isinstance(value, Range) for value in plugin.hyperparameters.values())
+            for plugin in self.plugins
+        )
+
     def grid(self) -> dict[str, list]:
         """Every parameter's values as Optuna's grid sampler takes them (names as `suggest` draws them); a
         space a grid cannot cover (a continuous range, or an optional plugin with ranges) is refused."""

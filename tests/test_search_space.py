@@ -130,3 +130,20 @@ def test_a_one_of_group_puts_at_most_one_of_its_plugins_in_each_trial_and_each_i
 def test_a_grid_covers_each_choice_of_a_group():
     space = SearchSpace.from_mapping({"plugins": {"mixup": {}, "cutout": {}}, "one_of": [["mixup", "cutout"]]})
     assert space.grid() == {"one_of.mixup,cutout": ["none", "mixup", "cutout"]}
+
+
+@pytest.mark.parametrize(
+    "space, varies",
+    [
+        ({"learning_rate": 0.01, "plugins": {"l2": {"optional": False, "l2": 1e-4}}}, False),  # all fixed
+        ({"learning_rate": {"log_uniform": [1e-4, 1e-2]}}, True),
+        ({"plugins": {"l2": {"l2": 1e-4}}}, True),  # optional: on in some trials, off in others
+        ({"plugins": {"l2": {"optional": False, "l2": {"log_uniform": [1e-6, 1e-2]}}}}, True),
+    ],
+)
+def test_a_space_varies_when_two_trials_can_draw_differently(space, varies):
+    parsed = SearchSpace.from_mapping(space)
+    assert parsed.varies is varies
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [parsed.suggest(study.ask()) for _ in range(8)]
+    assert (len({repr(d) for d in drawn}) > 1) is varies  # what Optuna draws agrees

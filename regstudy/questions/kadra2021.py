@@ -154,12 +154,8 @@ def _search(
         sampler=optuna.samplers.TPESampler(seed=_seed(seed, index, method), n_startup_trials=max(1, trials // 2)),
         pruner=make_pruner("median", {"startup_trials": max(1, trials // 4), "warmup_epochs": max(1, epochs // 4)}),
     )
-    varies = any(isinstance(value, Range) for value in space.parameters.values()) or any(
-        plugin.optional or any(isinstance(value, Range) for value in plugin.hyperparameters.values())
-        for plugin in space.plugins
-    )
     drawn = {}
-    for _ in range(trials if varies else 1):
+    for _ in range(trials if space.varies else 1):
         trial = study.ask()
         drawn[trial.number] = space.suggest(trial)
         labels = {"dataset": label, "method": method, "phase": "search", "trial": trial.number}
