@@ -17,7 +17,7 @@ BACKENDS = {"graph": "tensorflow", "keras": "tensorflow", "jax": "jax"}
 """Each engine's Keras backend."""
 
 EXTRAS = {"jax": "jax"}
-"""The package each backend beyond TensorFlow needs, and regstudy's extra that installs it."""
+"""The package each backend beyond TensorFlow needs; regstudy's extra named for the backend installs it."""
 
 
 def backend_of(engine: str) -> str:
@@ -31,6 +31,22 @@ def current_backend() -> str | None:
     return config.backend() if config is not None else None
 
 
+def check_installed(engine: str) -> None:
+    """Refuse `engine` if its backend's package is not installed (`RunConfig` checks it with the parameters).
+
+    Raises:
+        ConfigError: naming the extra that installs it.
+    """
+    from regstudy.errors import ConfigError
+
+    backend = backend_of(engine)
+    package = EXTRAS.get(backend)
+    if package and importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            "engine", engine, f"needs {package}, which is not installed: pip install 'regstudy[{backend}]'"
+        )
+
+
 def use_backend_of(engine: str) -> None:
     """Make this process's Keras run on `engine`'s backend, or refuse if it already runs on another.
 
@@ -39,12 +55,8 @@ def use_backend_of(engine: str) -> None:
     """
     from regstudy.errors import ConfigError
 
+    check_installed(engine)
     wanted = backend_of(engine)
-    package = EXTRAS.get(wanted)
-    if package and importlib.util.find_spec(package) is None:
-        raise ConfigError(
-            "engine", engine, f"needs {package}, which is not installed: pip install 'regstudy[{package}]'"
-        )
     current = current_backend()
     if current is None:
         os.environ["KERAS_BACKEND"] = wanted

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from regstudy.backends import check_installed
 from regstudy.combination import Combination
 from regstudy.datasets import DATASETS, Dataset, check_sizes
 from regstudy.engines import ENGINES
@@ -155,6 +156,7 @@ class RunConfig:
         if self.model == "resmlp" and not self.hidden_units:
             raise ConfigError("hidden_units", self.hidden_units, "is empty, but a resmlp needs one size per block")
         Combination(plugins).check(self.description())
+        check_installed(self.engine)
         for plugin in plugins:
             if self.engine in plugin.refused_engines:
                 why = f"cannot train plugin '{plugin.name}': {plugin.refused_engines[self.engine]}; use engine: graph"

@@ -158,3 +158,15 @@ def test_regstudy_run_and_a_sweep_on_jax_log_like_any_other_run(client, experime
         assert each.data.params["engine"] == "jax"
         assert len(client.get_metric_history(each.info.run_id, "val_loss")) == 2
         assert {a.path for a in client.list_artifacts(each.info.run_id, "notebook")} == {"notebook/01-train.ipynb"}
+
+
+def test_an_engine_whose_backend_is_not_installed_is_refused_with_the_extra_to_install(monkeypatch):
+    from regstudy import backends
+
+    monkeypatch.setitem(backends.EXTRAS, "jax", "a_package_nobody_installed")
+    with pytest.raises(ConfigError) as refused:
+        RunConfig(engine="jax")
+    assert str(refused.value) == (
+        "key 'engine': needs a_package_nobody_installed, which is not installed: pip install 'regstudy[jax]' "
+        "(got 'jax')"
+    )
