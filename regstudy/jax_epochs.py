@@ -6,11 +6,18 @@ written back to the model's variables after each epoch, so callbacks read and ch
 epochs as under the other engines. The step is the model's own (`RegularizedModel.train_step(state, data)`,
 Keras' JAX step with the plugins' hooks), scanned (`jax.lax.scan`) over the epoch's full batches; the last,
 smaller batch (the remainder) is one more step. Validation runs Keras' `test_step` over fixed batches.
+
+Compiling the epoch takes about 2 s for the reference workload. XLA's programs are kept on disk
+(`COMPILATION_CACHE`, JAX's persistent cache) unless the user chose a cache of their own: a later run of the same
+model and shapes on this machine, in any process, loads it in about 0.4 s, and computes exactly what a fresh
+compile does.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +26,13 @@ import numpy as np
 
 from regstudy.engines import EpochData
 
+COMPILATION_CACHE = Path(tempfile.gettempdir()) / "regstudy-jax-cache"
+"""Where compiled programs are kept, unless `JAX_COMPILATION_CACHE_DIR` says otherwise."""
+
 
 def epoch_function(model: keras.Model, data: EpochData) -> Callable:
     """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""
+    _cache_compilations()
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
     size, full = data.batch_size, len(data.x) // data.batch_size
     validation = [
@@ -66,6 +77,14 @@ def epoch_function(model: keras.Model, data: EpochData) -> Callable:
         return training, validation_logs
 
     return run
+
+
+def _cache_compilations() -> None:
+    """Keep every compiled program (the epoch's, Keras' evaluation's) in `COMPILATION_CACHE`, unless a cache is
+    set already."""
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def _state(model: keras.Model) -> tuple[list, list, list, list]:
