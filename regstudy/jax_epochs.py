@@ -57,15 +57,15 @@ def epoch_function(model: keras.Model, data: EpochData) -> Callable:
 
     @jax.jit
     def run_epoch(state, order):
-        trainable, non_trainable, optimizer, _ = state
-        state = (trainable, non_trainable, optimizer, reset)
+        trainable, non_trainable, optimizer, _, own = state
+        state = (trainable, non_trainable, optimizer, reset, own)
         logs = {}
         if full:
             state, history = jax.lax.scan(step, state, order[: full * size].reshape(full, size))
             logs = {name: values[-1] for name, values in history.items()}
         if full * size < len(order):
             state, logs = step(state, order[full * size :])
-        trainable, non_trainable, optimizer, _ = state
+        trainable, non_trainable = state[:2]
         measured = (trainable, non_trainable, reset)
         for batch in validation:
             validation_logs, measured = model.test_step(measured, batch)
@@ -87,24 +87,25 @@ def _cache_compilations() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
-def _state(model: keras.Model) -> tuple[list, list, list, list]:
-    """The model's variables' current values, as Keras' JAX step takes them."""
+def _owners(model: keras.Model) -> tuple[list, ...]:
+    """The variables of the state: Keras' JAX step's (trainable, non-trainable, optimizer, metrics), and those
+    the updates after each step keep (`RegularizedModel.update_variables`)."""
     return (
-        [variable.value for variable in model.trainable_variables],
-        [variable.value for variable in model.non_trainable_variables],
-        [variable.value for variable in model.optimizer.variables],
-        [variable.value for variable in model.metrics_variables],
-    )
-
-
-def _write_back(model: keras.Model, state: tuple[list, list, list, list]) -> None:
-    """Assign the epoch's end state to the model's variables."""
-    owners = (
         model.trainable_variables,
         model.non_trainable_variables,
         model.optimizer.variables,
         model.metrics_variables,
+        getattr(model, "update_variables", []),
     )
-    for variables, values in zip(owners, state):
+
+
+def _state(model: keras.Model) -> tuple[list, ...]:
+    """The current values of the state's variables."""
+    return tuple([variable.value for variable in variables] for variables in _owners(model))
+
+
+def _write_back(model: keras.Model, state: tuple[list, ...]) -> None:
+    """Assign the epoch's end state to the model's variables."""
+    for variables, values in zip(_owners(model), state):
         for variable, value in zip(variables, values):
             variable.assign(value)

@@ -49,6 +49,7 @@ class RegularizedModel(keras.Model):
         self.batch_transform = batch_transform
         self.step_gradients = step_gradients
         self.after_update: list[Callable[[], None]] = []
+        """Called after each optimizer step; one with a `variables` attribute keeps its own state there."""
         self.seed = seed
         self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
 
@@ -60,7 +61,7 @@ class RegularizedModel(keras.Model):
             return super().train_step(data)
         x, y = data[0], data[1]
         if self.batch_transform is not None:
-            self.batch_seed.state.assign(step_seed(self.seed, self.optimizer.iterations))
+            self.batch_seed.state.assign(step_seed(self.seed, self.optimizer.iterations, self.batch_seed.state.dtype))
             x, y = self.batch_transform(x, y, self.batch_seed)
         if self.step_gradients is None:
             logs = super().train_step((x, y))
@@ -70,25 +71,41 @@ class RegularizedModel(keras.Model):
             update()
         return logs
 
+    @property
+    def update_variables(self) -> list:
+        """The variables the updates after each step keep for themselves (lookahead's slow weights)."""
+        return [variable for update in self.after_update for variable in getattr(update, "variables", [])]
+
     def _stateless_step(self, state, data):
-        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) on the transformed batch, then the updates."""
+        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) on the transformed batch, then the updates.
+
+        `state` is Keras' (trainable, non-trainable, optimizer, metrics variables), or those and the values of
+        `update_variables` (as the jax engine passes it), which are then updated and returned with them."""
         x, y = data[0], data[1]
-        variables = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables)
+        state, own = tuple(state[:4]), list(state[4]) if len(state) > 4 else None
         if self.batch_transform is not None:
             iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
-            with keras.StatelessScope(state_mapping=[(self.batch_seed.state, step_seed(self.seed, iteration))]):
+            seed = step_seed(self.seed, iteration, self.batch_seed.state.dtype)
+            with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed)]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
         if self.step_gradients is None:
             logs, state = super().train_step(state, (x, y))
         else:
             logs, state = self._stateless_changed_step(state, x, y)
         if self.after_update:
-            mapping = [pair for owned, values in zip(variables, state) for pair in zip(owned, values)]
+            variables = [self.trainable_variables, self.non_trainable_variables, self.optimizer.variables]
+            values = [*state[:3]]
+            if own is not None:
+                variables.append(self.update_variables)
+                values.append(own)
+            mapping = [pair for owned, current in zip(variables, values) for pair in zip(owned, current)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 for update in self.after_update:
                     update()
-            state = (*([scope.get_current_value(v) for v in owned] for owned in variables), state[3])
-        return logs, state
+            updated = [[scope.get_current_value(v) for v in owned] for owned in variables]
+            state = (*updated[:3], state[3])
+            own = updated[3] if own is not None else None
+        return logs, state if own is None else (*state, own)
 
     def _stateless_changed_step(self, state, x, y):
         """Keras' JAX step (`keras/src/backend/jax/trainer.py`) with the plugin's gradients applied: the plugin
@@ -125,10 +142,11 @@ def _position(variables: list, variable) -> int:
     return next(index for index, each in enumerate(variables) if each is variable)
 
 
-def step_seed(seed: int, iteration):
+def step_seed(seed: int, iteration, dtype: str = "int64"):
     """The state of the batch transforms' seed generator at optimizer step `iteration`: `[seed, iteration ·
-    SEED_STRIDE]`, so every run and step draws its own numbers, whichever engine runs it."""
-    return ops.stack([ops.cast(seed % 2**31, "int64"), ops.cast(iteration, "int64") * SEED_STRIDE])
+    SEED_STRIDE]`, so every run and step draws its own numbers, whichever engine runs it; in the generator's
+    `dtype` (the backend's: int64 on TensorFlow, uint32 on JAX)."""
+    return ops.stack([ops.cast(seed % 2**31, dtype), ops.cast(iteration, dtype) * SEED_STRIDE])
 
 
 class Step:

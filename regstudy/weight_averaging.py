@@ -148,14 +148,21 @@ class Lookahead:
     def __init__(self, variables: list, k: int, alpha: float):
         self.fast = list(variables)
         self.slow = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name="lookahead_slow") for v in variables]
-        self.steps = keras.Variable(0, dtype="int64", trainable=False, name="lookahead_steps")
+        self.steps = keras.Variable(0, dtype="int32", trainable=False, name="lookahead_steps")
         self.k = k
         self.alpha = alpha
 
+    @property
+    def variables(self) -> list:
+        """Its own state: the slow weights and the step count (the jax engine carries them through its epoch)."""
+        return [*self.slow, self.steps]
+
     def __call__(self):
         self.steps.assign_add(1)
-        synchronize = ops.equal(self.steps % self.k, 0)
+        synchronize = ops.equal(ops.convert_to_tensor(self.steps) % self.k, 0)
         for fast, slow in zip(self.fast, self.slow):
-            moved = ops.where(synchronize, slow + self.alpha * (fast - slow), slow)
+            # Values, not variables: JAX's `where` takes arrays only.
+            fast_weights, slow_weights = ops.convert_to_tensor(fast), ops.convert_to_tensor(slow)
+            moved = ops.where(synchronize, slow_weights + self.alpha * (fast_weights - slow_weights), slow_weights)
             slow.assign(moved)
-            fast.assign(ops.where(synchronize, moved, fast))
+            fast.assign(ops.where(synchronize, moved, fast_weights))

@@ -17,9 +17,9 @@ from regstudy.training import train
 from helpers import model_for, regstudy_command, runs_of, with_role
 
 ALL_PLUGINS = PLUGINS.names()
-REFUSED_ON_JAX = {"lookahead"}
-"""The plugins that keep state outside the model (lookahead's slow weights), which a compiled epoch cannot
-update: refused on `engine: jax` before training, with the reason."""
+REFUSED_ON_JAX: set[str] = set()
+"""The built-in plugins refused on `engine: jax` (none: each is written in `keras.ops`, and the state of an
+update after the step, lookahead's slow weights, is carried through the compiled epoch)."""
 RANDOM = ["dropout", "gaussian_noise", "mixup", "cutout", "shake_shake", "batch_norm"]
 """Plugins that draw random numbers in the step (dropout masks, noise, batch transforms, shake coefficients)."""
 
@@ -130,9 +130,30 @@ def test_a_process_on_tensorflow_refuses_a_jax_run_before_writing_anything(clien
     assert runs_of(client, experiment) == []
 
 
-def test_lookahead_is_refused_on_jax_with_its_reason():
-    with pytest.raises(ConfigError, match=r"^key 'engine': cannot train plugin 'lookahead': its slow weights are"):
-        RunConfig(plugins=["lookahead"], engine="jax")
+def test_a_plugin_that_refuses_an_engine_is_refused_on_it_with_its_reason(monkeypatch):
+    class TensorFlowOnly(PLUGINS.get("l2")):
+        refused_engines = {"jax": "its layer calls tf.nn directly"}
+
+    monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
+    PLUGINS.add("tensorflow_only", TensorFlowOnly)
+    with pytest.raises(ConfigError) as refused:
+        RunConfig(plugins=["tensorflow_only"], engine="jax")
+    assert str(refused.value) == (
+        "key 'engine': cannot train plugin 'tensorflow_only': its layer calls tf.nn directly; use engine: graph "
+        "(got 'jax')"
+    )
+    assert RunConfig(plugins=["tensorflow_only"], engine="graph").engine == "graph"
+
+
+def test_lookaheads_step_count_and_slow_weights_live_on_across_jax_epochs(experiment, tmp_path):
+    """One step an epoch and k = 2: lookahead first synchronizes at the second epoch's step, which it reaches
+    only if its step count lives on from one compiled epoch to the next; until then it changes nothing."""
+    one_step = {"experiment": experiment, "train_size": 32, "hidden_units": [8], "epochs": 3, "engine": "jax"}
+    plain, lookahead = on_jax(
+        [{**one_step, "plugins": "none"}, {**one_step, "plugins": {"lookahead": {"k": 2, "alpha": 0.5}}}], tmp_path
+    )
+    assert lookahead["history"]["val_loss"][0] == plain["history"]["val_loss"][0]
+    assert lookahead["history"]["val_loss"][1] != plain["history"]["val_loss"][1]
 
 
 def test_regstudy_run_and_a_sweep_on_jax_log_like_any_other_run(client, experiment, tmp_path):

@@ -88,9 +88,6 @@ class Lookahead(Plugin):
         "k": Interval(int, 1, 100_000, limit=True),
         "alpha": Interval(float, 0, 1, closed="right"),
     }
-    refused_engines = {
-        "jax": "its slow weights are variables outside the model, which a compiled jax epoch cannot update"
-    }
 
     def __init__(self, k=5, alpha=0.5):
         self.k = k
