@@ -174,7 +174,8 @@ class Plugin(Configurable):
     def after_update(self, model: keras.Model) -> Any:
         """A function called with no arguments after each optimizer step, inside the training step (in
         `keras.ops`), or None. Called once when the model is built, so it may create variables (lookahead's
-        slow weights) from the initial weights."""
+        slow weights) from the initial weights; it lists them in a `variables` attribute, so that the jax
+        engine carries them through its compiled epoch with the model's own."""
         return None
 
     def loss_options(self) -> dict[str, Any]:
