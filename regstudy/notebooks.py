@@ -50,7 +50,6 @@ class Kernel:
     """
 
     def __init__(self, backend: str | None = None):
-        self.backend = backend
         _remove_folders_of_ended_processes()
         KERNELS.mkdir(exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=KERNELS))

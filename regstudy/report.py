@@ -202,7 +202,7 @@ def styled(table: pd.DataFrame):
     text at 50 characters)."""
     formats = {}
     for column in table.columns:
-        if column.endswith(("difference",)):
+        if column.endswith("difference"):
             formats[column] = "{:+.4f}"
         elif column.endswith(("(Holm)", "(Wilcoxon)")):
             formats[column] = "{:.3g}"

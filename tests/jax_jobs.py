@@ -49,12 +49,15 @@ def add_fixed_start() -> None:
         PLUGINS.add("fixed_start", FixedStart)
 
 
-def on_jax(runs: list[dict], tmp_path: Path) -> list[dict]:
+def on_jax(runs: list[dict], tmp_path: Path, cache: Path | None = None) -> list[dict]:
     """Train each of `runs` (parameters of `regstudy.train`) in one process whose Keras runs on JAX, into the
-    store of this process's environment; for each, {"history", "metrics", "tags"} or {"refused": message}."""
+    store of this process's environment, with XLA's compilation cache in `cache` (default: regstudy's); for
+    each, {"history", "metrics", "tags"} or {"refused": message}."""
     request = tmp_path / "runs.json"
     request.write_text(json.dumps(runs))
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).parent)}
+    if cache is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
     done = subprocess.run(
         [sys.executable, str(Path(__file__)), str(request)], env=env, capture_output=True, text=True, timeout=1200
     )

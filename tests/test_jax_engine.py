@@ -120,6 +120,19 @@ def test_over_seeds_each_engine_reaches_the_same_test_accuracy_on_the_reference_
     assert len(set(jax)) > 1  # the seeds differ on JAX too
 
 
+def test_a_run_compiled_afresh_and_one_loaded_from_the_compilation_cache_give_the_same_numbers(experiment, tmp_path):
+    """Two processes, one XLA cache: the first compiles into the empty cache, the second loads what it kept."""
+    run = {"experiment": experiment, "train_size": 100, "hidden_units": [16], "epochs": 3, "engine": "jax"}
+    run["plugins"] = {"dropout": {"rate": 0.3}, "l2": {}}
+    cache = tmp_path / "cache"
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "cached").mkdir()
+    (fresh,) = on_jax([run], tmp_path / "fresh", cache)
+    assert any(cache.iterdir())  # the epoch's program was kept
+    (cached,) = on_jax([run], tmp_path / "cached", cache)
+    assert (cached["history"], cached["metrics"]) == (fresh["history"], fresh["metrics"])
+
+
 def test_a_process_on_tensorflow_refuses_a_jax_run_before_writing_anything(client, experiment):
     with pytest.raises(ConfigError) as refused:
         regstudy.train(experiment=experiment, train_size=64, epochs=1, engine="jax")

@@ -88,7 +88,7 @@ class Plugin(Configurable):
 
     refused_engines: ClassVar[dict[str, str]] = {}
     """Engines this plugin cannot train on, each with the reason (a run asking for one is refused before it
-    starts): e.g. a change of the step's gradients, computed with TensorFlow, on the jax engine."""
+    starts): e.g. a layer written in TensorFlow ops, on the jax engine. No built-in plugin refuses one."""
 
     regularizer: ClassVar[bool] = True
     """False for a method that tests regularization rather than being one (`random_labels`): a study of every
