@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -136,9 +137,36 @@ def _header(database: Path) -> bytes:
         return file.read(16)
 
 
-def _check_server(uri: str, seconds: float = 5.0) -> None:
-    """Ask a tracking server once, briefly, for one experiment, with the credentials MLflow's client would
-    send (`MLFLOW_TRACKING_USERNAME` and `_PASSWORD`, or `_TOKEN`): MLflow's own client retries for minutes."""
+def _check_server(uri: str, patience: float = 60.0) -> None:
+    """Ask a tracking server for one experiment, with the credentials MLflow's client would send
+    (`MLFLOW_TRACKING_USERNAME` and `_PASSWORD`, or `_TOKEN`).
+
+    A refused connection, an unknown host or refused credentials fail at once. A server that accepts the
+    connection but answers late (a loaded machine) is asked again with a longer timeout each time (5, 10,
+    20 s ...) for up to `patience` seconds, saying once on stderr that it is waiting: MLflow's own client
+    would retry for minutes without a word.
+    """
+    started, timeout = time.monotonic(), 5.0
+    while True:
+        try:
+            _ask_server(uri, min(timeout, max(patience - (time.monotonic() - started), 1.0)))
+            return
+        except TimeoutError:
+            waited = time.monotonic() - started
+            if waited >= patience:
+                problem = f"does not answer within {waited:.0f} s: is it overloaded? Or set MLFLOW_TRACKING_URI"
+                raise StoreError(uri, problem) from None
+            if timeout == 5.0:
+                print(
+                    f"regstudy: the tracking server {uri} is slow to answer; waiting up to {patience:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            timeout *= 2
+
+
+def _ask_server(uri: str, seconds: float) -> None:
+    """One request to a tracking server; `TimeoutError` when it does not answer within `seconds`."""
     request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
     username, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if username and password:
@@ -160,6 +188,8 @@ def _check_server(uri: str, seconds: float = 5.0) -> None:
         raise StoreError(uri, f"answers HTTP {error.code} ({error.reason}): is it an MLflow server?") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
+        if isinstance(error, TimeoutError) or isinstance(reason, TimeoutError):
+            raise TimeoutError(seconds) from None
         raise StoreError(uri, f"does not answer ({reason}): start the server, or set MLFLOW_TRACKING_URI") from None
 
 

@@ -2,16 +2,19 @@
 within seconds, and before any work. Real faults: a port nothing listens on, a read-only mount, an
 immutable file, a truncated database and a file that is not a database."""
 
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from regstudy import tracking
+from regstudy.errors import StoreError
 
 PARAMS = "experiment: store-faults\nepochs: 1\ntrain_size: 100\nhidden_units: [8]\n"
 
@@ -110,3 +113,45 @@ def test_a_new_store_is_created_without_mlflow_announcing_it_on_the_terminal(tmp
     done, _ = _run(["run", str(tmp_path / "p.yaml")], _env(tmp_path / "new" / "mlflow.db"))
     assert done.returncode == 0, done.stderr
     assert "Creating initial MLflow database tables" not in done.stderr and (tmp_path / "new" / "mlflow.db").exists()
+
+
+class _LateServer(http.server.BaseHTTPRequestHandler):
+    """Answers 200 after `delays.pop(0)` seconds (a loaded server), or never once `delays` is empty."""
+
+    delays: list[float] = []
+
+    def do_GET(self):
+        if not self.delays:
+            time.sleep(30)  # never within the test's patience
+        time.sleep(self.delays.pop(0))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *arguments):
+        pass
+
+
+@pytest.fixture
+def late_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LateServer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_a_slow_server_is_waited_for_and_a_silent_one_refused_after_the_patience(late_server, capsys):
+    uri = f"http://127.0.0.1:{late_server.server_port}"
+    _LateServer.delays = [6.0, 0.0]  # the first ask times out at 5 s, the second (10 s) is answered
+    started = time.monotonic()
+    tracking._check_server(uri)
+    assert 5 <= time.monotonic() - started < 30
+    waiting = capsys.readouterr().err
+    assert waiting.count("\n") == 1 and f"{uri} is slow to answer; waiting up to 60 s" in waiting
+
+    _LateServer.delays = []
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="does not answer within 7 s"):
+        tracking._check_server(uri, patience=7)
+    assert 7 <= time.monotonic() - started < 20
