@@ -5,7 +5,7 @@ commands which do not train (`regstudy --help`, `regstudy plugins`, validating a
 """
 
 from regstudy.config import RunConfig, load_params_file
-from regstudy.datasets import DATASETS, Dataset
+from regstudy.data import DATASETS, Dataset
 from regstudy.errors import (
     ConfigError,
     IncompatiblePluginsError,
@@ -41,10 +41,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "train":  # chooses Keras' backend for the run's engine before Keras is imported
-        from regstudy.backends import train
-
-        return train
     if name in _FROM_TRAINING:
         from regstudy import training
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Any
 
-BACKENDS = {"graph": "tensorflow", "keras": "tensorflow", "jax": "jax"}
-"""Each engine's Keras backend."""
+from regstudy.engines import ENGINES
+from regstudy.errors import ConfigError
 
 EXTRAS = {"jax": "jax"}
 """The package each backend beyond TensorFlow needs; regstudy's extra named for the backend installs it."""
@@ -22,7 +21,7 @@ EXTRAS = {"jax": "jax"}
 
 def backend_of(engine: str) -> str:
     """The Keras backend `engine` runs on (TensorFlow for an unknown name, which validation refuses)."""
-    return BACKENDS.get(engine, "tensorflow")
+    return ENGINES.get(engine).backend if engine in ENGINES.names() else "tensorflow"
 
 
 def current_backend() -> str | None:
@@ -37,8 +36,6 @@ def check_installed(engine: str) -> None:
     Raises:
         ConfigError: naming the extra that installs it.
     """
-    from regstudy.errors import ConfigError
-
     backend = backend_of(engine)
     package = EXTRAS.get(backend)
     if package and importlib.util.find_spec(package) is None:
@@ -53,8 +50,6 @@ def use_backend_of(engine: str) -> None:
     Raises:
         ConfigError: the backend's package is not installed, or Keras already runs on another backend.
     """
-    from regstudy.errors import ConfigError
-
     check_installed(engine)
     wanted = backend_of(engine)
     current = current_backend()
@@ -67,12 +62,3 @@ def use_backend_of(engine: str) -> None:
             f"runs on Keras' {wanted} backend, but Keras in this process already runs on {current}: start the "
             f"process with KERAS_BACKEND={wanted} (`regstudy run` and sweeps do), or use an engine on {current}",
         )
-
-
-def train(**arguments: Any):
-    """`regstudy.train` (see `regstudy.training.train`): first chooses Keras' backend for the run's engine,
-    which a process that has not yet imported Keras can still do."""
-    use_backend_of(arguments.get("engine", "graph"))
-    from regstudy.training import train as train_run
-
-    return train_run(**arguments)

@@ -39,14 +39,13 @@ def naive_fit(seed: int) -> tuple[list[float], float]:
     from regstudy.callbacks import EpochTimer
     from regstudy.combination import Combination
     from regstudy.config import RunConfig
-    from regstudy.datasets import splits_for
     from regstudy.determinism import make_deterministic
-    from regstudy.models import build_model
+    from regstudy.preparation import run_model, splits_for
 
     config = RunConfig(**REFERENCE, seed=seed)
     splits = splits_for(config)
     make_deterministic(seed)
-    model = build_model(config, splits, Combination.from_config(config.plugins))
+    model = run_model(config, splits, Combination.from_config(config.plugins))
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = lambda y: keras.utils.to_categorical(y, splits.classes)  # noqa: E731
     timer = EpochTimer()

@@ -9,9 +9,9 @@ import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from regstudy.models import kernels, weight_penalty
 from regstudy.pruning import PRUNED_EPOCH_METRIC
 from regstudy.tracking import Stopwatch
+from regstudy.weights import kernels, weight_penalty
 
 NEAR_ZERO = 1e-3
 """A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +17,11 @@ from typing import Any, ClassVar
 
 from regstudy.backends import check_installed
 from regstudy.combination import Combination
-from regstudy.datasets import DATASETS, Dataset, check_sizes
+from regstudy.data import DATASETS, Dataset, Splits, check_sizes, split
 from regstudy.engines import ENGINES
 from regstudy.errors import ConfigError
 from regstudy.plugins import PLUGINS, Plugin, RunDescription
+from regstudy.registry import Registered
 from regstudy.validation import (
     SEED,
     Boolean,
@@ -44,7 +47,7 @@ class RunConfig:
     """The parameters of one training run; constructing it validates every value and the plugin combination.
 
     A value: it validates and serializes, and nothing else. Training builds the data splits and the plugins
-    from it, once per run (`regstudy.datasets.splits_for`, `Combination.from_config`).
+    from it, once per run (`splits_for`, `Combination.from_config`).
 
     Args:
         experiment: the MLflow experiment the run goes to. Defaults to "regstudy".
@@ -110,7 +113,7 @@ class RunConfig:
         "train_size": OrNone(Interval(int, 1, None)),
         "validation_fraction": Interval(float, 0, 0.9, closed="right"),
         "test_fraction": Interval(float, 0, 0.9, closed="right"),
-        "split_seed": Interval(int, 0, SEED),
+        "split_seed": SEED,
         "folds": OrNone(Interval(int, 2, 1_000, limit=True)),
         "fold": Interval(int, 0, None),
         "model": Options(MODELS, kind="model"),
@@ -121,8 +124,8 @@ class RunConfig:
         "learning_rate": Interval(float, 0, None, closed="right"),
         "batch_size": Interval(int, 1, 1_000_000, limit=True),
         "epochs": Interval(int, 1, 100_000, limit=True),
-        "seed": Interval(int, 0, SEED),
-        "engine": Options(ENGINES, kind="engine"),
+        "seed": SEED,
+        "engine": Registered(ENGINES),
         "figures": Boolean(),
         "log_model": Boolean(),
     }
@@ -155,7 +158,7 @@ class RunConfig:
             raise ConfigError("model", self.model, f"needs image data, but '{self.dataset}' is not images")
         if self.model == "resmlp" and not self.hidden_units:
             raise ConfigError("hidden_units", self.hidden_units, "is empty, but a resmlp needs one size per block")
-        Combination(plugins).check(self.description())
+        Combination(plugins).check(self._description(dataset))
         check_installed(self.engine)
         for plugin in plugins:
             if self.engine in plugin.refused_engines:
@@ -174,7 +177,7 @@ class RunConfig:
         path among the data set's options (`Dataset.path_options`) is resolved against `folder`, if given."""
         if not isinstance(mapping, dict):
             raise ConfigError(None, mapping, "expected a mapping of parameter names to values", source)
-        names = [f.name for f in dataclasses.fields(cls)]
+        names = cls.names()
         try:
             for key in mapping:
                 if key not in names:
@@ -183,9 +186,43 @@ class RunConfig:
         except ConfigError as error:
             raise error.located(source=source) from None
 
+    @classmethod
+    def names(cls) -> list[str]:
+        """The parameters' names, in order."""
+        return [item.name for item in dataclasses.fields(cls)]
+
+    @classmethod
+    def parameters_in(cls, namespace: dict[str, Any]) -> dict[str, Any]:
+        """The run parameters among `namespace`'s variables, e.g. the training notebook's `globals()` after its
+        `parameters` cell: the notebook passes them on without naming each."""
+        return {name: namespace[name] for name in cls.names() if name in namespace}
+
+    def digest(self) -> str:
+        """What identifies these validated parameters: a SHA-256 of `to_dict()` as JSON (see `trusted`)."""
+        return _digest(self.to_dict())
+
+    @classmethod
+    def trusted(cls, parameters: dict[str, Any], digest: str | None) -> RunConfig:
+        """The config of `parameters`, validated only if `digest` is not theirs.
+
+        A process that validated a config and hands it to another (`regstudy run` and sweeps to the training
+        notebook's kernel, through papermill, which passes plain values) passes `to_dict()` with `digest()`;
+        the receiver then takes the values as they are instead of validating them again. Parameters changed
+        on the way (a rerun of the executed notebook with an edited value) no longer match the digest, and are
+        validated.
+        """
+        if digest is None or set(parameters) != set(cls.names()) or _digest(parameters) != digest:
+            return cls.from_mapping(parameters)
+        config = object.__new__(cls)
+        for name, value in parameters.items():
+            object.__setattr__(config, name, value)
+        return config
+
     def description(self) -> RunDescription:
         """What the run's plugins may know of it (`Plugin.check`)."""
-        dataset = _dataset(self.dataset, self.dataset_options)
+        return self._description(_dataset(self.dataset, self.dataset_options))
+
+    def _description(self, dataset: Dataset) -> RunDescription:
         cnn_blocks = len(self.filters) if self.model == "cnn" else 0
         return RunDescription(
             task=dataset.task,
@@ -203,10 +240,28 @@ class RunConfig:
         """Every parameter, resolved: defaults filled in, plugins with all their hyperparameters."""
         return dataclasses.asdict(self)
 
+    def params(self) -> dict[str, str]:
+        """The run's MLflow params: run-level ones by name, plugin and data set options prefixed by their
+        owner (`l2.l2`, `linear.n_features`)."""
+        params = {
+            key: value
+            for key, value in self.to_dict().items()
+            if key not in ("plugins", "dataset_options", "experiment", "run_name")
+        }
+        params["plugins"] = self.plugin_label
+        params.update({f"{self.dataset}.{key}": value for key, value in self.dataset_options.items()})
+        for name, options in self.plugins.items():
+            params.update({f"{name}.{key}": value for key, value in options.items()})
+        return {key: str(value) for key, value in params.items()}
+
     @property
     def plugin_label(self) -> str:
         """The plugins of this run joined by " + ", e.g. "l2 + dropout"."""
         return " + ".join(self.plugins)
+
+
+def _digest(parameters: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _resolve_paths(mapping: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
@@ -261,6 +316,20 @@ def _under(prefix: str) -> Iterator[None]:
         yield
     except ConfigError as error:
         raise error.located(prefix=prefix) from None
+
+
+def splits_for(config: RunConfig) -> Splits:
+    """The train, validation and test sets of the run `config` describes."""
+    dataset = DATASETS.get(config.dataset).from_config(config.dataset_options)
+    return split(
+        dataset,
+        config.train_size,
+        config.validation_fraction,
+        config.test_fraction,
+        config.split_seed,
+        config.folds,
+        config.fold,
+    )
 
 
 def load_params_file(path: str | Path) -> RunConfig:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import keras
     from mlflow.tracking import MlflowClient
 
-    from regstudy.datasets import Splits
+    from regstudy.data import Splits
 
 MODEL_PATH = "model"
 """Where a run's model is, among its artifacts: `runs:/<run id>/model`."""

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 
 from regstudy.combination import Combination
-from regstudy.config import RunConfig
-from regstudy.datasets import Splits
+from regstudy.data import Splits
 from regstudy.steps import RegularizedModel
 
 
-def build_model(config: RunConfig, splits: Splits, combination: Combination) -> keras.Model:
+@dataclass(frozen=True)
+class Architecture:
+    """What a model is made of (`RunConfig`'s parameters of the same names)."""
+
+    model: str = "mlp"
+    hidden_units: tuple[int, ...] = (64,)
+    filters: tuple[int, ...] = (16, 32)
+    activation: str = "relu"
+
+
+def build_model(
+    architecture: Architecture, splits: Splits, combination: Combination, seed: int, name: str
+) -> keras.Model:
     """Build the run's model; penalties and constraints reach every weight layer, Dense and Conv.
 
     MLP: input → plugin input layers → [Dense(units) → plugin hidden layers] per hidden size → output.
@@ -20,7 +33,8 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
     default) of its branches, each Dense(units) → plugin hidden layers → Dense(width) (He et al. 2016's
     blocks for an MLP, as Gorishniy et al. 2021 use them on tabular data).
     Every hidden weight layer passes through the plugins' `wrap_layer`. The output is a softmax over the
-    classes, or one linear unit for regression.
+    classes, or one linear unit for regression. `seed` seeds the step's own randomness (batch transforms,
+    gradient hooks); `name` is the model's.
     """
     weight_arguments = {
         "kernel_regularizer": combination.kernel_regularizer(),
@@ -30,19 +44,21 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
     x = inputs
     for layer in combination.input_layers():
         x = layer(x)
-    if config.model == "cnn":
+    if architecture.model == "cnn":
         x = keras.layers.Reshape((*splits.image_shape, 1))(x)
-        for filters in config.filters:
-            conv = keras.layers.Conv2D(filters, 3, padding="same", activation=config.activation, **weight_arguments)
+        for filters in architecture.filters:
+            conv = keras.layers.Conv2D(
+                filters, 3, padding="same", activation=architecture.activation, **weight_arguments
+            )
             x = combination.wrap_layer(conv)(x)
             x = keras.layers.MaxPooling2D(2, padding="same")(x)
             x = _hidden_layers(combination, x)
         x = keras.layers.Flatten()(x)
-    if config.model == "resmlp":
-        x = _residual_blocks(config, combination, weight_arguments, x)
+    if architecture.model == "resmlp":
+        x = _residual_blocks(architecture, combination, weight_arguments, x)
     else:
-        for units in config.hidden_units:
-            dense = combination.hidden_dense_layer(units, activation=config.activation, **weight_arguments)
+        for units in architecture.hidden_units:
+            dense = combination.hidden_dense_layer(units, activation=architecture.activation, **weight_arguments)
             x = _hidden_layers(combination, combination.wrap_layer(dense)(x))
     if splits.task == "classification":
         outputs = keras.layers.Dense(splits.classes, activation="softmax", name="output", **weight_arguments)(x)
@@ -51,10 +67,10 @@ def build_model(config: RunConfig, splits: Splits, combination: Combination) -> 
     model = RegularizedModel(
         inputs,
         outputs,
-        name=f"{config.model}_{config.dataset}",
+        name=name,
         batch_transform=combination.batch_transform(splits.image_shape),
         step_gradients=combination.step_gradients(),
-        seed=config.seed,
+        seed=seed,
     )
     model.after_update = combination.after_update(model)
     return model
@@ -66,16 +82,16 @@ def _hidden_layers(combination: Combination, x):
     return x
 
 
-def _residual_blocks(config: RunConfig, combination: Combination, weight_arguments: dict, x):
+def _residual_blocks(architecture: Architecture, combination: Combination, weight_arguments: dict, x):
     """The stem Dense(width) and one residual block per hidden size (see `build_model`)."""
-    width = config.hidden_units[0]
-    dense = keras.layers.Dense(width, activation=config.activation, **weight_arguments)
+    width = architecture.hidden_units[0]
+    dense = keras.layers.Dense(width, activation=architecture.activation, **weight_arguments)
     x = combination.wrap_layer(dense)(x)
-    blocks = len(config.hidden_units)
-    for block, units in enumerate(config.hidden_units):
+    blocks = len(architecture.hidden_units)
+    for block, units in enumerate(architecture.hidden_units):
         branches = []
         for _ in range(combination.residual_branches):
-            inner = combination.hidden_dense_layer(units, activation=config.activation, **weight_arguments)
+            inner = combination.hidden_dense_layer(units, activation=architecture.activation, **weight_arguments)
             branch = _hidden_layers(combination, combination.wrap_layer(inner)(x))
             branches.append(combination.wrap_layer(keras.layers.Dense(width, **weight_arguments))(branch))
         join = combination.residual_join(block, blocks)
@@ -86,26 +102,3 @@ def _residual_blocks(config: RunConfig, combination: Combination, weight_argumen
 
 def _sum(tensors: list):
     return tensors[0] if len(tensors) == 1 else keras.layers.Add()(tensors)
-
-
-def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """Every Dense and Conv layer, seen through any wrapper (`SpectralNormalization`)."""
-    unwrapped = (getattr(layer, "layer", layer) for layer in model.layers)
-    return [layer for layer in unwrapped if hasattr(layer, "kernel")]
-
-
-def kernels(model: keras.Model) -> list[keras.Variable]:
-    """The weight kernels of every Dense and Conv layer (not biases): what penalties and statistics act on."""
-    return [layer.kernel for layer in weight_layers(model)]
-
-
-def weight_penalty(model: keras.Model) -> float:
-    """The penalty of the plugins' kernel regularizers on the current weights (not activity penalties, which
-    depend on a batch)."""
-    return float(
-        sum(
-            keras.ops.convert_to_numpy(layer.kernel_regularizer(layer.kernel))
-            for layer in weight_layers(model)
-            if layer.kernel_regularizer is not None
-        )
-    )

@@ -179,7 +179,7 @@ def run_training_notebook(
             execute(
                 TRAIN_NOTEBOOK,
                 executed,
-                {**config.to_dict(), "run_id": run_id, **(parameters or {})},
+                {**config.to_dict(), "run_id": run_id, "validated": config.digest(), **(parameters or {})},
                 kernel,
                 keep_kernel_output(client, run_id),
                 backend_of(config.engine),
@@ -215,8 +215,6 @@ def run_question(
         html: also write its page here. Defaults to None.
         code: keep the code cells in the page. Defaults to False.
     """
-    from regstudy.results import params_digest
-
     entry, params_path, parameters = question_parameters(name, params_file)
     client = tracking.connect()
     invocation = uuid.uuid4().hex
@@ -233,7 +231,7 @@ def run_question(
             raise NotebookError(f"{entry.name} finished without creating its parent run in experiment '{entry.name}'")
         run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
         client.log_artifact(run_id, str(executed), "notebook")
-        client.set_tag(run_id, tracking.PARAMS_DIGEST_TAG, params_digest(params_path))
+        client.set_tag(run_id, tracking.PARAMS_DIGEST_TAG, tracking.params_digest(params_path))
         log_page(client, run_id, executed, html, code, entry.name)
         keep_kernel_output(client, run_id)(output_of_kernel[0])
     return run_id

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from regstudy.errors import RegstudyError, UnknownNameError
-from regstudy.validation import unknown_name_problem
+from regstudy.validation import Constraint, Options, unknown_name_problem
 
 T = TypeVar("T", bound=type)
 
@@ -90,3 +91,23 @@ class Registry(Generic[T]):
         self._entry_points_loaded = True
         for entry_point in entry_points(group=self.group):
             self.add(entry_point.name, entry_point.load())
+
+
+@dataclass(frozen=True, eq=False)
+class Registered(Constraint):
+    """The name of an entry of `registry`, those of third parties included (looked up when a value is checked).
+
+    Args:
+        registry: the registry, e.g. `ENGINES`.
+    """
+
+    registry: Registry
+
+    def check(self, name, value):
+        return Options(tuple(self.registry.names()), kind=self.registry.kind).check(name, value)
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(self.registry.names())
+
+    def invalid_values(self):
+        return Options(tuple(self.registry.names()), kind=self.registry.kind).invalid_values()

@@ -10,7 +10,6 @@ defaults are never mistaken for it. What the store lacks is run first, unless to
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -35,14 +34,9 @@ class Finding:
     run_id: str
 
 
-def params_digest(path: Path) -> str:
-    """What identifies a parameters file's content (`tracking.PARAMS_DIGEST_TAG`)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def full_size_run(name: str, params_file: Path) -> str | None:
     """The newest FINISHED parent run of question `name` run at `params_file` (its full size), or None."""
-    digest = params_digest(params_file)
+    digest = tracking.params_digest(params_file)
     found = f"tags.`{tracking.PARAMS_DIGEST_TAG}` = '{digest}' and attributes.status = 'FINISHED'"
     runs = tracking.search_runs(tracking.connect(), name, found)
     return max(runs, key=lambda run: run.info.start_time).info.run_id if runs else None

@@ -96,7 +96,7 @@ def load_search(path: str | Path) -> Search:
             base = RunConfig(**{**base.to_dict(), "folds": folds})  # every fold's split is checked
         trials = Interval(int, 1, 100_000, limit=True).check("trials", document.get("trials", 20))
         sampler, sampler_options = _algorithm("sampler", document.get("sampler", "tpe"), SAMPLER_OPTIONS)
-        seed = Interval(int, 0, SEED).check("sampler.seed", sampler_options.pop("seed", 0))
+        seed = SEED.check("sampler.seed", sampler_options.pop("seed", 0))
         pruner, pruner_options = _algorithm("pruner", document.get("pruner", "median"), PRUNER_OPTIONS)
         if pruner == "wilcoxon" and not folds:
             raise ConfigError("pruner", pruner, "compares a trial's folds with the best trial's: set `folds`")

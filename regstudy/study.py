@@ -26,7 +26,7 @@ from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, Interval, check_name, limits_lifted, unknown_key_error
+from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_name, limits_lifted, unknown_key_error
 from regstudy.yaml_files import read_mapping
 
 STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds")
@@ -113,7 +113,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
         seeds = document.get("seeds", [0])
         if not isinstance(seeds, list) or not seeds:
             raise ConfigError("seeds", seeds, "expected a non-empty list of seeds")
-        seeds = [Interval(int, 0, SEED).check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
+        seeds = [SEED.check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
         count = _run_count(document) * len(seeds)
         echo(f"study '{name}': {count:,} runs to validate")
         if count > MAX_RUNS and not limits_lifted():

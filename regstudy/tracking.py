@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import platform
@@ -24,7 +25,6 @@ import urllib.request
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import mlflow
 import yaml
@@ -33,9 +33,6 @@ from mlflow.tracking import MlflowClient
 
 from regstudy.errors import StoreError
 from regstudy.paths import repository_root
-
-if TYPE_CHECKING:
-    from regstudy.config import RunConfig
 
 FAILURE_TAG = "failure_reason"
 """Why a run ended FAILED or KILLED."""
@@ -334,18 +331,9 @@ def ending(client: MlflowClient, run_id: str, status: str | None = "FINISHED") -
         client.set_terminated(run_id, end.status)
 
 
-def run_params(config: RunConfig) -> dict[str, str]:
-    """A run's MLflow params: run-level ones by name, plugin and data set options prefixed by their owner."""
-    params = {
-        key: value
-        for key, value in config.to_dict().items()
-        if key not in ("plugins", "dataset_options", "experiment", "run_name")
-    }
-    params["plugins"] = config.plugin_label
-    params.update({f"{config.dataset}.{key}": value for key, value in config.dataset_options.items()})
-    for name, options in config.plugins.items():
-        params.update({f"{name}.{key}": value for key, value in options.items()})
-    return {key: str(value) for key, value in params.items()}
+def params_digest(path: Path) -> str:
+    """What identifies a parameters file's content (`PARAMS_DIGEST_TAG`)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class Stopwatch:

@@ -24,7 +24,7 @@ ALLOW_LARGE_VARIABLE = "REGSTUDY_ALLOW_LARGE"
 """Set to 1 (`regstudy sweep --allow-large` does) to lift the limits on sizes, which catch a typo such as
 `epochs: 1000000` before it runs for days."""
 
-SEED = 2**32 - 1
+LARGEST_SEED = 2**32 - 1
 """The largest seed: NumPy, TensorFlow and scikit-learn all take seeds below 2**32."""
 
 
@@ -176,6 +176,10 @@ class Interval(Constraint):
         if self.high is not None:
             values.append(self.high if self.closed in ("left", "neither") else self.high + 1)
         return values
+
+
+SEED = Interval(int, 0, LARGEST_SEED)
+"""A seed: a whole number from 0 to `LARGEST_SEED`."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import nbformat
 import papermill
 import pytest
 
-from regstudy import PLUGINS, RunConfig, notebooks, tracking
+from regstudy import PLUGINS, RunConfig, load_params_file, notebooks, tracking
 from regstudy.cli import main
 from regstudy.notebooks import TRAIN_NOTEBOOK
 from regstudy.questions import parameter_names
@@ -34,6 +34,7 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
     assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + [
         "run_id",
         "trial",
+        "validated",
     ]
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
@@ -54,6 +55,8 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
     notebook = nbformat.read(client.download_artifacts(run.info.run_id, "notebook/01-train.ipynb"), as_version=4)
     injected = next(c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert f'run_id = "{run.info.run_id}"' in injected.source
+    # The parameters validated here reach the kernel with their digest, so that it does not validate them again.
+    assert f'validated = "{load_params_file(path).digest()}"' in injected.source
 
 
 def test_the_training_notebook_has_the_defaults_of_run_config():
@@ -68,7 +71,7 @@ def test_the_training_notebook_has_the_defaults_of_run_config():
         field.name: field.default_factory() if field.default is dataclasses.MISSING else field.default
         for field in dataclasses.fields(RunConfig)
     }
-    assert values == {**defaults, "run_id": None, "trial": None}
+    assert values == {**defaults, "run_id": None, "trial": None, "validated": None}
 
 
 def test_plugins_lists_every_plugin_with_its_defaults(capsys):

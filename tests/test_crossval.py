@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from regstudy import ConfigError, RunConfig
-from regstudy.datasets import fold_indices, splits_for
+from regstudy.config import splits_for
+from regstudy.data import fold_indices
 from regstudy.questions.crossval import choose
 
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from regstudy import DATASETS, ConfigError, RunConfig
-from regstudy.datasets import Linear, check_sizes, split, splits_for
+from regstudy.config import splits_for
+from regstudy.data import check_sizes, split
+from regstudy.data.builtin import Linear
 
 from helpers import example_options
 
@@ -47,7 +49,7 @@ def test_a_training_set_larger_than_what_is_left_is_refused():
 
 
 def test_irrelevant_features_depend_on_the_first_feature_only():
-    from regstudy.datasets import IrrelevantFeatures
+    from regstudy.data.builtin import IrrelevantFeatures
 
     x, y = IrrelevantFeatures(n_samples=4000, n_irrelevant=20, slope=10.0, seed=1).arrays()
     assert x.shape == (4000, 21)

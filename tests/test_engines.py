@@ -10,8 +10,8 @@ import pytest
 
 from regstudy import PLUGINS, RunConfig
 from regstudy.engines import epoch_order
-from regstudy.models import kernels
 from regstudy.training import train
+from regstudy.weights import kernels
 
 from helpers import model_for
 

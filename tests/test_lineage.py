@@ -65,7 +65,7 @@ def test_runs_logging_the_same_data_at_once_to_an_mlflow_server_all_log_it(mlflo
     constraint error (2 and 6 of 8 in two of three rounds, before `log_data` tried again)."""
     from mlflow import MlflowClient
 
-    from regstudy.datasets import Splits
+    from regstudy.data import Splits
 
     server = MlflowClient(mlflow_server)
     x = np.random.default_rng(0).normal(size=(50, 4)).astype("float32")

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from regstudy.models import kernels
 from regstudy.questions import magnitude_pruning as pruning
 from regstudy.training import train
+from regstudy.weights import kernels
 
 
 def test_masks_remove_exactly_the_smallest_fraction_over_all_kernels():

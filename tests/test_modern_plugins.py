@@ -212,12 +212,12 @@ def test_shake_shake_mixes_two_branches_and_averages_them_at_inference():
 
 def test_a_resmlp_has_one_residual_block_per_size_and_shake_shake_two_branches_each():
     from regstudy.combination import Combination
-    from regstudy.datasets import splits_for
-    from regstudy.models import build_model, kernels
+    from regstudy.preparation import run_model, splits_for
+    from regstudy.weights import kernels
 
     for plugins, per_block in [({}, 2), ({"shake_shake": {}}, 4)]:
         config = RunConfig(model="resmlp", hidden_units=[16, 8, 8], plugins=plugins, train_size=60)
-        model = build_model(config, splits_for(config), Combination.from_config(config.plugins))
+        model = run_model(config, splits_for(config), Combination.from_config(config.plugins))
         assert sum(isinstance(layer, keras.layers.Add) for layer in model.layers) == 3
         assert len(kernels(model)) == 1 + 3 * per_block + 1  # stem, the blocks' Dense layers, output
 
@@ -366,12 +366,11 @@ def _train_step_ops(model):
 
 def test_plugins_that_use_no_step_hook_train_with_exactly_keras_own_step():
     from regstudy.combination import Combination
-    from regstudy.datasets import splits_for
-    from regstudy.models import build_model
+    from regstudy.preparation import run_model, splits_for
 
     def built(plugins):
         config = RunConfig(plugins=plugins, hidden_units=[8], train_size=60)
-        return build_model(config, splits_for(config), Combination.from_config(config.plugins))
+        return run_model(config, splits_for(config), Combination.from_config(config.plugins))
 
     model = built({"dropout": {}, "l2": {}, "swa": {}})
     assert _train_step_ops(model) == _train_step_ops(keras.Model(model.inputs, model.outputs))
@@ -409,7 +408,7 @@ def test_proximal_l1_finds_the_zeros_and_accuracy_of_scikit_learns_l1_logistic_r
 
     from sklearn.linear_model import LogisticRegression
 
-    from regstudy.models import kernels
+    from regstudy.weights import kernels
 
     result = _softmax_regression_of_wine(experiment, {"l1": strength, "method": "proximal"}, epochs=1000)
     splits = result.splits

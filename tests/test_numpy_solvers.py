@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Lasso, Ridge
 
-from regstudy.config import RunConfig
-from regstudy.datasets import splits_for
+from regstudy.config import RunConfig, splits_for
 from regstudy.questions import numpy_solvers
 
 

@@ -9,10 +9,11 @@ import pytest
 import regstudy
 from regstudy import PLUGINS, ConfigError, IncompatiblePluginsError, RunConfig, UnknownNameError
 from regstudy.combination import Combination
-from regstudy.datasets import splits_for
+from regstudy.config import splits_for
 from regstudy.keras_additions import DropConnectDense
-from regstudy.models import build_model, kernels
+from regstudy.preparation import run_model
 from regstudy.training import train
+from regstudy.weights import kernels
 
 from helpers import model_for
 
@@ -79,7 +80,7 @@ def test_one_epoch_fit_runs_in_a_cnn(name, experiment):
 def _model(plugins, model="mlp"):
     config = RunConfig(plugins=plugins, model=model, hidden_units=[12, 8], filters=[3], train_size=60)
     splits = splits_for(config)
-    return build_model(config, splits, Combination.from_config(config.plugins)), splits
+    return run_model(config, splits, Combination.from_config(config.plugins)), splits
 
 
 @pytest.mark.parametrize("model_kind", ["mlp", "cnn"])

@@ -6,7 +6,7 @@ import pytest
 
 from regstudy import ConfigError, RunConfig, load_params_file
 from regstudy.cli import main
-from regstudy.datasets import splits_for
+from regstudy.config import splits_for
 from regstudy.training import train
 
 from helpers import runs_of
@@ -133,7 +133,7 @@ def test_every_problem_with_a_table_names_the_file_and_the_column(tmp_path, opti
 
 
 def test_a_file_too_large_for_the_free_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    from regstudy import tables
+    from regstudy.data import files as tables
 
     path = _table(tmp_path)
     monkeypatch.setattr(tables, "free_memory", lambda: 1000)

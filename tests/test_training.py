@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from regstudy import TrainingError, train
+from regstudy import ConfigError, TrainingError, train
 
 from helpers import runs_of
 
@@ -95,3 +95,30 @@ def test_regression_logs_mse(client, experiment):
     result = train(experiment=experiment, dataset="linear", hidden_units=[], plugins="l2", epochs=2)
     assert {"mse", "val_mse"} <= set(result.history) and "test_mse" in result.metrics
     assert "generalization_gap" not in result.metrics
+
+
+def test_a_runs_parameters_are_validated_once_and_its_data_set_and_plugins_built_once(experiment, tmp_path):
+    """As `regstudy run` and sweeps hand a run to the training notebook's kernel: validated in the parent, then
+    trained from plain values (what papermill passes) and their digest."""
+    import json
+    from unittest import mock
+
+    from regstudy import RunConfig, config, load_params_file
+    from regstudy.combination import Combination
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**SMALL, "epochs": 1, "experiment": experiment, "plugins": {"l2": {}}}))
+    validation = mock.patch.object(RunConfig, "__post_init__", autospec=True, side_effect=RunConfig.__post_init__)
+    data_set = mock.patch.object(config, "_dataset", side_effect=config._dataset)
+    plugin_set = mock.patch.object(Combination, "from_config", side_effect=Combination.from_config)
+    with validation as validations, data_set as data_sets, plugin_set as plugin_sets:
+        parent = load_params_file(path)
+        handed_over = json.loads(json.dumps(parent.to_dict()))
+        result = train(**handed_over, validated=parent.digest())
+        assert result.config == parent
+        assert (validations.call_count, data_sets.call_count, plugin_sets.call_count) == (1, 1, 1)
+        # Changed on the way, as in a rerun of the executed notebook with an edited value: validated again.
+        train(**{**handed_over, "epochs": 2}, validated=parent.digest())
+        assert validations.call_count == 2
+        with pytest.raises(ConfigError, match="epochs"):
+            train(**{**handed_over, "epochs": 0}, validated=parent.digest())

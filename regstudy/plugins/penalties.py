@@ -23,7 +23,7 @@ METHOD = Options(("subgradient", "proximal"), kind="method")
 def soft_threshold(model, strength: float):
     """The proximal step of `strength·Σ|w|` after each optimizer step: `w ← sign(w)·max(|w| − η·strength, 0)`
     on every kernel, with η the optimizer's current learning rate (in `keras.ops`)."""
-    from regstudy.models import kernels
+    from regstudy.weights import kernels
 
     def update():
         threshold = keras.ops.cast(model.optimizer.learning_rate, "float32") * strength

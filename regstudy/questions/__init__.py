@@ -16,16 +16,16 @@ from pathlib import Path
 from types import ModuleType
 
 from regstudy.config import RunConfig
-from regstudy.datasets import DATASETS
+from regstudy.data import DATASETS
 from regstudy.errors import ConfigError
 from regstudy.paths import notebooks_folder, params_folder
+from regstudy.registry import Registered
 from regstudy.validation import (
     SEED,
     Constraint,
     Interval,
     ListOf,
     MappingOf,
-    Options,
     unknown_key_error,
     unknown_name_problem,
 )
@@ -185,7 +185,7 @@ QUESTIONS: dict[str, QuestionEntry] = {
             {
                 "irrelevant": ListOf(Interval(int, 0, 100_000, limit=True)),
                 "strengths": MappingOf(_STRENGTHS, keys=("l1", "l2")),
-                "trials": ListOf(Interval(int, 0, SEED)),
+                "trials": ListOf(SEED),
             },
         ),
         QuestionEntry(
@@ -254,8 +254,8 @@ def question_constraints(name: str) -> dict[str, Constraint]:
     run (`epochs`, `train_size`, `hidden_units`, `dataset`, ...), `seeds`, and the question's own."""
     return {
         **RunConfig.parameter_constraints,
-        "dataset": Options(tuple(DATASETS.names()), kind="data set"),
-        "seeds": ListOf(Interval(int, 0, SEED)),
+        "dataset": Registered(DATASETS),
+        "seeds": ListOf(SEED),
         **QUESTIONS[name].parameters,
     }
 

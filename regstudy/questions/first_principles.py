@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regstudy.config import RunConfig
-from regstudy.datasets import splits_for
+from regstudy.config import RunConfig, splits_for
 from regstudy.questions import experiment_of, numpy_solvers
 from regstudy.questions.common import Answer, Question
 

@@ -21,8 +21,7 @@ from matplotlib.figure import Figure
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from regstudy import significance
-from regstudy.config import RunConfig
-from regstudy.datasets import splits_for
+from regstudy.config import RunConfig, splits_for
 from regstudy.errors import ConfigError, TrainingError
 from regstudy.pruning import PRUNED_EPOCH_METRIC, make_pruner
 from regstudy.questions import experiment_of

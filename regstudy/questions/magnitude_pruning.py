@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from regstudy.models import kernels
+from regstudy.weights import kernels
 
 
 def magnitude_masks(weights: list[np.ndarray], fraction: float) -> list[np.ndarray]:

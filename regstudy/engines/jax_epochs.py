@@ -19,19 +19,34 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import keras
+import lazy_loader
 import numpy as np
 
-from regstudy.engines import EpochData
+from regstudy.engines.base import ENGINES, Engine, EpochData, drive
+
+# Keras lazily and JAX where it is used, so that listing and validating engines imports neither. (No lazy module
+# for JAX: a stub in `sys.modules` would tell libraries that look there that JAX is in use.)
+keras = lazy_loader.load("keras")
 
 COMPILATION_CACHE = Path(tempfile.gettempdir()) / "regstudy-jax-cache"
 """Where compiled programs are kept, unless `JAX_COMPILATION_CACHE_DIR` says otherwise."""
 
 
+@ENGINES.register("jax")
+class JaxEngine(Engine):
+    """One `jax.jit` call per epoch on Keras' JAX backend, callbacks driven around it as for the graph engine."""
+
+    backend = "jax"
+
+    def fit(self, model, data, epochs, callbacks):
+        return drive(model, data, epochs, callbacks, epoch_function(model, data))
+
+
 def epoch_function(model: keras.Model, data: EpochData) -> Callable:
     """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""
+    import jax
+    import jax.numpy as jnp
+
     _cache_compilations()
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
     size, full = data.batch_size, len(data.x) // data.batch_size
@@ -82,6 +97,8 @@ def epoch_function(model: keras.Model, data: EpochData) -> Callable:
 def _cache_compilations() -> None:
     """Keep every compiled program (the epoch's, Keras' evaluation's) in `COMPILATION_CACHE`, unless a cache is
     set already."""
+    import jax
+
     if jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

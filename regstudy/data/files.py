@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regstudy.datasets import DATASETS, Dataset, load_arrays
+from regstudy.data.base import DATASETS, Dataset, load_arrays
 from regstudy.errors import ConfigError, brief
 from regstudy.validation import ALLOW_LARGE_VARIABLE, ListOf, Options, OrNone, PlainName, limits_lifted
 

@@ -1,0 +1,153 @@
+"""The last stage of a run, and its bookkeeping throughout: what goes to MLflow before, during and after training.
+
+`Recorder` logs the run's parameters, tags and data before training; gives the callbacks that log each epoch
+and report to a search's trial; and afterwards computes the final metrics (from the model a plugin's
+`end_of_training` may replace) and logs them, with the model and the figures when asked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import yaml
+from IPython.utils.capture import capture_output
+
+from regstudy import lineage, tracking
+from regstudy.callbacks import EpochLogger, EpochTimer, PruningCallback, WeightStatistics, final_metrics
+from regstudy.config import RunConfig
+from regstudy.errors import TrainingError
+from regstudy.figures import learning_curves, weight_histogram
+from regstudy.preparation import EVALUATION_BATCH_SIZE, PreparedRun, metric
+from regstudy.pruning import TrialLink
+from regstudy.weights import kernels
+
+
+class Recorder:
+    """One run's MLflow bookkeeping: connects, creates the run if `run_id` is None, and times MLflow's share.
+
+    Args:
+        config: the run's parameters, logged as they are.
+        prepared: the prepared run (`regstudy.preparation.prepare`).
+        run_id: an existing RUNNING run to log into, or None to create one in `config.experiment`.
+        started: when the run started (`time.perf_counter()`), for `run_seconds`.
+    """
+
+    def __init__(self, config: RunConfig, prepared: PreparedRun, run_id: str | None, started: float):
+        self.config, self.prepared, self.started = config, prepared, started
+        self.stopwatch = tracking.Stopwatch()  # MLflow's share of the run, figures included
+        with self.stopwatch:
+            self.client = tracking.connect()
+            self.run_id = run_id or tracking.create_run(self.client, config.experiment, config.run_name)
+        self.timer = EpochTimer()
+        self.plugin_callbacks = prepared.combination.callbacks()
+        self.measuring: list = []
+
+    def ending(self):
+        """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`)."""
+        return tracking.ending(self.client, self.run_id)
+
+    def begin(self) -> None:
+        """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets."""
+        config, prepared = self.config, self.prepared
+        tags = {
+            "plugins": config.plugin_label,
+            "dataset": config.dataset,
+            "model": config.model,
+            "engine": config.engine,
+            "seed": str(config.seed),
+            **prepared.determinism_tags,
+            **tracking.environment_tags(),
+        }
+        with self.stopwatch:
+            tracking.log_at_once(self.client, self.run_id, params=config.params(), tags=tags)
+            self.client.log_text(self.run_id, yaml.safe_dump(config.to_dict(), sort_keys=False), "params.yaml")
+            self.client.log_text(self.run_id, _summary(prepared.model), "model_summary.txt")
+            source = config.dataset_options.get("path")
+            lineage.log_data(self.client, self.run_id, config.dataset, prepared.splits, source=source)
+
+    def callbacks(self, trial: dict[str, Any] | Any = None) -> list:
+        """What the engine trains with: timing, weight statistics, NaN stop, the plugins', a trial's pruning
+        (a `pruning.TrialLink` as a dict, or an `optuna.Trial` of this process), and the epoch logger."""
+        pruning = []
+        if isinstance(trial, dict):
+            link = TrialLink(**trial)
+            pruning = [PruningCallback(link.trial(), link.objective)]
+        elif trial is not None:
+            pruning = [PruningCallback(trial, f"val_{metric(self.prepared.splits.task).name}")]
+        self.measuring = [*self.plugin_callbacks, *pruning]
+        logger = EpochLogger(self.client, self.run_id, stopwatch=self.stopwatch)
+        return [self.timer, WeightStatistics(), keras.callbacks.TerminateOnNaN(), *self.measuring, logger]
+
+    def finish(self, history: dict[str, list[float]]) -> dict[str, float]:
+        """Compute and log the final metrics (and the model and figures if asked); return the metrics."""
+        if not np.isfinite(history["loss"][-1]):
+            raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
+        prepared = self.prepared
+        model = prepared.model
+        final_model = end_of_training(model, self.plugin_callbacks, prepared.data.x, prepared.splits.task)
+        metrics = evaluate(final_model, prepared.evaluation, prepared.splits.task)
+        metrics["epochs_trained"] = len(history["loss"])
+        metrics.update(final_metrics(self.measuring))
+        with self.stopwatch:
+            tracking.log_at_once(
+                self.client, self.run_id, metrics=metrics, series={"epoch_seconds": self.timer.seconds}
+            )
+            if self.config.log_model:
+                lineage.log_model(self.client, self.run_id, model, prepared.splits.x_test[:5])
+            if self.config.figures:
+                self.client.log_figure(self.run_id, learning_curves(history), "figures/learning_curves.png")
+                histogram = weight_histogram([kernel.numpy() for kernel in kernels(model)])
+                self.client.log_figure(self.run_id, histogram, "figures/weight_histogram.png")
+        return metrics
+
+    def log_seconds(self) -> dict[str, float]:
+        """Log and return `run_seconds` (the whole run) and `mlflow_seconds` (MLflow's share of it)."""
+        seconds = {"run_seconds": time.perf_counter() - self.started, "mlflow_seconds": self.stopwatch.seconds}
+        tracking.log_at_once(self.client, self.run_id, metrics=seconds)
+        return seconds
+
+
+def end_of_training(model: keras.Model, callbacks: list, x_train: np.ndarray, task: str) -> keras.Model:
+    """Call the callbacks' `end_of_training` (`Plugin.callbacks`); return the model the final metrics are
+    computed from: another one a callback returns (compiled as `model` is), or `model` itself."""
+    final = model
+    for callback in callbacks:
+        if callable(getattr(callback, "end_of_training", None)):
+            final = callback.end_of_training(model, x_train) or final
+    if final is not model:
+        final.compile(loss=model.loss, metrics=[metric(task)])
+    return final
+
+
+def evaluate(model: keras.Model, data: dict[str, tuple[np.ndarray, np.ndarray]], task: str) -> dict[str, float]:
+    """Loss and score on each set (inputs, targets) with the final weights, and the generalization gaps."""
+    metrics = {}
+    for name, (x, y) in data.items():
+        scores = model.evaluate(**_evaluation_data(x, y), verbose=0, return_dict=True)
+        metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
+    metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
+    if task == "classification":
+        metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
+    return metrics
+
+
+def _evaluation_data(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """`evaluate`'s arguments for the arrays, in batches of `EVALUATION_BATCH_SIZE`. On TensorFlow a plain
+    `tf.data` pipeline: Keras' own for arrays maps in parallel, for which this TensorFlow logs an error line."""
+    if keras.backend.backend() != "tensorflow":
+        return {"x": x, "y": y, "batch_size": EVALUATION_BATCH_SIZE}
+    import tensorflow as tf
+
+    return {"x": tf.data.Dataset.from_tensor_slices((x, y)).batch(EVALUATION_BATCH_SIZE)}
+
+
+def _summary(model: keras.Model) -> str:
+    """Keras' model summary as text."""
+    lines = []
+    # Keras draws the summary with rich, which in a notebook would also display an empty block.
+    with capture_output():
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
