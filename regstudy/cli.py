@@ -197,12 +197,15 @@ def _tune(arguments) -> int:
 
 
 def _report(arguments) -> int:
-    from regstudy.report import run_report_notebook
     from regstudy.study import load_study
 
     name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
     _writable_output(arguments.output)
-    parent_id = run_report_notebook(name, arguments.output, arguments.code)
+    from regstudy.notebooks import run_comparison_notebook
+    from regstudy.report import parent_run
+
+    parent_id = parent_run(name)  # a study never swept is refused before the notebook's kernel starts
+    run_comparison_notebook(name, parent_id, arguments.output, arguments.code)
     print(
         f"report of study '{name}' logged to its parent run {parent_id} "
         "(report.html, figures/, ranking.csv, ranking.md, notebook/)"
@@ -223,7 +226,7 @@ def _question(arguments) -> int:
     _writable_output(arguments.output)
     _writable_output(arguments.html, "--html")
     from regstudy import tracking
-    from regstudy.notebooks import run_question
+    from regstudy.questions.execution import run_question
 
     run_id = run_question(arguments.name, arguments.params, arguments.output, arguments.html, arguments.code)
     answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")

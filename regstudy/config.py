@@ -31,8 +31,8 @@ from regstudy.validation import (
     Options,
     OrNone,
     PlainName,
+    check_keys,
     check_number,
-    unknown_key_error,
 )
 from regstudy.yaml_files import read_mapping
 
@@ -179,9 +179,7 @@ class RunConfig:
             raise ConfigError(None, mapping, "expected a mapping of parameter names to values", source)
         names = cls.names()
         try:
-            for key in mapping:
-                if key not in names:
-                    raise unknown_key_error(str(key), names)
+            check_keys(mapping, names)
             return cls(**_resolve_paths(mapping, folder))
         except ConfigError as error:
             raise error.located(source=source) from None

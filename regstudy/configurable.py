@@ -13,7 +13,7 @@ import inspect
 from typing import Any, ClassVar
 
 from regstudy.errors import ConfigError
-from regstudy.validation import Constraint, check_parameters, unknown_key_error
+from regstudy.validation import Constraint, check_keys, check_parameters
 
 
 @functools.cache
@@ -57,9 +57,7 @@ class Configurable:
         if not isinstance(config, dict):
             raise ConfigError(None, config, "expected a mapping of hyperparameters")
         defaults = cls.hyperparameters()
-        for key in config:
-            if key not in defaults:
-                raise unknown_key_error(str(key), defaults, kind=f"hyperparameter of '{cls.name}'")
+        check_keys(config, defaults, kind=f"hyperparameter of '{cls.name}'")
         instance = cls(**check_parameters(cls.parameter_constraints, {**defaults, **config}))
         instance.validate()
         return instance

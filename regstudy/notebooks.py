@@ -1,5 +1,5 @@
-"""Running notebooks through papermill: the training notebook inside an MLflow run the caller owns, and the
-question notebooks.
+"""Running notebooks through papermill: the training notebook inside an MLflow run the caller owns, the
+comparison notebook into a study's parent run, and (`execute`) any other, such as the questions'.
 
 The caller creates the run and passes its id as a parameter, so the notebook's `regstudy.train` logs into
 it; afterwards the executed notebook becomes an artifact of the run, and a run the kernel left RUNNING (a
@@ -18,10 +18,8 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 import papermill
 from jupyter_client.manager import AsyncKernelManager
@@ -32,9 +30,9 @@ from regstudy.backends import backend_of
 from regstudy.config import RunConfig
 from regstudy.errors import NotebookError
 from regstudy.paths import notebooks_folder
-from regstudy.questions import question_parameters
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
+COMPARE_NOTEBOOK = notebooks_folder() / "02-compare.ipynb"
 
 
 class Kernel:
@@ -200,41 +198,20 @@ def keep_kernel_output(client, run_id: str) -> Callable[[str], None]:
     return keep
 
 
-def run_question(
-    name: str, params_file: Path | None = None, output: Path | None = None, html: Path | None = None, code: bool = False
-) -> str:
-    """Execute a question notebook at the parameters of `params_file` (default `params/<name>.yaml`).
-
-    The executed notebook, its page (`report.html`, see `rendering.to_html`) and the kernel's output are
-    logged to the parent run the notebook created, found by a tag unique to this call (see
-    `tracking.INVOCATION_VARIABLE`); returns that run's id. Unknown question names, missing files and unknown
-    parameter names are refused before anything runs.
+def run_comparison_notebook(study: str, parent_id: str, html: Path | None = None, code: bool = False) -> None:
+    """Execute the comparison notebook for `study` and log it to the study's parent run `parent_id`, with the
+    page a person reads (`report.html`: see `rendering.to_html`), which the MLflow UI shows inline.
 
     Args:
-        output: also keep the executed notebook here. Defaults to None.
-        html: also write its page here. Defaults to None.
+        html: also write the page here. Defaults to None.
         code: keep the code cells in the page. Defaults to False.
     """
-    entry, params_path, parameters = question_parameters(name, params_file)
     client = tracking.connect()
-    invocation = uuid.uuid4().hex
-    # A fresh kernel, which inherits the variable.
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        mock.patch.dict(os.environ, {tracking.INVOCATION_VARIABLE: invocation}),
-    ):
-        executed = Path(output) if output else Path(folder) / entry.notebook.name
-        output_of_kernel: list[str] = []
-        execute(entry.notebook, executed, parameters, kernel_output=output_of_kernel.append)
-        runs = tracking.search_runs(client, entry.name, f"tags.`{tracking.INVOCATION_TAG}` = '{invocation}'")
-        if not runs:
-            raise NotebookError(f"{entry.name} finished without creating its parent run in experiment '{entry.name}'")
-        run_id = max(runs, key=lambda run: run.info.start_time).info.run_id
-        client.log_artifact(run_id, str(executed), "notebook")
-        client.set_tag(run_id, tracking.PARAMS_DIGEST_TAG, tracking.params_digest(params_path))
-        log_page(client, run_id, executed, html, code, entry.name)
-        keep_kernel_output(client, run_id)(output_of_kernel[0])
-    return run_id
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / COMPARE_NOTEBOOK.name
+        execute(COMPARE_NOTEBOOK, output, {"study": study}, kernel_output=keep_kernel_output(client, parent_id))
+        client.log_artifact(parent_id, str(output), "notebook")
+        log_page(client, parent_id, output, html, code, f"Study {study}")
 
 
 def log_page(client, run_id: str, notebook: Path, html: Path | None, code: bool, title: str) -> None:

@@ -6,9 +6,6 @@ every number comes from the tracking store, never from the sweep's memory.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -16,11 +13,8 @@ from matplotlib.figure import Figure
 
 from regstudy import significance, tracking
 from regstudy.errors import ConfigError
-from regstudy.notebooks import execute, keep_kernel_output, log_page
-from regstudy.paths import notebooks_folder
 from regstudy.tracking import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
-COMPARE_NOTEBOOK = notebooks_folder() / "02-compare.ipynb"
 _CHILDREN = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'variant' and attributes.status = 'FINISHED'"
 _PARENT = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'study'"
 
@@ -338,26 +332,6 @@ def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame, acro
             client.log_text(parent_id, frame.to_markdown(floatfmt=".4f") + "\n", f"{name}.md")
     if "dataset" not in (table.index.names or []):
         client.set_tag(parent_id, "mlflow.note.content", headline(table))
-    return parent_id
-
-
-def run_report_notebook(study: str, html: Path | None = None, code: bool = False) -> str:
-    """Execute the comparison notebook for `study` through papermill and log it to the parent run, with the
-    page a person reads (`report.html`: see `rendering.to_html`), which the MLflow UI shows inline.
-
-    A study that was never swept is refused before the notebook's kernel starts.
-
-    Args:
-        html: also write the page here. Defaults to None.
-        code: keep the code cells in the page. Defaults to False.
-    """
-    parent_id = parent_run(study)
-    client = tracking.connect()
-    with tempfile.TemporaryDirectory() as folder:
-        output = Path(folder) / COMPARE_NOTEBOOK.name
-        execute(COMPARE_NOTEBOOK, output, {"study": study}, kernel_output=keep_kernel_output(client, parent_id))
-        client.log_artifact(parent_id, str(output), "notebook")
-        log_page(client, parent_id, output, html, code, f"Study {study}")
     return parent_id
 
 

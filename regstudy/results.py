@@ -71,7 +71,7 @@ def publish(
     for name, params_file in (questions or {name: entry.params_file for name, entry in QUESTIONS.items()}).items():
         run_id = full_size_run(name, params_file)
         if run_id is None and run_missing:
-            from regstudy.notebooks import run_question
+            from regstudy.questions.execution import run_question
 
             echo(f"{name}: no run at {params_file} in the store; running it (regstudy question {name})")
             run_question(name, params_file)
@@ -114,7 +114,9 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
     parent_id = report.parent_run(study.name)
     if not any(artifact.path == "report.html" for artifact in client.list_artifacts(parent_id)):
         echo(f"{study.name}: reporting (regstudy report {study.name})")
-        report.run_report_notebook(study.name)
+        from regstudy.notebooks import run_comparison_notebook
+
+        run_comparison_notebook(study.name, parent_id)
     runs = report.study_runs(study.name)
     return Finding(study.name, report.headline(report.ranking(report.variant_summary(runs), runs)), parent_id)
 

@@ -34,14 +34,12 @@ from typing import Any
 from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.search_space import SearchSpace
-from regstudy.validation import SEED, Interval, Options, check_name, unknown_key_error
+from regstudy.validation import SEED, Interval, Options, check_keys, check_name
 from regstudy.yaml_files import read_mapping
 
 SEARCH_KEYS = ("name", "parameters", "space", "objective", "folds", "trials", "sampler", "pruner")
-SAMPLERS = ("tpe", "random", "grid")
 SAMPLER_OPTIONS = {"tpe": {"startup_trials": (Interval(int, 0, 10_000), 10)}, "random": {}, "grid": {}}
 """Each sampler's options, with the constraint and the default of each."""
-PRUNERS = ("median", "hyperband", "wilcoxon", "none")
 PRUNER_OPTIONS = {
     "median": {"startup_trials": (Interval(int, 0, 10_000), 5), "warmup_epochs": (Interval(int, 0, 100_000), 0)},
     "hyperband": {"min_epochs": (Interval(int, 1, 100_000), 1), "reduction_factor": (Interval(int, 2, 100), 3)},
@@ -82,9 +80,7 @@ def load_search(path: str | Path) -> Search:
     source = str(path)
     document = read_mapping(source, "a mapping with keys " + ", ".join(SEARCH_KEYS))
     try:
-        for key in document:
-            if key not in SEARCH_KEYS:
-                raise unknown_key_error(str(key), SEARCH_KEYS, kind="search key")
+        check_keys(document, SEARCH_KEYS, kind="search key")
         name = check_name("name", document.get("name"))
         parameters = document.get("parameters") or {}
         base = RunConfig.from_mapping({**parameters, "experiment": name}, folder=Path(source).resolve().parent)
@@ -132,9 +128,7 @@ def _algorithm(key: str, value: Any, choices: dict[str, dict]) -> tuple[str, dic
 def _options(key: str, name: str, value: dict, choices: dict[str, dict]) -> dict[str, Any]:
     """The options of sampler or pruner `name`: those `value` gives, checked, and the defaults of the others."""
     allowed = {**choices[name], **({"seed": None} if key == "sampler" else {})}
-    for option in value:
-        if option != "name" and option not in allowed:
-            raise unknown_key_error(str(option), ["name", *allowed], kind=f"{name} option").renamed(f"{key}.{option}")
+    check_keys(value, ["name", *allowed], kind=f"{name} option", prefix=f"{key}.")
     options = {option: default for option, (_, default) in choices[name].items()}
     for option, given in value.items():
         if option in choices[name]:

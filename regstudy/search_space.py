@@ -29,7 +29,7 @@ from regstudy.combination import Combination
 from regstudy.config import RunConfig
 from regstudy.errors import ConfigError, IncompatiblePluginsError
 from regstudy.plugins import PLUGINS
-from regstudy.validation import Constraint, check_bool, unknown_key_error
+from regstudy.validation import Constraint, check_bool, check_keys
 
 if TYPE_CHECKING:
     import optuna
@@ -106,11 +106,10 @@ class SearchSpace:
             raise ConfigError("space", space, "expected a mapping of parameters (and `plugins`) to ranges")
         constraints = {k: v for k, v in RunConfig.parameter_constraints.items() if k not in FIXED_RUN_PARAMETERS}
         parameters = {}
+        check_keys(space, [*constraints, "plugins", "one_of"], prefix="space.")
         for key, value in space.items():
             if key in ("plugins", "one_of"):
                 continue
-            if key not in constraints:
-                raise unknown_key_error(str(key), [*constraints, "plugins", "one_of"]).renamed(f"space.{key}")
             parameters[key] = parse_value(f"space.{key}", value, constraints[key])
         plugins = tuple(_plugin_space(name, options) for name, options in _mapping(space.get("plugins", {})).items())
         groups = _groups(space.get("one_of", []), plugins)
@@ -237,14 +236,11 @@ def _plugin_space(name: Any, options: Any) -> PluginSpace:
         raise ConfigError(key, options, "expected a mapping of hyperparameters to ranges, and `optional`")
     optional = check_bool(f"{key}.optional", options.get("optional", True))
     constraints = plugin_class.parameter_constraints
+    check_keys(options, [*constraints, "optional"], kind="hyperparameter", prefix=f"{key}.")
     hyperparameters = {}
     for option, value in options.items():
         if option == "optional":
             continue
-        if option not in constraints:
-            raise unknown_key_error(str(option), [*constraints, "optional"], kind="hyperparameter").renamed(
-                f"{key}.{option}"
-            )
         hyperparameters[option] = parse_value(f"{key}.{option}", value, constraints[option])
     return PluginSpace(plugin_class.name, optional, hyperparameters)
 

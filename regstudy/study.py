@@ -26,7 +26,7 @@ from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_name, limits_lifted, unknown_key_error
+from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_keys, check_name, limits_lifted
 from regstudy.yaml_files import read_mapping
 
 STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds")
@@ -103,9 +103,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
     source = str(path)
     document = read_mapping(source, "a mapping with keys " + ", ".join(STUDY_KEYS))
     try:
-        for key in document:
-            if key not in STUDY_KEYS:
-                raise unknown_key_error(str(key), STUDY_KEYS, kind="study key")
+        check_keys(document, STUDY_KEYS, kind="study key")
         name = check_name("name", document.get("name"))
         shared = document.get("parameters") or {}
         if not isinstance(shared, dict):

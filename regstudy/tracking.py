@@ -25,14 +25,19 @@ import urllib.request
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
+import lazy_loader
 import yaml
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 from regstudy.errors import StoreError
 from regstudy.paths import repository_root
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+# Lazy, so that commands which only validate (and `regstudy --help`) start without MLflow's import.
+mlflow = lazy_loader.load("mlflow")
 
 FAILURE_TAG = "failure_reason"
 """Why a run ended FAILED or KILLED."""
@@ -87,11 +92,11 @@ def connect() -> MlflowClient:
     database = _sqlite_path(uri)
     mlflow.set_tracking_uri(uri)
     if uri in _prepared and (database is None or database.exists()):
-        return MlflowClient(uri)
+        return mlflow.tracking.MlflowClient(uri)
     if database is None:
         if uri.startswith(("http://", "https://")):
             _check_server(uri)
-        client = MlflowClient(uri)
+        client = mlflow.tracking.MlflowClient(uri)
     else:
         client = _open_database(uri, database)
     _prepared.add(uri)
@@ -119,7 +124,7 @@ def _open_database(uri: str, database: Path) -> MlflowClient:
             # Write-ahead logging lets readers and one writer work at once: parallel runs share the file.
             with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
-            client = MlflowClient(uri)
+            client = mlflow.tracking.MlflowClient(uri)
             client.search_experiments(max_results=1)
     except (sqlite3.Error, mlflow.exceptions.MlflowException, OSError, AttributeError) as error:
         # A truncated or corrupted file ("database disk image is malformed"), an immutable one (MLflow's
@@ -362,14 +367,16 @@ def log_at_once(
     """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to a run in one store call:
     each call costs a small run more than the data it carries."""
     timestamp = int(time.time() * 1000)
-    points = [Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()]
+    points = [mlflow.entities.Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()]
     for key, values in (series or {}).items():
-        points += [Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)]
+        points += [
+            mlflow.entities.Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)
+        ]
     client.log_batch(
         run_id,
         metrics=points,
-        params=[Param(key, str(value)) for key, value in (params or {}).items()],
-        tags=[RunTag(key, str(value)) for key, value in (tags or {}).items()],
+        params=[mlflow.entities.Param(key, str(value)) for key, value in (params or {}).items()],
+        tags=[mlflow.entities.RunTag(key, str(value)) for key, value in (tags or {}).items()],
         synchronous=True,
     )
 

@@ -100,6 +100,16 @@ def unknown_key_error(key: str, choices: Iterable[str], kind: str = "parameter")
     return UnknownNameError(key, _NO_VALUE, unknown_name_problem(kind, key, choices, show_value=False))
 
 
+def check_keys(mapping: Iterable[Any], valid: Iterable[str], kind: str = "parameter", prefix: str = "") -> None:
+    """Refuse the first key of `mapping` that is not among `valid`, naming it (under `prefix`, e.g. `space.`),
+    the valid names and the closest; the one check of unknown keys for every file and mapping."""
+    valid = list(valid)
+    for key in mapping:
+        if key not in valid:
+            error = unknown_key_error(str(key), valid, kind)
+            raise error.renamed(f"{prefix}{key}") if prefix else error
+
+
 class Constraint:
     """What values one parameter accepts, declared once: it checks a value, describes the valid range in
     words (`regstudy plugins` prints it) and names values outside it (the tests feed them in).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import keras
+import lazy_loader
+
+keras = lazy_loader.load("keras")  # lazy: question modules, which use it, are imported to validate their files
 
 
 def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from regstudy.questions import accuracy, ng2004, srivastava, when_to_stop, zhang2017
+from regstudy.questions import (
+    does_regularization_cost_accuracy as accuracy,
+    ng_2004_l1_vs_l2 as ng2004,
+    srivastava_2014_dropout as srivastava,
+    when_to_stop,
+    zhang_2017_random_labels as zhang2017,
+)
 from regstudy.questions.common import Question, child_statuses, mean_std
 
 from helpers import runs_of
@@ -120,6 +126,8 @@ def test_every_question_notebook_is_registered_with_its_module_and_parameters_fi
         takes_more = any(parameter.kind == parameter.VAR_KEYWORD for parameter in run.values())
         assert takes_more or set(parameter_names(entry.notebook)) <= set(run), name
         assert f"{entry.module}.run(" in entry.notebook.read_text(), f"{name} does not call its module"
+        # The module declares the valid values of its own parameters beside `run`, each one the notebook has.
+        assert set(module.PARAMETERS) <= set(parameter_names(entry.notebook)), name
         assert question_parameters(name)[2], f"{entry.params_file} holds no parameters"
 
 
@@ -155,7 +163,7 @@ def test_run_ending_decides_every_way_a_run_ends(client, experiment):
 
 
 def test_the_cocktail_is_compared_across_data_sets_by_wilcoxons_exact_test_and_mean_ranks():
-    from regstudy.questions.kadra2021 import compare, ranks
+    from regstudy.questions.kadra_2021_regularization_cocktails import compare, ranks
 
     accuracy = pd.DataFrame(
         {

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from regstudy import report, tracking
+from regstudy import notebooks, report, tracking
 from regstudy.study import load_study
 from regstudy.sweep import _tags, open_parent_run
 from regstudy.training import train_config
@@ -125,7 +125,8 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
 
 def test_the_report_page_opens_in_a_browser_with_its_figures_and_the_ranking_and_is_logged(study, client, tmp_path):
     page_file = tmp_path / "report.html"
-    parent = report.run_report_notebook(study.name, html=page_file)
+    parent = report.parent_run(study.name)
+    notebooks.run_comparison_notebook(study.name, parent, html=page_file)
     assert open(client.download_artifacts(parent, "report.html")).read() == page_file.read_text()
     with browser_page(page_file) as page:
         shown, decoded = rendered_images(page)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import keras
+import lazy_loader
 import numpy as np
 
 from regstudy.weights import kernels
+
+keras = lazy_loader.load("keras")  # lazy: question modules, which use it, are imported to validate their files
 
 
 def magnitude_masks(weights: list[np.ndarray], fraction: float) -> list[np.ndarray]:

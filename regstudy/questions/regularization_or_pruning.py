@@ -1,18 +1,30 @@
-"""Question 4: regularization or pruning? Magnitude pruning of unregularized, L1- and L2-trained networks."""
+"""Question 06: regularization or pruning? Magnitude pruning of unregularized, L1- and L2-trained networks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import keras
+import lazy_loader
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of, magnitude_pruning
 from regstudy.questions.common import Answer, Question, mean_std, percent
+from regstudy.questions.constraints import FRACTIONS, PLUGINS_BY_LABEL
+from regstudy.validation import Constraint, Interval
 
+keras = lazy_loader.load("keras")  # lazy: question modules are imported to validate their files
 EXPERIMENT = experiment_of(__name__)
+
+
+PARAMETERS: dict[str, Constraint] = {
+    "methods": PLUGINS_BY_LABEL,
+    "fractions": FRACTIONS,
+    "fine_tune_epochs": Interval(int, 0, 100_000, limit=True),
+    "tolerance": Interval(float, 0, 1),
+}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(

@@ -1,4 +1,4 @@
-"""Question 5: when to stop? Prechelt's GL, PQ and UP criteria beside patience, over seeds and data sets."""
+"""Question 07: when to stop? Prechelt's GL, PQ and UP criteria beside patience, over seeds and data sets."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, mean_std, sureness
+from regstudy.questions.constraints import PLUGINS_BY_LABEL, RunParameters
+from regstudy.validation import Constraint, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
 
 PRECHELT_TRADE = (
     "Prechelt (1998) reports that slower criteria gain about 4 % in generalization for about 4 times the training time."
 )
+
+
+PARAMETERS: dict[str, Constraint] = {"criteria": PLUGINS_BY_LABEL, "datasets": MappingOf(RunParameters())}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(

@@ -1,4 +1,4 @@
-"""Question 2: does regularization cost accuracy? Training and test accuracy against strength, over seeds."""
+"""Question 04: does regularization cost accuracy? Training and test accuracy against strength, over seeds."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, mean_std, percent, sureness
+from regstudy.questions.constraints import STRENGTH_GRID
+from regstudy.validation import Constraint, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
 
 STRENGTHS = {"l2": ("l2", "l2"), "dropout": ("dropout", "rate")}
 """Each method studied: the plugin and the hyperparameter that is its strength (0 means the baseline)."""
+
+
+PARAMETERS: dict[str, Constraint] = {"grids": MappingOf(STRENGTH_GRID, keys=("l2", "dropout"))}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:

@@ -1,4 +1,4 @@
-"""Question 6: Srivastava et al. (2014), Table 9 — does dropout beat L2 and max-norm, in the paper's order?"""
+"""Question 08: Srivastava et al. (2014), Table 9 — does dropout beat L2 and max-norm, in the paper's order?"""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from scipy import stats
 from regstudy import significance
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question
+from regstudy.questions.constraints import PLUGINS_BY_LABEL
+from regstudy.validation import Constraint, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
 
@@ -28,6 +30,10 @@ PAPER_TEST_ERROR = {
 
 COMPARED = ("L2", "Max-norm", "Dropout + L2", "Dropout + Max-norm")
 """The methods reproduced here, in the paper's order from worst to best."""
+
+
+PARAMETERS: dict[str, Constraint] = {"methods": MappingOf(PLUGINS_BY_LABEL)}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str = EXPERIMENT, **training: Any) -> Answer:

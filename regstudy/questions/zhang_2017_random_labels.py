@@ -1,4 +1,4 @@
-"""Question 8: Zhang et al. (2017) — a network fits random labels, and explicit regularizers matter little.
+"""Question 10: Zhang et al. (2017) — a network fits random labels, and explicit regularizers matter little.
 
 "Understanding deep learning requires rethinking generalization" (ICLR 2017): their MLP 1×512 on
 CIFAR-10 reaches 99.34 % training and 10.61 % test accuracy on random labels; on true labels, weight decay
@@ -15,11 +15,21 @@ from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, mean_std, percent, sureness
+from regstudy.questions.constraints import FRACTIONS, PLUGINS_BY_LABEL
+from regstudy.validation import Constraint, Interval
 
 EXPERIMENT = experiment_of(__name__)
 
 PAPER_RANDOM_LABELS = {"train_accuracy": 0.9934, "test_accuracy": 0.1061}
 """Zhang et al. 2017, Table 1: MLP 1×512 on CIFAR-10 with random labels."""
+
+
+PARAMETERS: dict[str, Constraint] = {
+    "fractions": FRACTIONS,
+    "regularizers": PLUGINS_BY_LABEL,
+    "fit_threshold": Interval(float, 0, 1, closed="right"),
+}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(

@@ -1,4 +1,4 @@
-"""Question 3: how should λ be chosen? k-fold cross-validation on the training set, judged on the test set."""
+"""Question 05: how should λ be chosen? k-fold cross-validation on the training set, judged on the test set."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, percent, sureness
+from regstudy.questions.constraints import STRENGTH_GRID
 from regstudy.questions.crossval import choose, cross_validate
+from regstudy.validation import Constraint
 
 EXPERIMENT = experiment_of(__name__)
+
+
+PARAMETERS: dict[str, Constraint] = {"l2_grid": STRENGTH_GRID}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(l2_grid: list[float], folds: int, experiment: str = EXPERIMENT, **training: Any) -> Answer:

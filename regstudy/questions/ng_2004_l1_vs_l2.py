@@ -1,4 +1,4 @@
-"""Question 7: Ng (2004) — L1 against L2 logistic regression as irrelevant features multiply.
+"""Question 09: Ng (2004) — L1 against L2 logistic regression as irrelevant features multiply.
 
 "Feature selection, L1 vs. L2 regularization, and rotational invariance" (ICML 2004) shows that with L1
 the number of training examples needed grows only with the logarithm of the number of irrelevant
@@ -17,9 +17,19 @@ from matplotlib.figure import Figure
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, sureness
+from regstudy.questions.constraints import STRENGTH_GRID
 from regstudy.questions.crossval import choose, cross_validate
+from regstudy.validation import SEED, Constraint, Interval, ListOf, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
+
+
+PARAMETERS: dict[str, Constraint] = {
+    "irrelevant": ListOf(Interval(int, 0, 100_000, limit=True)),
+    "strengths": MappingOf(STRENGTH_GRID, keys=("l1", "l2")),
+    "trials": ListOf(SEED),
+}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(

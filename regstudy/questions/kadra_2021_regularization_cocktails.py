@@ -1,5 +1,5 @@
-"""Kadra et al. (2021) at this machine's scale: does a tuned cocktail of regularizers make a plain MLP beat the
-best single regularizer, and gradient-boosted trees?
+"""Question 11: Kadra et al. (2021) at this machine's scale: does a tuned cocktail of regularizers make a plain
+MLP beat the best single regularizer, and gradient-boosted trees?
 
 On each data set, with the same budget of trials for every search (Optuna's TPE; Optuna's median pruner on
 each epoch's validation accuracy): the MLP without regularization; each regularizer of the cocktail's space
@@ -26,7 +26,9 @@ from regstudy.errors import ConfigError, TrainingError
 from regstudy.pruning import PRUNED_EPOCH_METRIC, make_pruner
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question
+from regstudy.questions.constraints import RunParameters, Space
 from regstudy.search_space import Range, SearchSpace
+from regstudy.validation import Constraint, Interval, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
 
@@ -45,6 +47,14 @@ TREE_SPACE = {
 }
 """The hyperparameters of `HistGradientBoostingClassifier` searched, with the trials' budget."""
 SIGNIFICANCE = 0.05
+
+
+PARAMETERS: dict[str, Constraint] = {
+    "datasets": MappingOf(RunParameters()),
+    "space": Space(),
+    "trials": Interval(int, 1, 10_000, limit=True),
+}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(

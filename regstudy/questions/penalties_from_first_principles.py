@@ -1,4 +1,4 @@
-"""Question 1: what do the L1 and L2 penalties do to the weights? Numpy from first principles, then regstudy.
+"""Question 03: what do the L1 and L2 penalties do to the weights? Numpy from first principles, then regstudy.
 
 On the `linear` data set: L2 by gradient descent against the closed-form ridge solution as λ grows; L1
 by subgradient descent against proximal gradient (soft-thresholding); then the same problems trained through
@@ -18,11 +18,29 @@ from matplotlib.figure import Figure
 from regstudy.config import RunConfig, splits_for
 from regstudy.questions import experiment_of, numpy_solvers
 from regstudy.questions.common import Answer, Question
+from regstudy.questions.constraints import STRENGTH_GRID, DatasetOptions
+from regstudy.validation import Constraint, Interval, ListOf, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
 
 EXACT_ZERO = 0.0
 """Proximal steps produce weights that are exactly 0.0; a subgradient step almost never does."""
+
+
+PARAMETERS: dict[str, Constraint] = {
+    "dataset_options": DatasetOptions("linear"),
+    "l2_grid": STRENGTH_GRID,
+    "l1_grid": STRENGTH_GRID,
+    "numpy_steps": Interval(int, 1, 10_000_000, limit=True),
+    "keras_penalties": ListOf(MappingOf(Interval(float, 0, None), keys=("l1", "l2"))),
+    "keras_epochs": Interval(int, 1, 100_000, limit=True),
+    "keras_learning_rate": Interval(float, 0, None, closed="right"),
+    "tolerance": Interval(float, 0, None, closed="right"),
+    "sklearn_l1_grid": ListOf(Interval(float, 0, None, closed="neither")),  # C = 1 / (n·λ)
+    "sklearn_epochs": Interval(int, 1, 100_000, limit=True),
+    "sklearn_learning_rate": Interval(float, 0, None, closed="right"),
+}
+"""The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
 def run(
