@@ -2,6 +2,20 @@
 
 Importing regstudy does not import TensorFlow: `train` and `TrainResult` are loaded on first use, so that
 commands which do not train (`regstudy --help`, `regstudy plugins`, validating a file) start at once.
+
+The modules stand in layers, from the bottom up; a module imports only from its own layer or one below it,
+and no two modules import each other, even lazily (`tests/test_structure.py` checks both). A package named
+here (`data`, `plugins`, `engines`, `questions`) holds all its modules.
+
+1. values, checks and the store: errors, validation, configurable, registry, paths, yaml_files, grid,
+   significance, determinism, figures, rendering, tracking, pruning
+2. data and plugins: data, plugins, keras_additions, residual_layers, weight_averaging, weights, combination
+3. the model and its step: steps, models, callbacks
+4. engines: engines, backends
+5. a run: config, preparation, recording, training, lineage, notebooks
+6. studies, searches and questions: study, sweep, workers, search_space, search_file, tune, search_report,
+   report, results, questions
+7. the command line, and this package's own names: cli, bench, regstudy
 """
 
 from regstudy.config import RunConfig, load_params_file

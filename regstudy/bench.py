@@ -324,54 +324,58 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"epochs": seconds, "accuracy": accuracy}))
         return 0
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp(prefix='regstudy-bench-')}/mlflow.db"
+    paths = measure_paths(arguments.seeds)
+    rows = [*_epoch_rows(paths, arguments.seeds), *_cost_rows(paths)]
+    with tempfile.TemporaryDirectory() as folder:
+        rows += _sweep_rows(sweep_throughput(Path(folder)), engine_sweeps(Path(folder)))
+    rows += _search_and_hook_rows(pruning_savings(), hook_costs(arguments.seeds))
+    table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    print(table)
+    if arguments.output:
+        arguments.output.write_text(table + "\n")
+    return 0
 
+
+def measure_paths(seeds: int) -> dict[str, list]:
+    """Each path's epochs and test accuracies over `seeds` seeds, interleaved so that every path sees the same
+    machine: the naive fit, the graph and keras engines (the graph's runs also with figures), the jax engine
+    (its first-epoch costs too: compiling into an empty cache for the first seed, loading for the others)."""
+    paths = {name: [] for name in ("naive", "naive accuracy", "graph", "graph accuracy", "keras", "results")}
+    paths.update({name: [] for name in ("with figures", "jax", "jax accuracy", "jax compile")})
+    naive_fit(0), regstudy_fit(0), regstudy_fit(0, engine="keras")  # warm-up: imports, data, first tracing
+    jax_cache = Path(tempfile.mkdtemp(prefix="regstudy-bench-jax-"))  # empty: the first run compiles
+    for seed in range(seeds):
+        seconds, accuracy = naive_fit(seed)
+        paths["naive"] += seconds[1:]  # the first epoch traces the graph: a fixed cost, not the steady state
+        paths["naive accuracy"].append(accuracy)
+        seconds, accuracy, result = regstudy_fit(seed)
+        paths["graph"] += seconds[1:]
+        paths["graph accuracy"].append(accuracy)
+        paths["results"].append(result)
+        paths["keras"] += regstudy_fit(seed, engine="keras")[0][1:]
+        paths["with figures"].append(regstudy_fit(seed, figures=True)[2])
+        seconds, accuracy = jax_fit(seed, jax_cache)
+        paths["jax"] += seconds[1:]
+        paths["jax accuracy"].append(accuracy)
+        paths["jax compile"].append(seconds[0] - statistics.median(seconds[1:]))
+    return paths
+
+
+def _epoch_rows(paths: dict[str, list], seeds: int) -> list[tuple[str, str, str]]:
+    """The epoch of each path, against the naive fit and the machine's matmul limit, and their test accuracies."""
     import numpy as np
     import scipy.stats
 
-    naive_epochs, naive_accuracy, our_epochs, our_accuracy, keras_epochs, results, with_figures = (
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-    )
-    naive_fit(0), regstudy_fit(0), regstudy_fit(0, engine="keras")  # warm-up: imports, data, first tracing
-    jax_epochs, jax_accuracy, jax_compile = [], [], []
-    jax_cache = Path(tempfile.mkdtemp(prefix="regstudy-bench-jax-"))  # empty: the first run compiles
-    for seed in range(arguments.seeds):  # interleaved, so that every path sees the same machine
-        seconds, accuracy = naive_fit(seed)
-        naive_epochs += seconds[1:]  # the first epoch traces the graph: a fixed cost, not the steady state
-        naive_accuracy.append(accuracy)
-        seconds, accuracy, result = regstudy_fit(seed)
-        our_epochs += seconds[1:]
-        our_accuracy.append(accuracy)
-        results.append(result)
-        keras_epochs += regstudy_fit(seed, engine="keras")[0][1:]
-        with_figures.append(regstudy_fit(seed, figures=True)[2])
-        seconds, accuracy = jax_fit(seed, jax_cache)
-        jax_epochs += seconds[1:]
-        jax_accuracy.append(accuracy)
-        # The first epoch compiles (the first seed, into the empty cache) or loads from the cache (the others).
-        jax_compile.append(seconds[0] - statistics.median(seconds[1:]))
     naive_epoch, our_epoch, keras_epoch, jax_epoch = (
-        statistics.median(naive_epochs),
-        statistics.median(our_epochs),
-        statistics.median(keras_epochs),
-        statistics.median(jax_epochs),
+        statistics.median(paths[name]) for name in ("naive", "graph", "keras", "jax")
     )
+    result, jax_compile = paths["results"][-1], paths["jax compile"]
     layers = [result.model.input_shape[-1], *REFERENCE["hidden_units"], 10]
     gflops = matmul_gflops()
     limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
-    fixed = fixed_cost()
-    started = startup()
-    hooks = hook_costs(arguments.seeds)
-    pruning = pruning_savings()
-    with tempfile.TemporaryDirectory() as folder:
-        sweeps = sweep_throughput(Path(folder))
-        engine_walls = engine_sweeps(Path(folder))
-    rows = [
+    naive_accuracy, our_accuracy, jax_accuracy = (paths[f"{name} accuracy"] for name in ("naive", "graph", "jax"))
+    welch = scipy.stats.ttest_ind(our_accuracy, jax_accuracy, equal_var=False).pvalue
+    return [
         ("naive `model.fit` epoch (median)", f"{1000 * naive_epoch:.1f} ms", ""),
         ("regstudy epoch, keras engine (`model.fit`, median)", f"{1000 * keras_epoch:.1f} ms", ""),
         ("regstudy epoch, graph engine (the default, median)", f"{1000 * our_epoch:.1f} ms", ""),
@@ -396,21 +400,27 @@ def main(argv: list[str] | None = None) -> int:
             f"≤ {TARGETS['of the matmul limit']:g}×",
         ),
         (
-            f"test accuracy, naive ({arguments.seeds} seeds)",
+            f"test accuracy, naive ({seeds} seeds)",
             f"{np.mean(naive_accuracy):.4f} ± {np.std(naive_accuracy):.4f}",
             "",
         ),
         (
-            f"test accuracy, regstudy ({arguments.seeds} seeds)",
+            f"test accuracy, regstudy ({seeds} seeds)",
             f"{np.mean(our_accuracy):.4f} ± {np.std(our_accuracy):.4f}",
             "equal within seed noise",
         ),
         (
-            f"test accuracy, jax engine ({arguments.seeds} seeds)",
-            f"{np.mean(jax_accuracy):.4f} ± {np.std(jax_accuracy):.4f} (Welch's p = "
-            f"{scipy.stats.ttest_ind(our_accuracy, jax_accuracy, equal_var=False).pvalue:.2f} against the graph's)",
+            f"test accuracy, jax engine ({seeds} seeds)",
+            f"{np.mean(jax_accuracy):.4f} ± {np.std(jax_accuracy):.4f} (Welch's p = {welch:.2f} against the graph's)",
             "equal within seed noise",
         ),
+    ]
+
+
+def _cost_rows(paths: dict[str, list]) -> list[tuple[str, str, str]]:
+    """Start-up, papermill's fixed cost, the reference run's time and MLflow's share of it."""
+    started, fixed, results, with_figures = startup(), fixed_cost(), paths["results"], paths["with figures"]
+    return [
         (
             "start-up of `regstudy --help` / `regstudy plugins` (median of 5)",
             f"{started['regstudy --help']:.2f} s / {started['regstudy plugins']:.2f} s "
@@ -435,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
             f"≤ {100 * TARGETS['MLflow share']:g} %",
         ),
         ("MLflow share of a run with `figures: true` (median)", f"{100 * mlflow_share(with_figures):.1f} %", ""),
+    ]
+
+
+def _sweep_rows(sweeps: dict[str, object], engine_walls: dict[str, float]) -> list[tuple[str, str, str]]:
+    """Sweeps: throughput on one and two workers, wall time against the number of runs, graph against jax."""
+    return [
         ("sweep throughput, 1 worker (16 runs)", f"{sweeps['1 worker']:.1f} runs/min", ""),
         (
             "sweep throughput, 2 workers (16 runs)",
@@ -460,8 +476,12 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ),
     ]
+
+
+def _search_and_hook_rows(pruning: dict[str, dict[str, float]], hooks: dict[str, float]) -> list[tuple[str, str, str]]:
+    """A search with and without pruning, and the epoch's cost of each step hook."""
     pruned, unpruned = pruning["median"], pruning["none"]
-    rows.append(
+    return [
         (
             f"a {PRUNING_SEARCH['trials']}-trial search with Optuna's median pruner vs none (the same random draws)",
             f"{pruned['epochs']} vs {unpruned['epochs']} epochs ({pruned['epochs'] / unpruned['epochs']:.2f}×), "
@@ -470,22 +490,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{pruned['pruned']} trials pruned; best validation accuracy {pruned['best']:.4f} (trial "
             f"{pruned['best trial']}) vs {unpruned['best']:.4f} (trial {unpruned['best trial']})",
             "the same best, in less time",
-        )
-    )
-    rows += [
-        (
-            f"epoch with `{name}` added ({hook}; median)",
-            f"{1000 * hooks[name]:.1f} ms ({hooks[name] / hooks['reference']:.2f}× the reference's "
-            f"{1000 * hooks['reference']:.1f} ms)",
-            "",
-        )
-        for name, hook in HOOKS.items()
+        ),
+        *(
+            (
+                f"epoch with `{name}` added ({hook}; median)",
+                f"{1000 * hooks[name]:.1f} ms ({hooks[name] / hooks['reference']:.2f}× the reference's "
+                f"{1000 * hooks['reference']:.1f} ms)",
+                "",
+            )
+            for name, hook in HOOKS.items()
+        ),
     ]
-    table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
-    print(table)
-    if arguments.output:
-        arguments.output.write_text(table + "\n")
-    return 0
 
 
 if __name__ == "__main__":

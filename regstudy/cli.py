@@ -17,8 +17,37 @@ EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    # SIGTERM (a scheduler's or `kill`'s stop) ends a command as Ctrl-C does: its runs end KILLED, not RUNNING.
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        return COMMANDS[arguments.command](arguments)
+    except (ConfigError, StoreError) as error:
+        print(f"regstudy: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RegstudyError as error:
+        print(f"regstudy: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as error:
+        print(f"regstudy: {error or 'interrupted'}; the runs it had started are marked KILLED", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: the commands that train (`run`, `sweep`, `tune`) and those that read what they left."""
     parser = argparse.ArgumentParser(prog="regstudy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_and_sweep(commands)
+    _add_tune(commands)
+    _add_readers(commands)
+    return parser
+
+
+def _add_run_and_sweep(commands) -> None:
     run = commands.add_parser("run", help="run the training notebook with a parameters file, through papermill")
     run.add_argument("params", type=Path, help="a parameters file, e.g. params/train.yaml")
     run.add_argument("--output", type=Path, help="also keep the executed notebook here")
@@ -36,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument(
         "--allow-large", action="store_true", help="lift the limits against typos (10,000 runs, 100,000 epochs, ...)"
     )
+
+
+def _add_tune(commands) -> None:
     tune = commands.add_parser(
         "tune", help="search a search file's space with Optuna, each trial a run of the training notebook"
     )
@@ -58,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where to write the best trial's parameters (default: <name>-best.yaml beside the file)",
     )
+
+
+def _add_readers(commands) -> None:
     report = commands.add_parser("report", help="run the comparison notebook over a study's runs, through papermill")
     report.add_argument("study", help="a study name, or its study file")
     report.add_argument("--output", type=Path, help="also write the report's page (HTML) here")
@@ -79,33 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
-    arguments = parser.parse_args(argv)
-    # SIGTERM (a scheduler's or `kill`'s stop) ends a command as Ctrl-C does: its runs end KILLED, not RUNNING.
-    main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    try:
-        return {
-            "run": _run,
-            "sweep": _sweep,
-            "tune": _tune,
-            "report": _report,
-            "question": _question,
-            "results": _results,
-            "plugins": _plugins,
-            "ui": _ui,
-        }[arguments.command](arguments)
-    except (ConfigError, StoreError) as error:
-        print(f"regstudy: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RegstudyError as error:
-        print(f"regstudy: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt as error:
-        print(f"regstudy: {error or 'interrupted'}; the runs it had started are marked KILLED", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _terminate(number, frame):
@@ -277,6 +285,19 @@ def _ui(arguments) -> int:
     ]
     print(f"MLflow UI on http://127.0.0.1:{arguments.port} for {uri}", flush=True)
     os.execv(command[0], command)
+
+
+COMMANDS = {
+    "run": _run,
+    "sweep": _sweep,
+    "tune": _tune,
+    "report": _report,
+    "question": _question,
+    "results": _results,
+    "plugins": _plugins,
+    "ui": _ui,
+}
+"""Each command's function, which takes the parsed arguments and returns the exit status."""
 
 
 if __name__ == "__main__":

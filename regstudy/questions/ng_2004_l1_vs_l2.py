@@ -58,27 +58,8 @@ def run(
     ) as question:
         for count in irrelevant:
             for trial in trials:
-                data = {
-                    "dataset": "irrelevant_features",
-                    "dataset_options": {"n_irrelevant": count, "seed": trial},
-                    "hidden_units": [],
-                }
                 for penalty, grid in strengths.items():
-                    labelled = functools.partial(
-                        _train_labelled, question, {"irrelevant": count, "trial": trial, "penalty": penalty}
-                    )
-                    candidates = {f"{value:g}": {"plugins": _penalty(penalty, value)} for value in grid}
-                    chosen, _ = choose(cross_validate(labelled, candidates, folds, **data, **training))
-                    final = labelled({"candidate": chosen, "fold": "all"}, **data, **training, **candidates[chosen])
-                    rows.append(
-                        {
-                            "irrelevant": count,
-                            "trial": trial,
-                            "penalty": penalty,
-                            "chosen": float(chosen),
-                            "test_error": 100 * (1 - final.metrics["test_accuracy"]),
-                        }
-                    )
+                    rows.append(_chosen_and_tested(question, count, trial, penalty, grid, folds, training))
         table = pd.DataFrame(rows)
         summary = table.groupby(["irrelevant", "penalty"])["test_error"].agg(["mean", "std"]).unstack("penalty")
         summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
@@ -95,6 +76,29 @@ def run(
             tables["l1_against_l2_at_the_most_irrelevant"] = versus
         found = question.log_result(answer, tables=tables, figures={"test_error": figure})
     return found
+
+
+def _chosen_and_tested(
+    question: Question, count: int, trial: int, penalty: str, grid: list[float], folds: int, training: dict[str, Any]
+) -> dict[str, Any]:
+    """Choose `penalty`'s λ from `grid` by k-fold CV on trial `trial`'s data with `count` irrelevant features,
+    train on the whole training set at that λ, and return the row of its test error (%)."""
+    data = {
+        "dataset": "irrelevant_features",
+        "dataset_options": {"n_irrelevant": count, "seed": trial},
+        "hidden_units": [],
+    }
+    labelled = functools.partial(_train_labelled, question, {"irrelevant": count, "trial": trial, "penalty": penalty})
+    candidates = {f"{value:g}": {"plugins": _penalty(penalty, value)} for value in grid}
+    chosen, _ = choose(cross_validate(labelled, candidates, folds, **data, **training))
+    final = labelled({"candidate": chosen, "fold": "all"}, **data, **training, **candidates[chosen])
+    return {
+        "irrelevant": count,
+        "trial": trial,
+        "penalty": penalty,
+        "chosen": float(chosen),
+        "test_error": 100 * (1 - final.metrics["test_accuracy"]),
+    }
 
 
 def _train_labelled(question: Question, fixed: dict[str, Any], labels: dict[str, Any], **parameters: Any):

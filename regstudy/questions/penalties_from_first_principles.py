@@ -82,36 +82,9 @@ def run(
     with Question(experiment, parameters) as question:
         shrinkage = pd.DataFrame([_shrinkage_row(x, y, ridge(l2), l2, numpy_steps) for l2 in l2_grid])
         sparsity = pd.DataFrame([_sparsity_row(x, y, lasso(l1), l1, numpy_steps) for l1 in l1_grid])
-        rows = []
-        for penalty in keras_penalties:
-            ((name, strength),) = penalty.items()
-            result = question.train(
-                {"penalty": name, "strength": strength},
-                **common,
-                plugins={name: {name: strength}},
-                optimizer="adam",
-                learning_rate=keras_learning_rate,
-                batch_size=len(x),
-                epochs=keras_epochs,
-            )
-            reference = ridge(strength) if name == "l2" else lasso(strength)
-            trained = result.model.get_layer("output").kernel.numpy().ravel().astype(np.float64)
-            rows.append(
-                {
-                    "penalty": name,
-                    "strength": strength,
-                    "numpy_solution": "ridge (closed form)" if name == "l2" else "proximal gradient",
-                    "largest_difference": float(np.abs(trained - reference.weights).max()),
-                    "numpy_objective": numpy_solvers.objective(x, y, reference, **{name: strength}),
-                    "regstudy_objective": numpy_solvers.objective(
-                        x,
-                        y,
-                        numpy_solvers.Solution(trained, float(result.model.get_layer("output").bias.numpy()[0])),
-                        **{name: strength},
-                    ),
-                }
-            )
-        agreement = pd.DataFrame(rows)
+        solutions = {"l2": ridge, "l1": lasso}
+        training = {**common, "optimizer": "adam", "learning_rate": keras_learning_rate, "epochs": keras_epochs}
+        agreement = pd.DataFrame(_agreement_rows(question, x, y, keras_penalties, training, solutions))
         agreement["agrees"] = agreement["largest_difference"] <= tolerance
         versus = pd.DataFrame(
             [_against_scikit_learn(question, l1, sklearn_epochs, sklearn_learning_rate) for l1 in sklearn_l1_grid]
@@ -121,6 +94,32 @@ def run(
         tables = {"shrinkage": shrinkage, "sparsity": sparsity, "agreement": agreement, "scikit_learn": versus}
         found = question.log_result(answer, tables, figures={"paths": figure}, tolerance=tolerance)
     return found
+
+
+def _agreement_rows(question, x, y, penalties: list[dict], training: dict, solutions: dict) -> list[dict]:
+    """Train each penalty full-batch through regstudy with the parameters `training`, and compare it with numpy's
+    solution of the same problem (`solutions[name](strength)`)."""
+    rows = []
+    for penalty in penalties:
+        ((name, strength),) = penalty.items()
+        labels = {"penalty": name, "strength": strength}
+        result = question.train(labels, **training, plugins={name: {name: strength}}, batch_size=len(x))
+        rows.append(_agreement_row(x, y, result.model, name, strength, solutions[name](strength)))
+    return rows
+
+
+def _agreement_row(x, y, model, name: str, strength: float, reference: numpy_solvers.Solution) -> dict:
+    """How far the linear model regstudy trained with penalty `name` lies from numpy's solution `reference`."""
+    output = model.get_layer("output")
+    trained = numpy_solvers.Solution(output.kernel.numpy().ravel().astype(np.float64), float(output.bias.numpy()[0]))
+    return {
+        "penalty": name,
+        "strength": strength,
+        "numpy_solution": "ridge (closed form)" if name == "l2" else "proximal gradient",
+        "largest_difference": float(np.abs(trained.weights - reference.weights).max()),
+        "numpy_objective": numpy_solvers.objective(x, y, reference, **{name: strength}),
+        "regstudy_objective": numpy_solvers.objective(x, y, trained, **{name: strength}),
+    }
 
 
 def _shrinkage_row(x, y, solution, l2, steps):
