@@ -9,7 +9,8 @@ here (`data`, `plugins`, `engines`, `questions`) holds all its modules.
 
 1. values, checks and the store: errors, validation, configurable, registry, paths, yaml_files, grid,
    significance, determinism, figures, rendering, tracking, pruning
-2. data and plugins: data, plugins, keras_additions, residual_layers, weight_averaging, weights, combination
+2. data and plugins: data, plugins, keras_additions, residual_layers, weight_averaging, prechelt, weights,
+   combination
 3. the model and its step: steps, models, callbacks
 4. engines: engines, backends
 5. a run: config, preparation, recording, training, lineage, notebooks

@@ -8,8 +8,9 @@ which is far below any difference a plugin's effect could make.
 import numpy as np
 import pytest
 
-from regstudy import PLUGINS, RunConfig
-from regstudy.engines import epoch_order
+from regstudy import PLUGINS, ConfigError, RunConfig
+from regstudy.backends import backend_of
+from regstudy.engines import ENGINES, Engine, epoch_order
 from regstudy.training import train
 from regstudy.weights import kernels
 
@@ -85,3 +86,21 @@ def test_epoch_orders_are_permutations_fixed_by_seed_and_epoch():
 def test_an_unknown_engine_is_refused_naming_the_key():
     with pytest.raises(Exception, match="engine.*'fast'.*graph.*keras|engine.*fast"):
         RunConfig(engine="fast")
+
+
+@pytest.mark.parametrize("name", ENGINES.names())
+def test_every_registered_engine_names_its_backend_and_trains_on_tensorflow_or_is_refused(name, experiment):
+    """Registry-parametrized, as the plugins are: an engine on TensorFlow trains the same epochs as `fit`;
+    one on another backend is refused in this (TensorFlow) process before anything is written
+    (`tests/test_jax_engine.py` trains the jax engine in a process of its own)."""
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"  # imported now if not yet: this process is the suite's
+    engine = ENGINES.get(name)
+    assert issubclass(engine, Engine) and backend_of(name) == engine.backend
+    parameters = {"experiment": experiment, "train_size": 64, "hidden_units": [8], "epochs": 2, "plugins": ["l2"]}
+    if engine.backend != "tensorflow":
+        with pytest.raises(ConfigError, match=f"KERAS_BACKEND={engine.backend}"):
+            train(engine=name, **parameters)
+        return
+    _assert_identical(train(engine="keras", **parameters), train(engine=name, **parameters))

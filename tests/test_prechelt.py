@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from regstudy.plugins.prechelt import generalization_loss, stops_gl, stops_pq, stops_up, training_progress
+from regstudy.prechelt import generalization_loss, stops_gl, stops_pq, stops_up, training_progress
 from regstudy.training import train
 
 

@@ -7,9 +7,17 @@ from scipy import stats
 
 from regstudy.questions import (
     does_regularization_cost_accuracy as accuracy,
+)
+from regstudy.questions import (
     ng_2004_l1_vs_l2 as ng2004,
+)
+from regstudy.questions import (
     srivastava_2014_dropout as srivastava,
+)
+from regstudy.questions import (
     when_to_stop,
+)
+from regstudy.questions import (
     zhang_2017_random_labels as zhang2017,
 )
 from regstudy.questions.common import Question, child_statuses, mean_std

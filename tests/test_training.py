@@ -120,5 +120,8 @@ def test_a_runs_parameters_are_validated_once_and_its_data_set_and_plugins_built
         # Changed on the way, as in a rerun of the executed notebook with an edited value: validated again.
         train(**{**handed_over, "epochs": 2}, validated=parent.digest())
         assert validations.call_count == 2
+        # Taken as validated or validated again, the same parameters train the same numbers.
+        again = train(**handed_over)
+        assert (again.history, again.metrics) == (result.history, result.metrics)
         with pytest.raises(ConfigError, match="epochs"):
             train(**{**handed_over, "epochs": 0}, validated=parent.digest())

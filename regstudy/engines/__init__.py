@@ -20,7 +20,14 @@ The epoch's order of examples is `epoch_order(seed, epoch, n)`, so it is known o
 same for every engine.
 """
 
-from regstudy.engines import graph, jax_epochs, keras_fit  # noqa: F401  (register the engines that ship)
+import importlib
+import pkgutil
+
 from regstudy.engines.base import ENGINES, Engine, EpochData, drive, epoch_order, fit
+
+# Every module of this package registers the engine it holds: a new engine is a new module here (and its README
+# row). They import TensorFlow, Keras and JAX only when an epoch is trained.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["ENGINES", "Engine", "EpochData", "drive", "epoch_order", "fit"]

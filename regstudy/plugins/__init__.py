@@ -1,17 +1,15 @@
-"""The regularization plugins: importing this package registers every built-in one."""
+"""The regularization plugins: importing this package registers every built-in one.
 
-from regstudy.plugins import (  # noqa: F401  (registers them)
-    augmentation,
-    averaging,
-    baseline,
-    gradients,
-    normalization,
-    penalties,
-    residual,
-    stopping,
-    structure,
-    targets,
-)
+Every module of the package is imported here, so a plugin in a new module registers without a line more.
+Plugin modules import Keras lazily (`keras = lazy_loader.load("keras")`), so this stays cheap.
+"""
+
+import importlib
+import pkgutil
+
 from regstudy.plugins.base import PLUGINS, Plugin, RunDescription, register
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["PLUGINS", "Plugin", "RunDescription", "register"]

@@ -67,7 +67,7 @@ class _PrecheltCriterion(Plugin):
         raise NotImplementedError
 
     def callbacks(self):
-        from regstudy.plugins.prechelt import PrecheltStopping
+        from regstudy.prechelt import PrecheltStopping
 
         return [PrecheltStopping(self.criterion, self.threshold(), strip=self.strip)]
 
