@@ -38,9 +38,9 @@ def naive_fit(seed: int) -> tuple[list[float], float]:
 
     from regstudy.callbacks import EpochTimer
     from regstudy.combination import Combination
-    from regstudy.config import RunConfig
+    from regstudy.config import RunConfig, splits_for
     from regstudy.determinism import make_deterministic
-    from regstudy.preparation import run_model, splits_for
+    from regstudy.preparation import run_model
 
     config = RunConfig(**REFERENCE, seed=seed)
     splits = splits_for(config)

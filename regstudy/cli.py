@@ -11,6 +11,9 @@ from pathlib import Path
 
 from regstudy.errors import ConfigError, RegstudyError, StoreError, Terminated
 
+# Each command imports what it uses when it runs, so that `regstudy --help`, `regstudy plugins` and every
+# refusal of bad input come before TensorFlow, MLflow or papermill is imported (tested).
+
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C

@@ -30,6 +30,7 @@ from regstudy.backends import backend_of
 from regstudy.config import RunConfig
 from regstudy.errors import NotebookError
 from regstudy.paths import notebooks_folder
+from regstudy.rendering import to_html
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 COMPARE_NOTEBOOK = notebooks_folder() / "02-compare.ipynb"
@@ -216,8 +217,6 @@ def run_comparison_notebook(study: str, parent_id: str, html: Path | None = None
 
 def log_page(client, run_id: str, notebook: Path, html: Path | None, code: bool, title: str) -> None:
     """Log an executed notebook's page to the run as `report.html`, and write it to `html` too if given."""
-    from regstudy.rendering import to_html
-
     page = to_html(notebook, code, title)
     client.log_text(run_id, page, "report.html")
     if html is not None:

@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from regstudy import tracking
+from regstudy import report, tracking
+from regstudy.notebooks import log_page, run_comparison_notebook
 from regstudy.paths import params_folder, repository_root
+from regstudy.questions import QUESTIONS
+from regstudy.questions.execution import run_question
+from regstudy.study import load_study
+from regstudy.sweep import sweep
 
 STUDY_FILE = "default-study.yaml"
 FINDINGS = re.compile(r"(<!-- findings:start -->\n).*?(<!-- findings:end -->)", re.DOTALL)
@@ -60,8 +65,6 @@ def publish(
             question, at `params/<name>.yaml`).
         readme: the README whose findings block is rewritten. Defaults to None (the repository's).
     """
-    from regstudy.questions import QUESTIONS
-
     folder = folder or repository_root() / "results"
     folder.mkdir(exist_ok=True)
     findings = []
@@ -71,8 +74,6 @@ def publish(
     for name, params_file in (questions or {name: entry.params_file for name, entry in QUESTIONS.items()}).items():
         run_id = full_size_run(name, params_file)
         if run_id is None and run_missing:
-            from regstudy.questions.execution import run_question
-
             echo(f"{name}: no run at {params_file} in the store; running it (regstudy question {name})")
             run_question(name, params_file)
             run_id = full_size_run(name, params_file)
@@ -93,9 +94,6 @@ def publish(
 def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> Finding | None:
     """The default study's finding: its report's headline, from its parent run (swept and reported first if
     the store lacks them)."""
-    from regstudy import report
-    from regstudy.study import load_study
-
     study = load_study(study_file)
     client = tracking.connect()
     finished = f"tags.{tracking.STUDY_TAG} = '{study.name}' and tags.`{tracking.ROLE_TAG}` = 'variant'"
@@ -107,15 +105,11 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
         if not run_missing:
             echo(f"{study.name}: not every run is in the store; left out (run `make study`)")
             return None
-        from regstudy.sweep import sweep
-
         echo(f"{study.name}: sweeping what the store lacks (regstudy sweep {study_file})")
         sweep(study)
     parent_id = report.parent_run(study.name)
     if not any(artifact.path == "report.html" for artifact in client.list_artifacts(parent_id)):
         echo(f"{study.name}: reporting (regstudy report {study.name})")
-        from regstudy.notebooks import run_comparison_notebook
-
         run_comparison_notebook(study.name, parent_id)
     runs = report.study_runs(study.name)
     return Finding(study.name, report.headline(report.ranking(report.variant_summary(runs), runs)), parent_id)
@@ -145,8 +139,6 @@ def _ensure_page(client, finding: Finding) -> None:
     rendered from that notebook."""
     if any(artifact.path == "report.html" for artifact in client.list_artifacts(finding.run_id)):
         return
-    from regstudy.notebooks import log_page
-
     notebooks = [a.path for a in client.list_artifacts(finding.run_id, "notebook") if a.path.endswith(".ipynb")]
     if not notebooks:
         raise FileNotFoundError(f"run {finding.run_id} of {finding.name} has neither report.html nor its notebook")

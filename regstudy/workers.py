@@ -55,6 +55,7 @@ def execute_run(
         notebook_parameters: parameters of the notebook beyond the run's (e.g. a search's `trial`). Defaults
             to None.
     """
+    # Here, in the worker: the parent that submits the runs needs neither papermill nor Jupyter's client.
     from regstudy.notebooks import run_training_notebook, warm_kernel
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the kernel inherits it

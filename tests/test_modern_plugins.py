@@ -212,7 +212,8 @@ def test_shake_shake_mixes_two_branches_and_averages_them_at_inference():
 
 def test_a_resmlp_has_one_residual_block_per_size_and_shake_shake_two_branches_each():
     from regstudy.combination import Combination
-    from regstudy.preparation import run_model, splits_for
+    from regstudy.config import splits_for
+    from regstudy.preparation import run_model
     from regstudy.weights import kernels
 
     for plugins, per_block in [({}, 2), ({"shake_shake": {}}, 4)]:
@@ -366,7 +367,8 @@ def _train_step_ops(model):
 
 def test_plugins_that_use_no_step_hook_train_with_exactly_keras_own_step():
     from regstudy.combination import Combination
-    from regstudy.preparation import run_model, splits_for
+    from regstudy.config import splits_for
+    from regstudy.preparation import run_model
 
     def built(plugins):
         config = RunConfig(plugins=plugins, hidden_units=[8], train_size=60)
