@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from regstudy.errors import ConfigError, RegstudyError, StoreError, Terminated
+from regstudy.errors import ConfigError, RegstudyError, StoreError, Terminated, one_line
 
 # Each command imports what it uses when it runs, so that `regstudy --help`, `regstudy plugins` and every
 # refusal of bad input come before TensorFlow, MLflow or papermill is imported (tested).
@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[arguments.command](arguments)
     except (ConfigError, StoreError) as error:
-        print(f"regstudy: error: {error}", file=sys.stderr)
+        print(f"regstudy: error: {one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RegstudyError as error:
-        print(f"regstudy: error: {error}", file=sys.stderr)
+        print(f"regstudy: error: {one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as error:
         print(f"regstudy: {error or 'interrupted'}; the runs it had started are marked KILLED", file=sys.stderr)
@@ -124,16 +124,29 @@ def _terminate(number, frame):
 
 
 def _writable_output(path: Path | None, option: str = "--output") -> None:
-    """Refuse an output file (`option`) that could not be written to, before any run is created."""
+    """Refuse an output file (`option`) that could not be written to, before any run is created: a folder,
+    a device or pseudo file, a name too long, and a folder where a probe cannot be written (read-only, full)."""
     if path is None:
         return
-    folder = path.resolve().parent
-    if path.is_dir():
-        raise ConfigError(option, str(path), "is a folder: give a file's name")
+    folder = path.absolute().parent
     if not folder.is_dir():
         raise ConfigError(option, str(path), f"its folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(option, str(path), f"its folder {folder} is not writable")
+    if len(os.fsencode(path.name)) > os.pathconf(folder, "PC_NAME_MAX"):
+        raise ConfigError(option, str(path), "its name is longer than the file system allows")
+    if path.is_dir():
+        raise ConfigError(option, str(path), "is a folder: give a file's name")
+    if path.exists() and not path.is_file():
+        raise ConfigError(option, str(path), "is not a regular file (a device or a pseudo file): give a file's name")
+    probe = folder / f".regstudy-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as file:  # written through to the disk: a full device refuses it now
+            file.write(b"probe\n" * 512)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        raise ConfigError(option, str(path), f"cannot be written in {folder} ({error.strerror})") from None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _run(arguments) -> int:
@@ -184,19 +197,20 @@ def _sweep(arguments) -> int:
 def _tune(arguments) -> int:
     from regstudy.search_file import load_search
 
-    for option in ("trials", "workers"):
-        if getattr(arguments, option) is not None and getattr(arguments, option) < 1:
-            raise ConfigError(f"--{option}", getattr(arguments, option), "expected an integer >= 1")
+    if arguments.workers < 1:
+        raise ConfigError("--workers", arguments.workers, "expected an integer >= 1")
     search = load_search(arguments.search)  # validated before MLflow, Optuna's storage or papermill is touched
+    trials = search.trials_asked(arguments.trials)
     best_file = arguments.output or arguments.search.parent / f"{search.name}-best.yaml"
     _writable_output(best_file)
     from regstudy import tracking
+    from regstudy.pruning import check_storage
     from regstudy.search_report import publish, summary_table
     from regstudy.tune import tune
 
-    tuned = tune(
-        search, arguments.trials, arguments.workers, arguments.executor, arguments.scheduler, arguments.storage
-    )
+    storage = arguments.storage or tracking.search_storage()
+    check_storage(storage)
+    tuned = tune(search, trials, arguments.workers, arguments.executor, arguments.scheduler, storage)
     note = publish(tuned, best_file)
     print(summary_table(tuned))
     print(note)
@@ -213,9 +227,11 @@ def _report(arguments) -> int:
     name = load_study(arguments.study).name if arguments.study.endswith((".yaml", ".yml")) else arguments.study
     _writable_output(arguments.output)
     from regstudy.notebooks import run_comparison_notebook
-    from regstudy.report import parent_run
+    from regstudy.report import parent_run, study_runs
 
-    parent_id = parent_run(name)  # a study never swept is refused before the notebook's kernel starts
+    # A study never swept, or none of whose runs finished, is refused before the notebook's kernel starts.
+    parent_id = parent_run(name)
+    study_runs(name)
     run_comparison_notebook(name, parent_id, arguments.output, arguments.code)
     print(
         f"report of study '{name}' logged to its parent run {parent_id} "
@@ -270,6 +286,8 @@ def _plugins(arguments) -> int:
 
 
 def _ui(arguments) -> int:
+    if not 1 <= arguments.port <= 65535:
+        raise ConfigError("--port", arguments.port, "expected a TCP port from 1 to 65535")
     from regstudy import tracking
 
     uri = tracking.tracking_uri()

@@ -180,7 +180,7 @@ class RunConfig:
         names = cls.names()
         try:
             check_keys(mapping, names)
-            return cls(**_resolve_paths(mapping, folder))
+            return cls(**resolve_paths(mapping, folder))
         except ConfigError as error:
             raise error.located(source=source) from None
 
@@ -207,7 +207,7 @@ class RunConfig:
         notebook's kernel, through papermill, which passes plain values) passes `to_dict()` with `digest()`;
         the receiver then takes the values as they are instead of validating them again. Parameters changed
         on the way (a rerun of the executed notebook with an edited value) no longer match the digest, and are
-        validated.
+        validated. The digest guards against accidents, not against a hand-made one: it is no signature.
         """
         if digest is None or set(parameters) != set(cls.names()) or _digest(parameters) != digest:
             return cls.from_mapping(parameters)
@@ -262,8 +262,9 @@ def _digest(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _resolve_paths(mapping: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
-    """`mapping` with each relative path among its data set options made relative to `folder` instead."""
+def resolve_paths(mapping: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
+    """`mapping` (run parameters) with each relative path among its data set options (`Dataset.path_options`)
+    made relative to `folder` instead: the folder of the file that gives them."""
     options = mapping.get("dataset_options")
     if folder is None or not isinstance(options, dict):
         return mapping

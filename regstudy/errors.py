@@ -21,6 +21,18 @@ def brief(value: Any) -> str:
     return text
 
 
+def one_line(text: str, limit: int = 2000) -> str:
+    """`text` as one line, as an error message must be: each line break shown as `\\n`, and cut at `limit`
+    characters with the size of what was cut."""
+    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else f"{text[:limit]}... (message of {len(text):,} characters)"
+
+
+def _brief_key(key: str) -> str:
+    """A key as a message names it: a long one (a column's name of a user's file) cut short."""
+    return key if len(key) <= 100 else f"{key[:80]}... ({len(key):,} characters)"
+
+
 class RegstudyError(Exception):
     """Base class of every error regstudy raises on purpose."""
 
@@ -44,9 +56,9 @@ class ConfigError(RegstudyError, ValueError):
         if self.source:
             parts.append(str(self.source))
         if self.key:
-            parts.append(f"key '{self.key}'")
+            parts.append(f"key '{_brief_key(self.key)}'")
         received = "" if self.value is _NO_VALUE else f" (got {brief(self.value)})"
-        return ": ".join(parts + [self.problem + received])
+        return one_line(": ".join(parts + [self.problem + received]))
 
     def located(self, source: str | None = None, prefix: str | None = None) -> ConfigError:
         """Return the same error placed inside a file and under a parent key, e.g. `plugins.l2`."""
@@ -65,7 +77,7 @@ class UnknownNameError(ConfigError, KeyError):
     def _message(self) -> str:
         # The problem already names the value, before the (long) list of valid names.
         parts = [str(self.source)] if self.source else []
-        return ": ".join(parts + ([f"key '{self.key}'"] if self.key else []) + [self.problem])
+        return one_line(": ".join(parts + ([f"key '{_brief_key(self.key)}'"] if self.key else []) + [self.problem]))
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

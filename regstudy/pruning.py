@@ -15,6 +15,8 @@ from typing import Any
 
 import optuna
 
+from regstudy.errors import ConfigError
+
 PRUNED_EPOCH_METRIC = "pruned_at_epoch"
 """The final metric of a run that the pruner stopped: the last epoch it trained."""
 
@@ -55,6 +57,29 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             connection.execute("PRAGMA journal_mode=WAL")
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     return optuna.storages.RDBStorage(url)
+
+
+def check_storage(url: str) -> None:
+    """Open Optuna's database at `url` once, so that a storage that cannot be used is refused in one line
+    (`ConfigError` on `--storage`) before a search writes anything: a URL SQLAlchemy cannot parse or whose
+    database it does not know, a driver that is not installed, a folder that cannot be created, a file that is
+    not a database, a server that refuses."""
+    import sqlalchemy.exc
+
+    try:
+        open_storage(url)
+    except ImportError as error:  # Optuna's, raised from the driver's ModuleNotFoundError
+        driver = getattr(error.__cause__ or error.__context__ or error, "name", None) or "its database driver"
+        problem = f"needs {driver}, which is not installed: pip install it"
+        raise ConfigError("--storage", url, problem) from None
+    except sqlalchemy.exc.ArgumentError:
+        problem = "is not a database URL SQLAlchemy knows, e.g. sqlite:///optuna.db or postgresql://user@host/db"
+        raise ConfigError("--storage", url, problem) from None
+    except OSError as error:
+        raise ConfigError("--storage", url, f"its folder cannot be created ({error.strerror})") from None
+    except (sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as error:
+        problem = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+        raise ConfigError("--storage", url, f"cannot be used as Optuna's database ({problem})") from None
 
 
 def make_pruner(name: str, options: dict[str, Any]) -> optuna.pruners.BasePruner:

@@ -19,6 +19,7 @@ from pathlib import Path
 from unittest import mock
 
 from regstudy import report, tracking
+from regstudy.errors import ConfigError
 from regstudy.notebooks import log_page, run_comparison_notebook
 from regstudy.paths import params_folder, repository_root
 from regstudy.questions import QUESTIONS
@@ -66,11 +67,13 @@ def publish(
         readme: the README whose findings block is rewritten. Defaults to None (the repository's).
     """
     folder = folder or repository_root() / "results"
-    folder.mkdir(exist_ok=True)
-    findings = []
-    study = _study(Path(study_file or params_folder() / STUDY_FILE), run_missing, echo)
+    findings, missing = [], []
+    study_file = Path(study_file or params_folder() / STUDY_FILE)
+    study = _study(study_file, run_missing, echo)
     if study is not None:
         findings.append(study)
+    else:
+        missing.append(load_study(study_file).name)
     for name, params_file in (questions or {name: entry.params_file for name, entry in QUESTIONS.items()}).items():
         run_id = full_size_run(name, params_file)
         if run_id is None and run_missing:
@@ -78,10 +81,18 @@ def publish(
             run_question(name, params_file)
             run_id = full_size_run(name, params_file)
         if run_id is None:
-            echo(f"{name}: no full-size run in the store; left out (run `regstudy question {name}`)")
+            echo(f"{name}: no full-size run in the store (run `regstudy question {name}`)")
+            missing.append(name)
             continue
         answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
         findings.append(Finding(name, answer, run_id))
+    if missing:  # published findings are never removed for want of their runs
+        problem = (
+            f"{len(missing)} of {len(findings) + len(missing)} findings have no runs in the store "
+            f"{tracking.tracking_uri()}: results/ and the README are left as they are (run `make results`)"
+        )
+        raise ConfigError("results", missing, problem)
+    folder.mkdir(exist_ok=True)
     # A few files, each downloaded at once: MLflow's progress bar for each would only clutter the terminal.
     with mock.patch.dict(os.environ, {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):
         for finding in findings:
@@ -103,7 +114,7 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
     }
     if not all(variant.key in done for variant in study.runs):
         if not run_missing:
-            echo(f"{study.name}: not every run is in the store; left out (run `make study`)")
+            echo(f"{study.name}: not every run is in the store (run `make study`)")
             return None
         echo(f"{study.name}: sweeping what the store lacks (regstudy sweep {study_file})")
         sweep(study)

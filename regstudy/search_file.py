@@ -34,7 +34,7 @@ from typing import Any
 from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.search_space import SearchSpace
-from regstudy.validation import SEED, Interval, Options, check_keys, check_name
+from regstudy.validation import SEED, Interval, Options, check_file_name, check_keys
 from regstudy.yaml_files import read_mapping
 
 SEARCH_KEYS = ("name", "parameters", "space", "objective", "folds", "trials", "sampler", "pruner")
@@ -47,6 +47,8 @@ PRUNER_OPTIONS = {
     "none": {},
 }
 """Each pruner's options, with the constraint and the default of each."""
+TRIALS = Interval(int, 1, 100_000, limit=True)
+"""How many trials a search may ask for (in its file, or with `--trials`)."""
 MAXIMIZED = ("val_accuracy",)
 """Objectives a search maximizes; it minimizes the others (losses, errors)."""
 
@@ -69,6 +71,14 @@ class Search:
     document: dict[str, Any] = field(default_factory=dict, compare=False)
     """The file as read, for the search's parent run."""
 
+    def trials_asked(self, trials: int | None) -> int:
+        """The trials a `regstudy tune --trials` asks for, checked as the file's are (at most the grid's size
+        with the grid sampler), or the file's when None."""
+        if trials is None:
+            return self.trials
+        trials = TRIALS.check("--trials", trials)
+        return _check_grid(self.space, trials, "--trials") if self.sampler == "grid" else trials
+
     @property
     def direction(self) -> str:
         """ "maximize" or "minimize", as Optuna names them."""
@@ -81,16 +91,17 @@ def load_search(path: str | Path) -> Search:
     document = read_mapping(source, "a mapping with keys " + ", ".join(SEARCH_KEYS))
     try:
         check_keys(document, SEARCH_KEYS, kind="search key")
-        name = check_name("name", document.get("name"))
+        name = check_file_name("name", document.get("name"))
         parameters = document.get("parameters") or {}
         base = RunConfig.from_mapping({**parameters, "experiment": name}, folder=Path(source).resolve().parent)
         space = SearchSpace.from_mapping(document.get("space"))
         _check_each_plugin(base, space)
+        _check_extremes(base, space)
         objective = Options(_objectives(base), kind="objective").check("objective", document.get("objective"))
         folds = _folds(document.get("folds"), parameters)
         if folds:
             base = RunConfig(**{**base.to_dict(), "folds": folds})  # every fold's split is checked
-        trials = Interval(int, 1, 100_000, limit=True).check("trials", document.get("trials", 20))
+        trials = TRIALS.check("trials", document.get("trials", 20))
         sampler, sampler_options = _algorithm("sampler", document.get("sampler", "tpe"), SAMPLER_OPTIONS)
         seed = SEED.check("sampler.seed", sampler_options.pop("seed", 0))
         pruner, pruner_options = _algorithm("pruner", document.get("pruner", "median"), PRUNER_OPTIONS)
@@ -148,12 +159,25 @@ def _folds(value: Any, parameters: dict) -> int | None:
     return Interval(int, 2, 100).check("folds", value)
 
 
-def _check_grid(space: SearchSpace, trials: int) -> int:
+def _check_grid(space: SearchSpace, trials: int, key: str = "trials") -> int:
     """Refuse a space a grid cannot cover; return the trials, refused beyond the grid's size."""
     size = math.prod(len(values) for values in space.grid().values())
     if trials > size:
-        raise ConfigError("trials", trials, f"the grid has {size} points: ask for at most {size}")
+        raise ConfigError(key, trials, f"the grid has {size} points: ask for at most {size}")
     return trials
+
+
+def _check_extremes(base: RunConfig, space: SearchSpace) -> None:
+    """Refuse a range of a run parameter whose end (or a choice) the fixed run cannot take, such as a
+    `train_size` beyond the examples the data set has: every trial drawing there would fail."""
+    for key, value in space.parameters.items():
+        if not hasattr(value, "suggest"):
+            continue
+        for end in value.values:
+            try:
+                RunConfig(**{**base.to_dict(), key: end})
+            except ConfigError as error:
+                raise ConfigError(f"space.{key}.{value.kind}", end, error.problem) from None
 
 
 def _check_each_plugin(base: RunConfig, space: SearchSpace) -> None:

@@ -68,6 +68,10 @@ def parse_value(key: str, value: Any, constraint: Constraint) -> Range | Any:
     if kind == "categorical":
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{key}.categorical", values, "expected a non-empty list of choices")
+        for choice in values:
+            if not (choice is None or isinstance(choice, (bool, int, float, str))):
+                problem = "holds a choice that is not a number, text, true, false or null, which Optuna stores"
+                raise ConfigError(f"{key}.categorical", choice, problem)
         return Range(kind, tuple(constraint.check(key, choice) for choice in values))
     if not isinstance(values, list) or len(values) != 2:
         raise ConfigError(f"{key}.{kind}", values, "expected [low, high]")

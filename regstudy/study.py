@@ -26,7 +26,7 @@ from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_keys, check_name, limits_lifted
+from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_file_name, check_keys, limits_lifted
 from regstudy.yaml_files import read_mapping
 
 STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds")
@@ -104,7 +104,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
     document = read_mapping(source, "a mapping with keys " + ", ".join(STUDY_KEYS))
     try:
         check_keys(document, STUDY_KEYS, kind="study key")
-        name = check_name("name", document.get("name"))
+        name = check_file_name("name", document.get("name"))
         shared = document.get("parameters") or {}
         if not isinstance(shared, dict):
             raise ConfigError("parameters", shared, "expected a mapping of parameters every run shares")

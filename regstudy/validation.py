@@ -85,6 +85,23 @@ def check_name(name: str, value: Any, optional: bool = False) -> str | None:
     return value
 
 
+LONGEST_NAME = 200
+"""The most characters of a study's or search's name, which names files (`<name>-best.yaml`) too."""
+
+
+def check_file_name(name: str, value: Any) -> str:
+    """A plain name (`check_name`) that can also name a file: no `/`, no `..`, at most `LONGEST_NAME` characters.
+
+    A search's name becomes `<name>-best.yaml` beside its file: `../x` or an absolute name would write elsewhere.
+    """
+    value = check_name(name, value)
+    if "/" in value or ".." in value:
+        raise ConfigError(name, value, "names a file too: expected no '/' and no '..'")
+    if len(value) > LONGEST_NAME:
+        raise ConfigError(name, value, f"names a file too: expected at most {LONGEST_NAME} characters")
+    return value
+
+
 def unknown_name_problem(kind: str, value: Any, choices: Iterable[str], show_value: bool = True) -> str:
     """The text of an unknown-name error: the value, the closest valid choice if any, and all of them."""
     choices = sorted(choices)

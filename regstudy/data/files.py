@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from regstudy.data.base import DATASETS, Dataset, load_arrays
-from regstudy.errors import ConfigError, brief
+from regstudy.errors import _NO_VALUE, ConfigError, brief
 from regstudy.validation import ALLOW_LARGE_VARIABLE, ListOf, Options, OrNone, PlainName, limits_lifted
 
 TASKS = ("classification", "regression")
@@ -175,6 +175,7 @@ class Table(Dataset):
             raise ConfigError("path", self.path, "has no feature columns besides the target and those dropped")
         for column in features.columns:
             _check_parsed(features[column], self.path)
+            _check_finite(features[column], f"columns.{column}", self.path)
         return features
 
     def arrays(self):
@@ -184,6 +185,7 @@ class Table(Dataset):
         if len(missing):
             rows = ", ".join(str(row + 2) for row in missing[:5])  # line numbers: the header is line 1
             raise ConfigError("target", self.target, f"in {self.path} is missing on {len(missing)} rows (lines {rows})")
+        _check_finite(y, "target", self.path)
         return features, _targets(y.to_numpy(), self.task, self.path, "target", self.target)
 
     def preprocessor(self):
@@ -213,6 +215,18 @@ class Table(Dataset):
 
 _FRAMES: dict = {}
 """The last table read: its path and version (`key`) and the pandas frame (`frame`)."""
+
+
+def _check_finite(column, key: str, path: str) -> None:
+    """Refuse a numeric column holding an infinite value (`inf` in a CSV), naming its first line."""
+    if column.dtype.kind not in "f":
+        return
+    infinite = np.flatnonzero(np.isinf(column.to_numpy()))
+    if len(infinite):
+        line = infinite[0] + 2  # the header is line 1
+        raise ConfigError(
+            key, float(column.iloc[infinite[0]]), f"in {path} (line {line}) is infinite: a number is needed"
+        )
 
 
 def _check_parsed(column, path: str) -> None:
@@ -285,18 +299,15 @@ class Arrays(Dataset):
         return _NPZ["arrays"]
 
     def _read(self) -> dict:
-        file = _check_file(self.path, (".npz",), ".npz file")
-        try:
-            with np.load(file, allow_pickle=False) as stored:
-                found = {name: stored[name] for name in stored.files}
-        except (ValueError, OSError) as error:
-            raise ConfigError("path", self.path, f"cannot be read as .npz: {brief(str(error))}") from None
+        found = _npz_arrays(_check_file(self.path, (".npz",), ".npz file"), self.path)
         for name in ("x", "y"):
             if name not in found:
                 raise ConfigError(f"arrays.{name}", None, f"is missing from {self.path}, which holds: {sorted(found)}")
         x, y = found["x"], np.ravel(found["y"])
         if x.dtype.kind not in "biuf":
             raise ConfigError("arrays.x", x.dtype.name, f"in {self.path} is not numeric")
+        if y.dtype.kind not in "biufUS":
+            raise ConfigError("arrays.y", y.dtype.name, f"in {self.path}: expected numbers or text labels")
         if len(x) != len(y):
             raise ConfigError("arrays.y", len(y), f"targets in {self.path}, but x has {len(x)} examples")
         image_shape = None
@@ -306,22 +317,79 @@ class Arrays(Dataset):
             raise ConfigError(
                 "arrays.x", list(x.shape), f"in {self.path}: expected examples × features or × height × width"
             )
+        if x.shape[1] == 0:
+            raise ConfigError("arrays.x", list(x.shape), f"in {self.path} has no features")
         if "image_shape" in found:
-            image_shape = tuple(int(n) for n in np.ravel(found["image_shape"]))
-            if len(image_shape) != 2 or image_shape[0] * image_shape[1] != x.shape[1]:
-                raise ConfigError(
-                    "arrays.image_shape", list(image_shape), f"in {self.path} does not make the {x.shape[1]} features"
-                )
+            image_shape = _image_shape(found["image_shape"], x.shape[1], self.path)
         x = x.astype(np.float32)
         if not np.isfinite(x).all():
             raise ConfigError(
                 "arrays.x", int((~np.isfinite(x)).sum()), f"values of x in {self.path} are NaN or infinite"
             )
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            rows = ", ".join(str(row) for row in np.flatnonzero(~np.isfinite(y))[:5])
+            problem = f"targets in {self.path} are NaN or infinite (examples {rows}): a target is needed for each"
+            raise ConfigError("arrays.y", int((~np.isfinite(y)).sum()), problem)
         return {"x": x, "y": y, "image_shape": image_shape}
 
     def arrays(self):
         found = self._load()
         return found["x"], _targets(found["y"], self.task, self.path, "arrays.y", "y")
+
+
+def _npz_arrays(file: Path, path: str) -> dict[str, np.ndarray]:
+    """Every member of an `.npz` archive, each one's header read and its size checked before its data is.
+
+    Pickled objects are never loaded (`allow_pickle=False`); a member that would take more than 1/4 of the free
+    memory is refused as a file of that size is.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(file):
+        problem = "is not an .npz archive (a zip of .npy arrays, as numpy.savez writes), or is damaged"
+        raise ConfigError("path", path, problem)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            for info in archive.infolist():
+                _check_member(archive, info, path)
+        with np.load(file, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except ConfigError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ConfigError("path", path, f"cannot be read as .npz: {brief(str(error))}") from None
+
+
+def _check_member(archive, info, path: str) -> None:
+    """Refuse a member of an `.npz` archive that is not a `.npy` array, holds objects, or is too large to load."""
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(member)
+        except ValueError:
+            raise ConfigError(f"arrays.{name}", _NO_VALUE, f"in {path} is not a NumPy array (.npy)") from None
+    if dtype.hasobject:
+        raise ConfigError(f"arrays.{name}", _NO_VALUE, f"in {path} holds Python objects, which are never loaded")
+    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if not limits_lifted() and size * MEMORY_SHARE > free_memory():
+        raise ConfigError(
+            f"arrays.{name}",
+            list(shape),
+            f"in {path} would take {size / 1e9:.1f} GB, more than 1/{MEMORY_SHARE} of the free memory "
+            f"({free_memory() / 1e9:.1f} GB) (set {ALLOW_LARGE_VARIABLE}=1 to try anyway)",
+        )
+
+
+def _image_shape(value: np.ndarray, features: int, path: str) -> tuple[int, int]:
+    """The `image_shape` member: two positive whole numbers whose product is the number of features."""
+    shape = np.ravel(value)
+    if shape.dtype.kind not in "iu" or len(shape) != 2 or (shape <= 0).any():
+        raise ConfigError("arrays.image_shape", shape.tolist(), f"in {path}: expected two positive whole numbers")
+    if shape[0] * shape[1] != features:
+        raise ConfigError("arrays.image_shape", shape.tolist(), f"in {path} does not make the {features} features")
+    return int(shape[0]), int(shape[1])
 
 
 _NPZ: dict = {}

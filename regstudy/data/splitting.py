@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from regstudy.data.base import Dataset, load_arrays
-from regstudy.errors import ConfigError
+from regstudy.errors import ConfigError, brief
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,11 @@ def check_sizes(
 
     Counts as scikit-learn's `train_test_split` does: a fraction `f` of `n` examples holds `ceil(f·n)`.
     """
-    examples, classes = _counts(dataset)
+    examples, classes, smallest = _counts(dataset)
+    if dataset.task == "classification" and smallest[1] < 2:
+        label, count = smallest
+        problem = f"has a class ({brief(label)}) with {count} example: a stratified split needs at least 2 of each"
+        raise ConfigError("dataset", dataset.name, problem)
     rest = examples - math.ceil(test_fraction * examples)
     available = rest - math.ceil(validation_fraction / (1.0 - test_fraction) * rest)
     if train_size is not None and train_size > available:
@@ -50,10 +54,11 @@ def check_sizes(
         raise ConfigError("folds", folds, f"expected at most the {train_size or available} training examples")
 
 
-def _counts(dataset: Dataset) -> tuple[int, int]:
-    """The number of examples and of distinct targets of a data set."""
+def _counts(dataset: Dataset) -> tuple[int, int, tuple]:
+    """The number of examples and of distinct targets of a data set, and its rarest target with its count."""
     _, y = load_arrays(dataset)
-    return len(y), len(np.unique(y))
+    values, counts = np.unique(y, return_counts=True)
+    return len(y), len(values), (values[np.argmin(counts)].item(), int(counts.min()))
 
 
 def split(

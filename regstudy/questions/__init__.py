@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from regstudy.config import RunConfig
+from regstudy.config import RunConfig, resolve_paths
 from regstudy.data import DATASETS
 from regstudy.errors import ConfigError
 from regstudy.paths import notebooks_folder, params_folder
@@ -97,7 +97,7 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
     if not entry.notebook.is_file():
         raise ConfigError("question", name, f"its notebook {entry.notebook} does not exist")
     params_file = Path(params_file or entry.params_file)
-    parameters = read_mapping(params_file)
+    parameters = _resolve_paths(read_mapping(params_file), params_file.resolve().parent)
     constraints = question_constraints(name)
     try:
         check_keys(parameters, parameter_names(entry.notebook))
@@ -110,6 +110,18 @@ def question_parameters(name: str, params_file: Path | None = None) -> tuple[Que
             except ConfigError as error:
                 raise error.located(source=str(params_file)) from None
     return entry, params_file, parameters
+
+
+def _resolve_paths(parameters: dict, folder: Path) -> dict:
+    """The parameters with each relative data file path (of the run's data set, or of each data set a
+    question compares under `datasets`) resolved against `folder`, the parameters file's, as for a run."""
+    resolved = resolve_paths(parameters, folder)
+    if isinstance(resolved.get("datasets"), dict):
+        runs = resolved["datasets"].items()
+        resolved["datasets"] = {
+            label: resolve_paths(run, folder) if isinstance(run, dict) else run for label, run in runs
+        }
+    return resolved
 
 
 def question_constraints(name: str) -> dict[str, Constraint]:

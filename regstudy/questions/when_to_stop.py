@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from regstudy.errors import ConfigError
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, mean_std, sureness
 from regstudy.questions.constraints import PLUGINS_BY_LABEL, RunParameters
@@ -20,7 +22,23 @@ PRECHELT_TRADE = (
 )
 
 
-PARAMETERS: dict[str, Constraint] = {"criteria": PLUGINS_BY_LABEL, "datasets": MappingOf(RunParameters())}
+@dataclass(frozen=True)
+class Criteria(Constraint):
+    """Stopping criteria by label, one of which never stops: the reference the others are measured against."""
+
+    def check(self, name, value):
+        value = PLUGINS_BY_LABEL.check(name, value)
+        _full_training(value, name)
+        return value
+
+    def __str__(self) -> str:
+        return "stopping criteria by label, one of which never stops (e.g. `full: {none: {}}`)"
+
+    def invalid_values(self):
+        return [*PLUGINS_BY_LABEL.invalid_values(), {"GL2": {"gl": {}}}]
+
+
+PARAMETERS: dict[str, Constraint] = {"criteria": Criteria(), "datasets": MappingOf(RunParameters())}
 """The valid values of this question's own parameters (those it shares with a run are `RunConfig`'s)."""
 
 
@@ -70,12 +88,15 @@ def run(
     return found
 
 
-def _full_training(criteria: dict[str, dict]) -> str:
+def _full_training(criteria: dict[str, dict], key: str = "criteria") -> str:
     """The label of the criterion that never stops (the reference), which `criteria` must include."""
     for label, plugins in criteria.items():
         if not plugins or set(plugins) == {"none"}:
             return label
-    raise ValueError("criteria must include one that never stops, e.g. {'none': {}}, as the reference")
+    problem = (
+        "has no criterion that never stops (e.g. `full: {none: {}}`), the reference the others are measured against"
+    )
+    raise ConfigError(key, list(criteria), problem)
 
 
 def _answer(summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None = None) -> str:
