@@ -212,3 +212,20 @@ def test_against_compares_each_value_with_the_reference_paired_by_seed_with_holm
     assert table.loc["l2", "verdict"] == "l2 is better"
     assert table.loc["dropout", "verdict"].startswith("not distinguishable from noise at 4 seeds")
     assert sureness(table.loc["l2"]).startswith("+3.2 points, 95 % CI [+3.")
+
+
+def test_every_question_parameter_is_used_after_the_parameters_cell():
+    """A parameter that only builds another inside the parameters cell (question 08's `dropout` once did) is
+    set by papermill after that cell, too late to change anything: each must be read by a later cell."""
+    import ast
+    import json
+
+    from regstudy.questions import QUESTIONS, parameter_names
+
+    for name, entry in QUESTIONS.items():
+        cells = [c for c in json.loads(entry.notebook.read_text())["cells"] if c["cell_type"] == "code"]
+        start = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+        later = "\n".join("".join(c["source"]) for c in cells[start + 1 :] if not "".join(c["source"]).startswith("%"))
+        read = {node.id for node in ast.walk(ast.parse(later)) if isinstance(node, ast.Name)}
+        unused = [parameter for parameter in parameter_names(entry.notebook) if parameter not in read]
+        assert unused == [], f"{name}: {unused} set by papermill but read by no cell after the parameters"
