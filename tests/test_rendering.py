@@ -26,7 +26,7 @@ def test_the_page_shows_every_figure_and_table_offline_without_code_or_log_lines
         assert {"none", "best single", "cocktail", "trees"} <= {text.strip() for text in headers}
         text = page.inner_text("body")
         assert "Kadra et al.'s claim" in text
-        assert "kadra2021.run(" not in text and "oneDNN" not in text  # no code cells, no stderr
+        assert "kadra_2021_regularization_cocktails.run(" not in text and "oneDNN" not in text  # no code cells, no stderr
         assert page.refused == []
 
 
@@ -34,7 +34,7 @@ def test_code_cells_are_kept_when_asked(tmp_path):
     page_file = tmp_path / "page.html"
     page_file.write_text(to_html(NOTEBOOK, code=True))
     with browser_page(page_file) as page:
-        assert "kadra2021.run(" in page.inner_text("body")
+        assert "kadra_2021_regularization_cocktails.run(" in page.inner_text("body")
 
 
 def test_the_mlflow_ui_shows_the_page_inline_among_the_runs_artifacts(mlflow_server):
