@@ -26,7 +26,8 @@ def test_the_page_shows_every_figure_and_table_offline_without_code_or_log_lines
         assert {"none", "best single", "cocktail", "trees"} <= {text.strip() for text in headers}
         text = page.inner_text("body")
         assert "Kadra et al.'s claim" in text
-        assert "kadra_2021_regularization_cocktails.run(" not in text and "oneDNN" not in text  # no code cells, no stderr
+        # No code cells, no stderr.
+        assert "kadra_2021_regularization_cocktails.run(" not in text and "oneDNN" not in text
         assert page.refused == []
 
 
