@@ -68,8 +68,9 @@ class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the run `run_id`, with step = epoch (from 1).
 
     Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
-    per epoch would cost more than a small model's epoch. The writes are MLflow's asynchronous ones, so
-    training goes on while they land; training's end waits for all of them and raises if one failed.
+    per epoch would cost more than a small model's epoch. The writes are synchronous, a few milliseconds
+    each: MLflow's asynchronous ones would start its logging queue, whose shut-down when the run ends waits
+    up to a second for the queue's thread (about 0.5 s a run, more than a short run's whole training).
     MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
     swallows its errors; this one lets errors surface.
 
@@ -91,7 +92,6 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._pending: list[Metric] = []
-        self._writes = []
         self._last_flush = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -102,14 +102,11 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._flush()
-        with self.stopwatch:
-            for write in self._writes:
-                write.wait()
 
     def _flush(self):
         if self._pending:
             with self.stopwatch:
-                self._writes.append(self.client.log_batch(self.run_id, metrics=self._pending, synchronous=False))
+                self.client.log_batch(self.run_id, metrics=self._pending, synchronous=True)
         self._pending = []
         self._last_flush = time.monotonic()
 
