@@ -66,4 +66,3 @@ def memory_is_short() -> bool:
         return os.sysconf("SC_AVPHYS_PAGES") < SHORT_OF_MEMORY * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return False
-
