@@ -114,6 +114,9 @@ def _add_readers(commands) -> None:
     results.add_argument(
         "--no-run", action="store_true", help="only publish what the store holds; run nothing that is missing"
     )
+    results.add_argument(
+        "--allow-dirty", action="store_true", help="publish from a tree with uncommitted changes (the findings say so)"
+    )
     commands.add_parser("plugins", help="list every plugin with its hyperparameters and defaults")
     ui = commands.add_parser("ui", help="start the MLflow UI on the tracking store, on 127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -267,7 +270,7 @@ def _question(arguments) -> int:
 def _results(arguments) -> int:
     from regstudy.results import publish
 
-    findings = publish(run_missing=not arguments.no_run)
+    findings = publish(run_missing=not arguments.no_run, allow_dirty=arguments.allow_dirty)
     print(f"{len(findings)} findings in results/ (results/README.md) and in the README's Findings section")
     return 0
 

@@ -34,6 +34,8 @@ from regstudy.rendering import to_html
 
 TRAIN_NOTEBOOK = notebooks_folder() / "01-train.ipynb"
 COMPARE_NOTEBOOK = notebooks_folder() / "02-compare.ipynb"
+REPORT_COMMIT_TAG = "report.git_commit"
+"""On a study's parent run: the commit (`git_commit`'s form) of the code that wrote its report."""
 
 
 class Kernel:
@@ -208,6 +210,7 @@ def run_comparison_notebook(study: str, parent_id: str, html: Path | None = None
         code: keep the code cells in the page. Defaults to False.
     """
     client = tracking.connect()
+    client.set_tag(parent_id, REPORT_COMMIT_TAG, tracking.environment_tags()["git_commit"])
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / COMPARE_NOTEBOOK.name
         execute(COMPARE_NOTEBOOK, output, {"study": study}, kernel_output=keep_kernel_output(client, parent_id))

@@ -20,7 +20,7 @@ from unittest import mock
 
 from regstudy import report, tracking
 from regstudy.errors import ConfigError
-from regstudy.notebooks import log_page, run_comparison_notebook
+from regstudy.notebooks import REPORT_COMMIT_TAG, log_page, run_comparison_notebook
 from regstudy.paths import params_folder, repository_root
 from regstudy.questions import QUESTIONS
 from regstudy.questions.execution import run_question
@@ -55,6 +55,8 @@ def publish(
     questions: dict[str, Path] | None = None,
     readme: Path | None = None,
     echo: Callable[[str], None] = print,
+    allow_dirty: bool = False,
+    repository: Path | None = None,
 ) -> list[Finding]:
     """Write `results/` from the store, first running what it lacks; update the README's findings.
 
@@ -65,7 +67,15 @@ def publish(
         questions: question name → the parameters file of its published size. Defaults to None (every
             question, at `params/<name>.yaml`).
         readme: the README whose findings block is rewritten. Defaults to None (the repository's).
+        echo: where progress lines go. Defaults to print.
+        allow_dirty: publish from a tree with uncommitted changes (each finding then says so); else refused,
+            since the findings could not be traced to code. Defaults to False.
+        repository: the git repository whose state is checked. Defaults to None (regstudy's).
     """
+    commit, dirty = tracking.git_state(repository)
+    if dirty and not allow_dirty:
+        problem = "tracked files have uncommitted changes: commit them, or allow it (regstudy results --allow-dirty)"
+        raise ConfigError("results", commit, problem)
     folder = folder or repository_root() / "results"
     findings, missing = [], []
     study_file = Path(study_file or params_folder() / STUDY_FILE)
@@ -96,7 +106,7 @@ def publish(
     # A few files, each downloaded at once: MLflow's progress bar for each would only clutter the terminal.
     with mock.patch.dict(os.environ, {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):
         for finding in findings:
-            _write(folder / finding.name, finding)
+            _write(folder / finding.name, finding, commit if dirty else None)
     (folder / "README.md").write_text(_index(findings))
     _update_readme(readme or repository_root() / "README.md", findings, folder)
     return findings
@@ -126,8 +136,10 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
     return Finding(study.name, report.headline(report.ranking(report.variant_summary(runs), runs)), parent_id)
 
 
-def _write(folder: Path, finding: Finding) -> None:
-    """The finding's folder: its page and key figure, downloaded from its parent run, and its README."""
+def _write(folder: Path, finding: Finding, dirty_commit: str | None = None) -> None:
+    """The finding's folder: its page and key figure, downloaded from its parent run, and its README, which
+    names the commit of the code that produced the runs (and, for a study, of the report's), and says so when
+    it was published from a tree with uncommitted changes (`dirty_commit`, the commit they are on)."""
     client = tracking.connect()
     folder.mkdir(parents=True, exist_ok=True)
     _ensure_page(client, finding)
@@ -137,11 +149,16 @@ def _write(folder: Path, finding: Finding) -> None:
     if figures:
         shutil.copyfile(client.download_artifacts(finding.run_id, figures[0]), folder / "figure.png")
         figure_line = f"\n![{Path(figures[0]).stem}](figure.png)\n"
-    run = client.get_run(finding.run_id)
+    tags = client.get_run(finding.run_id).data.tags
+    code = f"code at commit `{tags.get('git_commit', 'unknown')}`"
+    if REPORT_COMMIT_TAG in tags:
+        code += f", its report at `{tags[REPORT_COMMIT_TAG]}`"
+    published = f" from a tree with uncommitted changes on `{dirty_commit}`" if dirty_commit else ""
     (folder / "README.md").write_text(
         f"# {finding.name}\n\n{finding.answer}\n{figure_line}\n"
         f"The whole answer, with its tables and figures: [report.html](report.html). Read from MLflow run "
-        f"`{finding.run_id}` (code at commit `{run.data.tags.get('git_commit', 'unknown')}`), by `make results`.\n"
+        f"`{finding.run_id}` ({code}), by `make results`{published}. A commit ending in `-dirty` had "
+        "uncommitted changes, kept with the run as `provenance/uncommitted.diff`.\n"
     )
 
 

@@ -121,7 +121,7 @@ def summary_table(outcomes: list[Outcome], client=None) -> str:
 def open_parent_run(client, study: Study) -> str:
     """The study's parent run, created on its first sweep and RUNNING again on each later one."""
     return tracking.open_parent_run(
-        client, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name}, "study.yaml", study.document
+        client, study.name, {ROLE_TAG: "study", STUDY_TAG: study.name}, "study.yaml", study.document, "regstudy sweep"
     )
 
 

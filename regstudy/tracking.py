@@ -54,6 +54,12 @@ FAIL) and, with `folds`, the fold."""
 PARAMS_DIGEST_TAG = "regstudy.params_digest"
 """On a question's parent run: the digest of the parameters file `regstudy question` ran it at (`results`
 finds the full-size runs by it)."""
+SOURCE_COMMIT_TAG, SOURCE_NAME_TAG = "mlflow.source.git.commit", "mlflow.source.name"
+"""MLflow's own tags of what produced a run: the commit (the UI's Version column) and the source."""
+DIRTY_TAG = "regstudy.git.dirty"
+"""Whether tracked files had uncommitted changes when the run started: "true", "false" or "unknown"."""
+UNCOMMITTED_DIFF = "provenance/uncommitted.diff"
+"""The artifact of a parent run made from a tree with uncommitted changes: those changes (`git diff HEAD`)."""
 BEST_TRIAL_TAG = "best_trial"
 """On the runs of a search's best trial: "true"."""
 OWNER_TAG = "regstudy.owner"
@@ -275,10 +281,13 @@ def search_runs(client: MlflowClient, experiment: str, filter_string: str) -> li
             return runs
 
 
-def open_parent_run(client: MlflowClient, experiment: str, tags: dict[str, str], file_name: str, document: dict) -> str:
+def open_parent_run(
+    client: MlflowClient, experiment: str, tags: dict[str, str], file_name: str, document: dict, source: str
+) -> str:
     """The parent run of a sweep or search (the run of `experiment` that has `tags`): created the first time,
     and RUNNING again, owned by this process, each later time; `document` (the study or search file) is
-    logged to it as `file_name`."""
+    logged to it as `file_name`, and the code of this sweep or search (`record_provenance`, with `source` the
+    command) is recorded."""
     found = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
     existing = search_runs(client, experiment, found)
     if existing:
@@ -288,6 +297,7 @@ def open_parent_run(client: MlflowClient, experiment: str, tags: dict[str, str],
     else:
         parent_id = create_run(client, experiment, experiment, tags)
     client.log_text(parent_id, yaml.safe_dump(document, sort_keys=False), file_name)
+    record_provenance(client, parent_id, source)
     return parent_id
 
 
@@ -381,13 +391,52 @@ def log_at_once(
     )
 
 
-def environment_tags() -> dict[str, str]:
-    """Tags that say what produced a run: git commit, package versions, Python and platform."""
+def environment_tags(root: Path | None = None) -> dict[str, str]:
+    """Tags that say what produced a run: the git commit (as regstudy's `git_commit`, with "-dirty" when
+    tracked files had changed, and as MLflow's own `mlflow.source.git.commit`, which the UI's Version column
+    shows, with `regstudy.git.dirty`), package versions, Python and platform.
+
+    Args:
+        root: the repository whose state is recorded. Defaults to None (regstudy's own).
+    """
+    commit, dirty = git_state(root)
     tags = {f"versions.{package}": _version(package) for package in _VERSIONED_PACKAGES}
     tags["versions.python"] = platform.python_version()
     tags["platform"] = platform.platform()
-    tags["git_commit"] = _git_commit()
+    tags["git_commit"] = commit + ("-dirty" if dirty else "")
+    tags[DIRTY_TAG] = {True: "true", False: "false", None: "unknown"}[dirty]
+    if dirty is not None:
+        tags[SOURCE_COMMIT_TAG] = commit
     return tags
+
+
+def record_provenance(client: MlflowClient, run_id: str, source: str, root: Path | None = None) -> None:
+    """Give a parent run (a study's, a search's, a question's) what says which code produced it: the
+    environment tags, MLflow's `mlflow.source.name` (`source`, e.g. the notebook or command), and, when tracked
+    files had uncommitted changes, those changes as the artifact `UNCOMMITTED_DIFF` (`git diff HEAD`)."""
+    tags = {**environment_tags(root), SOURCE_NAME_TAG: source}
+    log_at_once(client, run_id, tags=tags)
+    if tags[DIRTY_TAG] == "true":
+        client.log_text(run_id, _git(["diff", "HEAD"], root or repository_root()) or "", UNCOMMITTED_DIFF)
+
+
+def git_state(root: Path | None = None) -> tuple[str, bool | None]:
+    """HEAD's commit in `root` (default regstudy's repository) and whether tracked files have changed since;
+    ("unknown", None) outside git."""
+    root = root or repository_root()
+    commit = _git(["rev-parse", "HEAD"], root)
+    changes = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    if commit is None or changes is None:
+        return "unknown", None
+    return commit.strip(), bool(changes.strip())
+
+
+def _git(arguments: list[str], root: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout
 
 
 def _version(package: str) -> str:
@@ -396,23 +445,6 @@ def _version(package: str) -> str:
         with contextlib.suppress(PackageNotFoundError):
             return version(name)
     return "not installed"
-
-
-def _git_commit() -> str:
-    """HEAD's commit, with "-dirty" when tracked files have changed since, or "unknown" outside git."""
-    root = repository_root()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
 
 
 def _sqlite_path(uri: str) -> Path | None:

@@ -143,7 +143,12 @@ def tune(
         database = open_storage(storage)
         study = _open_study(search, database, storage)  # a mismatch is refused before any run is written
         parent_id = tracking.open_parent_run(
-            client, search.name, {ROLE_TAG: "search", SEARCH_TAG: search.name}, "search.yaml", search.document
+            client,
+            search.name,
+            {ROLE_TAG: "search", SEARCH_TAG: search.name},
+            "search.yaml",
+            search.document,
+            "regstudy tune",
         )
         # What a search is (the same at every resume: `_open_study` refuses another); the budget may grow.
         tracking.log_at_once(

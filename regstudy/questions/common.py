@@ -54,6 +54,7 @@ class Question:
         )
         self._ending = tracking.ending(self.client, self.run_id)
         self._ending.__enter__()
+        tracking.record_provenance(self.client, self.run_id, f"{self.experiment}.ipynb")
         self.client.log_text(self.run_id, yaml.safe_dump(self.parameters, sort_keys=False), "parameters.yaml")
         return self
 
