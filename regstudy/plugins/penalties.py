@@ -21,16 +21,48 @@ METHOD = Options(("subgradient", "proximal"), kind="method")
 
 
 def soft_threshold(model, strength: float):
-    """The proximal step of `strength·Σ|w|` after each optimizer step: `w ← sign(w)·max(|w| − η·strength, 0)`
-    on every kernel, with η the optimizer's current learning rate (in `keras.ops`)."""
+    """The proximal step of `strength·Σ|w|` after each optimizer step, in the optimizer's own metric:
+    `w ← sign(w)·max(|w| − s·strength, 0)` on every kernel, with `s` each weight's step size in the update
+    just made (`step_sizes`). With SGD, `s` is the learning rate and this is proximal gradient descent (ISTA,
+    or its stochastic version); with Adam or RMSprop, whose step scales each weight's gradient, it is the
+    proximal operator in that diagonal metric (Melchior et al. 2019, "Proximal Adam"), whose fixed points are
+    the L1 problem's solutions, as ISTA's are. Written in `keras.ops`, for every engine."""
     from regstudy.weights import kernels
 
     def update():
-        threshold = keras.ops.cast(model.optimizer.learning_rate, "float32") * strength
         for kernel in kernels(model):
+            threshold = step_sizes(model.optimizer, kernel) * strength
             kernel.assign(keras.ops.sign(kernel) * keras.ops.maximum(keras.ops.abs(kernel) - threshold, 0.0))
 
     return update
+
+
+def step_sizes(optimizer, variable):
+    """How far `optimizer`'s last update moved each weight of `variable` per unit of its gradient (momentum
+    aside): the learning rate η for SGD; `η·√(1−β₂ᵗ)/(1−β₁ᵗ) / (√v + ε)` for Adam after its step t (as
+    `keras.optimizers.Adam.update_step` computes it); `η / √(v + ε)` for RMSprop.
+
+    Raises:
+        TypeError: for an optimizer whose step is not a diagonal scaling of the gradient known here.
+    """
+    ops = keras.ops
+    rate = ops.cast(optimizer.learning_rate, variable.dtype)
+    if isinstance(optimizer, keras.optimizers.SGD):
+        return rate
+    if isinstance(optimizer, keras.optimizers.Adam):
+        index = optimizer._get_variable_index(variable)
+        velocity = (optimizer._velocity_hats if optimizer.amsgrad else optimizer._velocities)[index]
+        step = ops.cast(optimizer.iterations, variable.dtype)  # the update just made was step t = iterations
+        beta_1, beta_2 = (ops.cast(beta, variable.dtype) for beta in (optimizer.beta_1, optimizer.beta_2))
+        alpha = rate * ops.sqrt(1 - ops.power(beta_2, step)) / (1 - ops.power(beta_1, step))
+        return alpha / (ops.sqrt(velocity) + optimizer.epsilon)
+    if isinstance(optimizer, keras.optimizers.RMSprop):
+        index = optimizer._get_variable_index(variable)
+        denominator = optimizer._velocities[index] + optimizer.epsilon
+        if optimizer.centered:
+            denominator = denominator - ops.square(optimizer._average_gradients[index])
+        return rate / ops.sqrt(denominator)
+    raise TypeError(f"the proximal L1 step has no step size for {type(optimizer).__name__}")
 
 
 @register("l1")
@@ -39,11 +71,12 @@ class L1(Plugin):
 
     `method: subgradient` adds Keras' `L1` penalty to the loss: its gradient `l1·sign(w)` makes weights
     oscillate around zero, at about the learning rate's size, rather than reach it. `method: proximal`
-    leaves the loss alone and, after each optimizer step, soft-thresholds every kernel:
-    `w ← sign(w)·max(|w| − η·l1, 0)`, η the learning rate. With SGD this is exactly proximal gradient
-    descent (ISTA on full batches, its stochastic version otherwise), whose weights reach exact zeros;
-    with Adam or RMSprop it is a heuristic: the gradient step is scaled per weight, the threshold is not.
-    The proximal L1 term is then in neither the loss nor the `penalty` series.
+    leaves the loss alone and, after each optimizer step, soft-thresholds every kernel by each weight's own
+    step size: `w ← sign(w)·max(|w| − s·l1, 0)`, with `s` the learning rate under SGD (exactly proximal
+    gradient descent: ISTA on full batches, its stochastic version otherwise) and the per-weight step
+    `η·√(1−β₂ᵗ)/(1−β₁ᵗ)/(√v+ε)` under Adam (`η/√(v+ε)` under RMSprop): the proximal operator in the
+    optimizer's metric (`soft_threshold`), so that the weights reach the L1 problem's exact zeros under every
+    optimizer. The proximal L1 term is then in neither the loss nor the `penalty` series.
 
     Args:
         l1: the strength, >= 0. Defaults to 0.001.
