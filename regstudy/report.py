@@ -109,9 +109,10 @@ def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     method is compared, paired by seed, with the baseline (`none`) and with the best method
     (`significance.paired`: the mean difference with its bootstrap 95 % interval, the paired t-test's p-value
     after Holm's correction across every comparison of the table, Wilcoxon's signed-rank p-value and Cohen's
-    d_z), and the verdict says in words
-    whether the difference is real, noise at the seeds run (and how many seeds would show it), or cannot be
-    told. Differences are oriented so that positive is better: accuracy, or minus the MSE.
+    d_z; the smallest difference the design could detect, with power 0.8 at Holm's first level), and the
+    verdict says in words whether the difference is real, noise at the seeds run (with what the design could
+    have detected, and how many seeds would show it), the same at every seed (an exact sign test, no effect
+    size), or cannot be told. Differences are oriented so that positive is better: accuracy, or minus the MSE.
     """
     if runs.get("dataset") is not None and runs["dataset"].nunique() > 1:
         return pd.concat(
@@ -175,6 +176,7 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
         table[f"{label}: p (Holm)"] = np.nan
         table[f"{label}: p (Wilcoxon)"] = np.nan
         table[f"{label}: d_z"] = np.nan
+        table[f"{label}: detectable"] = np.nan
         table[f"{label}: verdict"] = ""
     for (column, method), comparison in zip(where, comparisons):
         label = "vs none" if column == "none" else f"vs best ({leader})"
@@ -186,6 +188,7 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
         table.loc[row, f"{label}: p (Holm)"] = comparison.p_holm
         table.loc[row, f"{label}: p (Wilcoxon)"] = comparison.p_wilcoxon
         table.loc[row, f"{label}: d_z"] = comparison.effect
+        table.loc[row, f"{label}: detectable"] = comparison.detectable
         table.loc[row, f"{label}: verdict"] = comparison.verdict
     return table
 

@@ -22,6 +22,8 @@ ALPHA = 0.05
 POWER = 0.8
 """The power `seeds_needed` plans for."""
 CONFIDENCE = 0.95
+CONSTANT = 1e-6
+"""Differences whose spread is below this share of their mean are the same difference, up to rounding."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,15 @@ class Comparison:
     dropped, NaN when every difference is zero), `p_holm` the t-test's p-value after Holm's correction across
     the comparisons it was corrected with (NaN until then), `effect` Cohen's d_z (the mean difference over the
     differences' standard deviation), `low`/`high` the bootstrap (BCa) confidence interval of the mean
-    difference, and `seeds_needed` the pairs a paired t-test needs to detect a difference of this effect with
-    power 0.8 at level 0.05 (None where no effect was seen).
+    difference, `seeds_needed` the pairs a paired t-test needs to detect a difference of this effect with
+    power 0.8 at level 0.05 (None where no effect was seen), and `detectable` the smallest mean difference
+    this design could detect: with these pairs and the differences' spread, the one a paired t-test finds
+    with power 0.8 at the level used (Holm's first, after `holm`).
+
+    When every pair differs by the same amount (`constant`: a spread below a millionth of the difference, as
+    when two methods err on the same examples at every seed) there is no spread for a t-test or an effect
+    size: `effect` is NaN and `p_t` is the exact two-sided sign test's, `2 / 2**pairs` (scipy's `binomtest`),
+    which needs 6 pairs to reach 0.05.
     """
 
     first: str
@@ -48,6 +57,10 @@ class Comparison:
     p_holm: float = math.nan
     seeds_needed: int | None = None
     unit: str = "seed"
+    spread: float = math.nan
+    """The standard deviation of the paired differences."""
+    detectable: float = math.nan
+    constant: bool = False
     """What pairs the scores: a seed (the default), a fold, a trial, ..."""
 
     @property
@@ -58,11 +71,17 @@ class Comparison:
         if self.mean_difference == 0 and self.low == self.high == 0:
             return f"no difference at any {self.unit}"
         p_value = self.p_holm if not math.isnan(self.p_holm) else self.p_t
+        if self.constant and p_value >= ALPHA:
+            return (
+                f"the same difference at each of {self.pairs} {self.unit}s: too few for an exact sign test to "
+                f"conclude (p = {p_value:.3g})"
+            )
         if math.isnan(p_value) or p_value >= ALPHA:
             # Power analysis plans for a fresh study; it cannot ask for fewer seeds than were not enough here.
             more = max(self.seeds_needed, self.pairs + 1) if self.seeds_needed else None
-            needed = f"; about {more} {self.unit}s would show it" if more else ""
-            return f"not distinguishable from noise at {self.pairs} {self.unit}s{needed}"
+            could = f" (it could detect {self.detectable:.3g} or more)" if math.isfinite(self.detectable) else ""
+            needed = f"; about {more} {self.unit}s would show this one" if more else ""
+            return f"not distinguishable from noise at {self.pairs} {self.unit}s{could}{needed}"
         return f"{self.first if self.mean_difference > 0 else self.second} is better"
 
 
@@ -91,9 +110,12 @@ def paired(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note that an exact test has few pairs
         p_wilcoxon = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else math.nan
-    if spread == 0:  # every seed differs by the same amount (or none): the t-test has no variance to work with
-        effect = math.inf * np.sign(mean) if mean else 0.0
-        return Comparison(*names, pairs, mean, mean, mean, effect, 0.0 if mean else 1.0, p_wilcoxon, unit=unit)
+    if spread <= CONSTANT * abs(mean) or spread == 0:  # the same difference at every seed, up to rounding
+        p_sign = float(stats.binomtest(pairs, pairs, 0.5).pvalue) if mean else 1.0
+        effect = math.nan if mean else 0.0
+        return Comparison(
+            *names, pairs, mean, mean, mean, effect, p_sign, p_wilcoxon, unit=unit, spread=spread, constant=True
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         p_t = float(stats.ttest_rel(first, second).pvalue)
@@ -112,7 +134,23 @@ def paired(
         p_wilcoxon,
         seeds_needed=seeds_needed(effect),
         unit=unit,
+        spread=spread,
+        detectable=detectable_difference(pairs, spread),
     )
+
+
+def detectable_difference(pairs: int, spread: float, alpha: float = ALPHA) -> float:
+    """The smallest mean difference a paired t-test over `pairs` pairs, whose differences spread as `spread`,
+    detects with power `POWER` at level `alpha` (two-sided): `spread` times the effect size statsmodels'
+    `TTestPower.solve_power` finds; NaN for fewer than 2 pairs or no spread."""
+    if pairs < 2 or not spread > 0:
+        return math.nan
+    from statsmodels.stats.power import TTestPower
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' note when the solver starts far from the root
+        effect = TTestPower().solve_power(effect_size=None, nobs=pairs, alpha=alpha, power=POWER)
+    return float(spread * effect)
 
 
 def seeds_needed(effect: float, alpha: float = ALPHA) -> int | None:
@@ -156,6 +194,9 @@ def holm(comparisons: list[Comparison]) -> list[Comparison]:
                 "seeds_needed": seeds_needed(comparison.effect, level)
                 if index in adjusted
                 else comparison.seeds_needed,
+                "detectable": detectable_difference(comparison.pairs, comparison.spread, level)
+                if index in adjusted
+                else comparison.detectable,
             }
         )
         for index, comparison in enumerate(comparisons)

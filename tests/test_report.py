@@ -88,7 +88,9 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     table = report.ranking(report.variant_summary(runs), runs).set_index("method")
     assert list(table.index) == ["good", "same", "none"]
     assert table.loc["good", "vs none: verdict"] == "good is better"
-    assert table.loc["same", "vs none: verdict"].startswith("not distinguishable from noise at 5 seeds; about ")
+    assert table.loc["same", "vs none: verdict"].startswith(
+        "not distinguishable from noise at 5 seeds (it could detect "
+    )
     # Four comparisons (good and same against none; same and none against the best, good), corrected together
     # by Holm's method: the smallest p-value times 4, the next times 3, ..., never decreasing (by hand here;
     # scipy's paired t-test gives the raw p-values).

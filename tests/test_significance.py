@@ -42,10 +42,41 @@ def test_one_seed_cannot_conclude_and_identical_seeds_show_no_difference():
 def test_a_noisy_difference_is_called_noise_and_says_how_many_seeds_would_show_it():
     comparison = paired(np.array([0.91, 0.90, 0.93]), np.array([0.90, 0.91, 0.91]), ("a", "b"))
     assert comparison.p_t > 0.05
-    assert (
-        comparison.verdict
-        == f"not distinguishable from noise at 3 seeds; about {comparison.seeds_needed} seeds would show it"
+    assert comparison.verdict == (
+        f"not distinguishable from noise at 3 seeds (it could detect {comparison.detectable:.3g} or more); "
+        f"about {comparison.seeds_needed} seeds would show this one"
     )
+
+
+def test_the_smallest_detectable_difference_has_the_planned_power_by_the_noncentral_t():
+    """The reference is scipy's noncentral t distribution: a paired t-test over n pairs with differences of
+    standard deviation s detects a mean difference D with power P(|T| > t_crit), T ~ nct(n − 1, D·√n / s)."""
+    differences = FIRST - SECOND
+    comparison = paired(FIRST, SECOND)
+    n, spread = len(differences), differences.std(ddof=1)
+    critical = stats.t.ppf(1 - significance.ALPHA / 2, n - 1)
+    shift = comparison.detectable * math.sqrt(n) / spread
+    power = stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift)
+    assert power == pytest.approx(significance.POWER, abs=1e-4)
+    # Corrected for 10 comparisons, Holm's first level is 0.005: a larger difference is needed to be seen.
+    corrected = significance.holm([comparison] * 10)[0]
+    assert corrected.detectable > comparison.detectable
+
+
+@pytest.mark.parametrize("seeds", [3, 6])
+def test_the_same_difference_at_every_seed_is_an_exact_sign_test_not_a_huge_effect(seeds):
+    """Two methods that err on the same examples at every seed (as l2 and label smoothing did): the spread of
+    the differences is rounding, so there is no effect size; the exact test is the sign test (scipy's
+    `binomtest`), p = 2 / 2**seeds, which needs 6 seeds to reach 0.05."""
+    first = 0.9 + np.arange(seeds) * 1e-3
+    second = first - 0.01 + np.arange(seeds) * 1e-12  # one hundredth less at every seed, up to rounding
+    comparison = paired(first, second, ("l2", "label_smoothing"))
+    assert comparison.constant and math.isnan(comparison.effect)
+    assert comparison.p_t == pytest.approx(stats.binomtest(seeds, seeds, 0.5).pvalue) == pytest.approx(2 / 2**seeds)
+    if seeds == 3:
+        assert comparison.verdict.startswith("the same difference at each of 3 seeds: too few for an exact sign")
+    else:
+        assert comparison.verdict == "l2 is better"
 
 
 def test_seeds_needed_matches_cohens_table_for_a_medium_effect():
