@@ -34,18 +34,34 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class WeightStatistics(keras.callbacks.Callback):
-    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow)."""
+    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow);
+    at the end, `unit_norm_peak`, the largest norm any unit's incoming weights had after any epoch (whether
+    a max-norm constraint ever held a unit at its bound: the report's activity check)."""
+
+    def on_train_begin(self, logs=None):
+        self.peak = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
+        statistics = weight_statistics(self.model)
+        self.peak = max(self.peak, statistics["unit_norm_max"])
         if logs is not None:
-            logs.update(weight_statistics(self.model))
+            logs.update(statistics)
+
+    def final_metrics(self) -> dict[str, float]:
+        return {"unit_norm_peak": self.peak}
 
 
 def weight_statistics(model: keras.Model) -> dict[str, float]:
-    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, and the fractions
-    near zero and exactly zero."""
-    weights = np.concatenate([np.ravel(kernel.numpy()) for kernel in kernels(model)]).astype(np.float64)
+    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, the fractions near
+    zero and exactly zero, and the largest norm of a unit's incoming weights (over every axis of a kernel but
+    the last, as `max_norm` bounds it)."""
+    values = [kernel.numpy() for kernel in kernels(model)]
+    weights = np.concatenate([np.ravel(kernel) for kernel in values]).astype(np.float64)
+    unit_norms = [
+        np.sqrt(np.sum(np.square(kernel.astype(np.float64)), axis=tuple(range(kernel.ndim - 1)))) for kernel in values
+    ]
     return {
+        "unit_norm_max": float(max(norms.max() for norms in unit_norms)),
         "penalty": weight_penalty(model),
         "weights_l1": float(np.sum(np.abs(weights))),
         "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),

@@ -138,9 +138,44 @@ def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "seeds": best["seeds"],
         }
     )
+    table["grid edge"] = [
+        _grid_edge(summary, method, strength) for method, strength in zip(best["method"], best["strength"])
+    ]
+    table["acted"] = [
+        _acted(runs[runs["variant"] == variant], strength)
+        for variant, strength in zip(best["variant"], best["strength"])
+    ]
     table = table.sort_values(f"test {score}", ascending=not better_is_higher).reset_index(drop=True)
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return _with_significance(table, runs, score)
+
+
+CLIPPED = 1e-3
+"""A unit whose incoming weights' norm came within this share of max-norm's bound was held at it."""
+
+
+def _grid_edge(summary: pd.DataFrame, method: str, strength: float) -> str:
+    """ "lowest" or "highest" when the strength chosen on validation is an end of the method's grid (a wider
+    grid might choose otherwise), else ""."""
+    grid = summary.loc[summary["method"] == method, "strength"].dropna()
+    if grid.nunique() < 2 or not np.isfinite(strength):
+        return ""
+    return "lowest" if strength == grid.min() else "highest" if strength == grid.max() else ""
+
+
+def _acted(runs: pd.DataFrame, strength: float) -> str:
+    """Whether the method acted on these runs (one variant's seeds): "no" at strength 0, or for a max-norm
+    bound no unit ever reached (`unit_norm_peak`, the largest unit norm after any epoch), else "yes"."""
+    plugins = runs["plugins"].iloc[0].split(" + ")
+    if plugins == ["none"]:
+        return ""
+    if strength == 0:
+        return "no: strength 0"
+    if "max_norm" in plugins and "unit_norm_peak" in runs and "max_norm.max_value" in runs:
+        bound, peak = float(runs["max_norm.max_value"].iloc[0]), float(runs["unit_norm_peak"].max())
+        if peak < bound * (1 - CLIPPED):
+            return f"no: max-norm never reached its bound (largest unit norm {peak:.3g} < {bound:g})"
+    return "yes"
 
 
 def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> pd.DataFrame:
@@ -225,10 +260,17 @@ def headline(table: pd.DataFrame) -> str:
     verdicts = others["vs none: verdict"]
     better = int((verdicts == others["method"] + " is better").sum())
     worse = int((verdicts == "none is better").sum())
-    return text + (
+    text += (
         f" Against no regularization, paired by seed with Holm's correction: {better} are better, {worse} worse, "
         f"and {len(others) - better - worse} not distinguishable from it."
     )
+    inactive = others[others["acted"].str.startswith("no")]["method"].tolist() if "acted" in others else []
+    edges = int((others["grid edge"] != "").sum()) if "grid edge" in others else 0
+    if inactive:
+        text += f" {len(inactive)} did not act at the strength chosen ({', '.join(inactive[:5])})."
+    if edges:
+        text += f" {edges} chose a strength at an end of their grid, which a wider grid might move."
+    return text
 
 
 def across_datasets(runs: pd.DataFrame) -> tuple[pd.DataFrame, Figure] | None:

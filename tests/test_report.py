@@ -163,6 +163,7 @@ def _planted_run(method, variant, seed, score):
     """A row of `study_runs` with the given test (and validation) accuracy, for the statistics' planted tables."""
     return {
         "method": method,
+        "plugins": method,
         "variant": variant,
         "seed": seed,
         "strength": np.nan,
@@ -173,3 +174,33 @@ def _planted_run(method, variant, seed, score):
         "loss_gap": 0.1,
         "generalization_gap": 1.0 - score,
     }
+
+
+def test_the_ranking_says_whether_each_method_acted_and_whether_its_strength_is_at_its_grids_edge():
+    """Planted: max-norm's bound never reached (the constraint did nothing), an L2 grid whose best validation
+    score is at its top, and a dropout grid whose best is its rate 0 (no dropout at all)."""
+    rows = []
+    for seed in range(3):
+        rows.append(_planted_run("none", "none", seed, 0.80 + 0.01 * seed))
+        clipped_never = _planted_run("max_norm", "max_norm", seed, 0.80 + 0.01 * seed)
+        rows.append({**clipped_never, "max_norm.max_value": 2.0, "unit_norm_peak": 1.5 + 0.1 * seed})
+        for strength, score in [(1e-4, 0.81), (1e-3, 0.83)]:
+            row = _planted_run("l2", f"l2-{strength}", seed, score + 0.01 * seed)
+            rows.append({**row, "strength": strength, "strength_name": "l2.l2"})
+        for rate, score in [(0.0, 0.84), (0.5, 0.82)]:
+            row = _planted_run("dropout", f"dropout-{rate}", seed, score + 0.01 * seed)
+            rows.append({**row, "strength": rate, "strength_name": "dropout.rate"})
+    runs = pd.DataFrame(rows)
+    table = report.ranking(report.variant_summary(runs), runs).set_index("method")
+    assert table.loc["max_norm", "acted"] == "no: max-norm never reached its bound (largest unit norm 1.7 < 2)"
+    assert table.loc["dropout", "acted"] == "no: strength 0" and table.loc["dropout", "grid edge"] == "lowest"
+    assert table.loc["l2", "acted"] == "yes" and table.loc["l2", "grid edge"] == "highest"
+    assert table.loc["none", "acted"] == "" and table.loc["max_norm", "grid edge"] == ""
+    headline = report.headline(table.reset_index())
+    assert (
+        "2 did not act at the strength chosen (" in headline
+        and "2 chose a strength at an end of their grid" in headline
+    )
+    # A bound a unit reached: the constraint held it there.
+    runs.loc[runs["method"] == "max_norm", "unit_norm_peak"] = 2.0 * (1 - 1e-5)
+    assert report.ranking(report.variant_summary(runs), runs).set_index("method").loc["max_norm", "acted"] == "yes"
