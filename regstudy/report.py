@@ -364,11 +364,19 @@ def parent_run(study: str) -> str:
     return parents[0].info.run_id
 
 
-def log_report(study: str, figures: dict[str, Figure], table: pd.DataFrame, across: pd.DataFrame | None = None) -> str:
+def log_report(
+    study: str,
+    figures: dict[str, Figure],
+    table: pd.DataFrame,
+    across: pd.DataFrame | None = None,
+    runs: pd.DataFrame | None = None,
+) -> str:
     """Log the figures, the ranking and (for a study over several data sets) the ranking across them, each as
-    CSV and markdown, as artifacts of the study's parent run; its description is the ranking's headline."""
+    CSV and markdown, and the tidy table of its runs (`runs`, default `study_runs(study)`; `tracking.RUNS_TABLE`)
+    as artifacts of the study's parent run; its description is the ranking's headline."""
     client = tracking.connect()
     parent_id = parent_run(study)
+    tracking.log_runs_table(client, parent_id, study_runs(study) if runs is None else runs)
     for name, figure in figures.items():
         client.log_figure(parent_id, figure, f"figures/{name}.png")
     for name, frame in {"ranking": table, "across_datasets": across}.items():

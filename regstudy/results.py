@@ -149,6 +149,10 @@ def _write(folder: Path, finding: Finding, dirty_commit: str | None = None) -> N
     if figures:
         shutil.copyfile(client.download_artifacts(finding.run_id, figures[0]), folder / "figure.png")
         figure_line = f"\n![{Path(figures[0]).stem}](figure.png)\n"
+    artifacts = {artifact.path for artifact in client.list_artifacts(finding.run_id)}
+    for table in (f"{tracking.RUNS_TABLE}.csv", f"{tracking.RUNS_TABLE}.parquet"):
+        if table in artifacts:  # the tidy table of the runs behind the finding, beside it
+            shutil.copyfile(client.download_artifacts(finding.run_id, table), folder / table)
     tags = client.get_run(finding.run_id).data.tags
     code = f"code at commit `{tags.get('git_commit', 'unknown')}`"
     if REPORT_COMMIT_TAG in tags:

@@ -346,6 +346,22 @@ def ending(client: MlflowClient, run_id: str, status: str | None = "FINISHED") -
         client.set_terminated(run_id, end.status)
 
 
+RUNS_TABLE = "runs"
+"""A parent run's tidy table of its runs, one row per run (its parameters, seed and final metrics), as
+`runs.csv` and `runs.parquet`."""
+
+
+def log_runs_table(client: MlflowClient, run_id: str, table) -> None:
+    """Log a pandas table of runs to the parent run `run_id` as `RUNS_TABLE`, in CSV and in Parquet."""
+    import tempfile
+
+    client.log_text(run_id, table.to_csv(index=False), f"{RUNS_TABLE}.csv")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{RUNS_TABLE}.parquet"
+        table.to_parquet(path, index=False)
+        client.log_artifact(run_id, str(path))
+
+
 def params_digest(path: Path) -> str:
     """What identifies a parameters file's content (`PARAMS_DIGEST_TAG`)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -184,6 +184,14 @@ def test_question_runs_a_notebook_at_a_parameters_file_and_logs_it_to_the_parent
     }
     assert {"answer.md", "notebook/03-penalties-from-first-principles.ipynb", "tables", "figures"} <= artifacts
     assert child_statuses(run_id) == {"FINISHED": 2}  # the l2 run and the proximal l1 run beside scikit-learn
+    # Its tidy table of runs: one row per child run, with its parameters, seed and final metrics.
+    import pandas as pd
+
+    tidy = pd.read_parquet(client.download_artifacts(run_id, "runs.parquet"))
+    children = tracking.search_runs(client, name, f"tags.`{tracking.PARENT_TAG}` = '{run_id}'")
+    assert sorted(tidy["run_id"]) == sorted(run.info.run_id for run in children)
+    assert {"seed", "test_accuracy", "param.plugins", "param.optimizer"} <= set(tidy.columns)
+    assert tracking.SOURCE_COMMIT_TAG in parent.data.tags  # the question's parent names its code
 
 
 @pytest.mark.parametrize(

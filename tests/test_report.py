@@ -66,6 +66,10 @@ def test_curves_have_one_point_per_epoch_and_the_report_is_logged(study, client)
     assert client.get_run(parent).data.tags["mlflow.note.content"] == report.headline(table)
     paths = {a.path for a in client.list_artifacts(parent)} | {a.path for a in client.list_artifacts(parent, "figures")}
     assert {"ranking.csv", "ranking.md", "study.yaml", "figures/validation_curves.png", "figures/strength.png"} <= paths
+    # The tidy table of the runs, one row each, in CSV and Parquet (pandas reads both back alike).
+    tidy = pd.read_parquet(client.download_artifacts(parent, "runs.parquet"))
+    assert len(tidy) == len(runs) and {"run_id", "seed", "plugins", "test_accuracy"} <= set(tidy.columns)
+    assert tidy["run_id"].tolist() == pd.read_csv(client.download_artifacts(parent, "runs.csv"))["run_id"].tolist()
     logged = pd.read_csv(client.download_artifacts(parent, "ranking.csv"), index_col="rank")
     assert np.allclose(logged["test accuracy"], report.ranking(report.variant_summary(runs), runs)["test accuracy"])
 

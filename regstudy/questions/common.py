@@ -44,6 +44,8 @@ class Question:
         self.experiment = experiment
         self.parameters = parameters
         self.rows: list[dict[str, Any]] = []
+        self.params: list[dict[str, str]] = []
+        """Each child run's MLflow params, by row of `rows`, for the tidy table of runs."""
 
     def __enter__(self) -> Question:
         self.client = tracking.connect()
@@ -76,6 +78,7 @@ class Question:
         run_id = tracking.create_run(self.client, self.experiment, _run_name(labels, parameters), tags)
         result = train_config(config, run_id=run_id, trial=trial)
         self.rows.append({**labels, "seed": result.config.seed, **result.metrics, "run_id": result.run_id})
+        self.params.append({f"param.{key}": value for key, value in config.params().items()})
         return result
 
     def table(self) -> pd.DataFrame:
@@ -85,8 +88,12 @@ class Question:
     def log_result(
         self, answer: str, tables: dict[str, pd.DataFrame], figures: dict[str, Figure], **values: Any
     ) -> Answer:
-        """Log the answer (`answer.md` and the run's description), each table (CSV and markdown) and each
-        figure; return them as an `Answer`, with `values`."""
+        """Log the answer (`answer.md` and the run's description), each table (CSV and markdown), each figure,
+        and the tidy table of the child runs (`tracking.RUNS_TABLE`: labels, seed, parameters, final metrics);
+        return them as an `Answer`, with `values`."""
+        if self.rows:
+            tidy = pd.concat([pd.DataFrame(self.rows), pd.DataFrame(self.params)], axis=1)
+            tracking.log_runs_table(self.client, self.run_id, tidy)
         for name, table in tables.items():
             self.client.log_text(self.run_id, table.to_csv(), f"tables/{name}.csv")
             self.client.log_text(self.run_id, table.to_markdown(floatfmt=".4g") + "\n", f"tables/{name}.md")
