@@ -78,6 +78,9 @@ def test_ng_growth_is_the_slope_per_decade():
     assert ng2004.growth(summary, "l2") == pytest.approx(10.0)
     summary[["l1_std", "l2_std"]] = 0.0
     assert "as Ng (2004) predicts" in ng2004._answer(summary)
+    # One count of irrelevant features has no slope: none is reported, and no claim is made from it.
+    single = summary.iloc[:1]
+    assert np.isnan(ng2004.growth(single, "l1")) and "no growth to compare" in ng2004._answer(single)
 
 
 def test_epochs_to_fit_is_the_first_epoch_at_the_threshold():

@@ -107,25 +107,31 @@ def _train_labelled(question: Question, fixed: dict[str, Any], labels: dict[str,
 
 
 def growth(summary: pd.DataFrame, penalty: str) -> float:
-    """The slope of test error (points) per decade of irrelevant features: a least-squares line against log10(count)."""
-    return float(np.polyfit(np.log10(summary.index.to_numpy(dtype=float)), summary[f"{penalty}_mean"].to_numpy(), 1)[0])
+    """The slope of test error (points) per decade of irrelevant features: a least-squares line against
+    log10(count); NaN with fewer than two counts, where there is no line to fit."""
+    counts = summary.index.to_numpy(dtype=float)
+    if len(np.unique(counts)) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log10(counts), summary[f"{penalty}_mean"].to_numpy(), 1)[0])
 
 
 def _answer(summary: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
     first, last = summary.index[0], summary.index[-1]
     l1, l2 = growth(summary, "l1"), growth(summary, "l2")
-    verdict = (
-        "as Ng (2004) predicts, L1's error grows more slowly"
-        if l1 < l2
-        else "unlike Ng (2004), L1's error did not grow more slowly"
-    )
+    if np.isnan(l1) or np.isnan(l2):
+        growths = "with one number of irrelevant features, there is no growth to compare"
+    else:
+        growths = f"per tenfold increase in irrelevant features L1 gained {l1:.1f} points and L2 {l2:.1f}: " + (
+            "as Ng (2004) predicts, L1's error grows more slowly"
+            if l1 < l2
+            else "here L1's error did not grow more slowly than L2's, as Ng (2004) found it did"
+        )
     return (
         f"From {first} to {last} irrelevant features (100 training examples, λ by cross-validation), L1's test error "
         "went "
         f"{summary.loc[first, 'l1_mean']:.1f} % → {summary.loc[last, 'l1_mean']:.1f} % and L2's "
         f"{summary.loc[first, 'l2_mean']:.1f} % → "
-        f"{summary.loc[last, 'l2_mean']:.1f} %; per tenfold increase in irrelevant features L1 gained {l1:.1f} points "
-        f"and L2 {l2:.1f}: {verdict}."
+        f"{summary.loc[last, 'l2_mean']:.1f} %; {growths}."
         + (
             f" At {last} irrelevant features, L1's test accuracy against L2's, paired by trial: "
             f"{sureness(versus.iloc[0], scale=1.0)}."
