@@ -85,17 +85,11 @@ def publish(
     else:
         missing.append(load_study(study_file).name)
     for name, params_file in (questions or {name: entry.params_file for name, entry in QUESTIONS.items()}).items():
-        run_id = full_size_run(name, params_file)
-        if run_id is None and run_missing:
-            echo(f"{name}: no run at {params_file} in the store; running it (regstudy question {name})")
-            run_question(name, params_file)
-            run_id = full_size_run(name, params_file)
-        if run_id is None:
-            echo(f"{name}: no full-size run in the store (run `regstudy question {name}`)")
+        finding = _question(name, params_file, run_missing, echo)
+        if finding is None:
             missing.append(name)
-            continue
-        answer = tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", "")
-        findings.append(Finding(name, answer, run_id))
+        else:
+            findings.append(finding)
     if missing:  # published findings are never removed for want of their runs
         problem = (
             f"{len(missing)} of {len(findings) + len(missing)} findings have no runs in the store "
@@ -110,6 +104,20 @@ def publish(
     (folder / "README.md").write_text(_index(findings))
     _update_readme(readme or repository_root() / "README.md", findings, folder)
     return findings
+
+
+def _question(name: str, params_file: Path, run_missing: bool, echo: Callable[[str], None]) -> Finding | None:
+    """Question `name`'s finding at its full size, `params_file`, from its newest run (run first if the store
+    lacks one and `run_missing`), or None."""
+    run_id = full_size_run(name, params_file)
+    if run_id is None and run_missing:
+        echo(f"{name}: no run at {params_file} in the store; running it (regstudy question {name})")
+        run_question(name, params_file)
+        run_id = full_size_run(name, params_file)
+    if run_id is None:
+        echo(f"{name}: no full-size run in the store (run `regstudy question {name}`)")
+        return None
+    return Finding(name, tracking.connect().get_run(run_id).data.tags.get("mlflow.note.content", ""), run_id)
 
 
 def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> Finding | None:

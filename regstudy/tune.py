@@ -142,14 +142,8 @@ def tune(
     with alone("search", search.name, storage):
         database = open_storage(storage)
         study = _open_study(search, database, storage)  # a mismatch is refused before any run is written
-        parent_id = tracking.open_parent_run(
-            client,
-            search.name,
-            {ROLE_TAG: "search", SEARCH_TAG: search.name},
-            "search.yaml",
-            search.document,
-            "regstudy tune",
-        )
+        tags = {ROLE_TAG: "search", SEARCH_TAG: search.name}
+        parent_id = tracking.open_parent_run(client, search.name, tags, "search.yaml", search.document, "regstudy tune")
         # What a search is (the same at every resume: `_open_study` refuses another); the budget may grow.
         tracking.log_at_once(
             client,
