@@ -352,13 +352,18 @@ RUNS_TABLE = "runs"
 
 
 def log_runs_table(client: MlflowClient, run_id: str, table) -> None:
-    """Log a pandas table of runs to the parent run `run_id` as `RUNS_TABLE`, in CSV and in Parquet."""
+    """Log a pandas table of runs to the parent run `run_id` as `RUNS_TABLE`, in CSV and in Parquet.
+
+    A column of mixed values (a fold numbered 0, 1, ... and "all") is text in the Parquet file, which holds one
+    type a column; numbers stay numbers."""
     import tempfile
 
     client.log_text(run_id, table.to_csv(index=False), f"{RUNS_TABLE}.csv")
+    mixed = [column for column in table.columns if table[column].dtype == object]
+    typed = table.astype({column: "string" for column in mixed})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{RUNS_TABLE}.parquet"
-        table.to_parquet(path, index=False)
+        typed.to_parquet(path, index=False)
         client.log_artifact(run_id, str(path))
 
 
