@@ -77,10 +77,10 @@ class Recorder:
             pruning = [PruningCallback(link.trial(), link.objective)]
         elif trial is not None:
             pruning = [PruningCallback(trial, f"val_{metric(self.prepared.splits.task).name}")]
-        statistics = WeightStatistics()
-        self.measuring = [statistics, *self.plugin_callbacks, *pruning]
+        statistics, chosen = WeightStatistics(), [*self.plugin_callbacks, *pruning]
+        self.measuring = [statistics, *chosen]  # those whose `final_metrics` are logged at the end
         logger = EpochLogger(self.client, self.run_id, stopwatch=self.stopwatch)
-        return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *self.measuring[1:], logger]
+        return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
 
     def finish(self, history: dict[str, list[float]]) -> dict[str, float]:
         """Compute and log the final metrics (and the model and figures if asked); return the metrics."""

@@ -1,4 +1,4 @@
-"""MLflow tracking: where the store is, how a run ends, what a run's params are, and every tag regstudy sets.
+"""MLflow tracking: where the store is, how a run ends, what a parent run records of its code, and every tag.
 
 The embedded store is `mlflow/mlflow.db` (SQLite) with artifacts in `mlflow/artifacts/`, at the repository
 root whichever folder a command runs from; `MLFLOW_TRACKING_URI` points everything at another store or at

@@ -2,7 +2,7 @@
 (`files`: `table` and `arrays`) and splitting into fixed train, validation and test sets (`splitting`).
 
 Importing the package registers the built-ins; a third party's data set registers through the
-`regstudy.datasets` entry-point group (see the README, "Adding a data set").
+`regstudy.datasets` entry-point group (see the README, "Adding to regstudy").
 """
 
 from regstudy.data import builtin, files  # noqa: F401  (register the data sets that ship)

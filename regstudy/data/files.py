@@ -84,8 +84,46 @@ def _targets(y: np.ndarray, task: str, path: str, key: str, name: str) -> np.nda
     return indices.astype(np.int64)
 
 
+class _UserFile(Dataset):
+    """A data set read from the user's file `path`: checked when built (`validate` loads it), read once per
+    process for each version of the file (its size and modification time), its task given or decided from the
+    targets as read (`_raw_targets`)."""
+
+    path_options = ("path",)
+
+    def validate(self):
+        # Every problem with the file surfaces now, before a run starts; the arrays are kept for the run.
+        load_arrays(self)
+
+    def cache_key(self):
+        return (*super().cache_key(), _file_key(self.path))
+
+    @property
+    def task(self) -> str:
+        return _task(self._raw_targets(), self._task) if self._loadable() else self._task
+
+    @task.setter
+    def task(self, value):
+        self._task = value
+
+    def _loadable(self) -> bool:
+        return self.path is not None and Path(self.path).is_file()
+
+    def _read_once(self):
+        """What `_read()` gives for this file's current version, read again only when the file changed."""
+        key = (self.path, _file_key(self.path))
+        last = _LAST_READ.get(type(self))
+        if last is None or last[0] != key:
+            last = _LAST_READ[type(self)] = (key, self._read())
+        return last[1]
+
+
+_LAST_READ: dict = {}
+"""Of each kind of user file, the last one read: its path and version, and what was read."""
+
+
 @DATASETS.register("table")
-class Table(Dataset):
+class Table(_UserFile):
     """Your own table: a CSV or Parquet file, one row per example and one column the target.
 
     Numeric columns are imputed with the median and standardized; other columns are imputed with the most
@@ -101,7 +139,6 @@ class Table(Dataset):
         drop: columns left out of the features (identifiers, leaks), or None. Defaults to None.
     """
 
-    path_options = ("path",)
     parameter_constraints = {
         "path": OrNone(PlainName()),
         "target": OrNone(PlainName()),
@@ -115,34 +152,18 @@ class Table(Dataset):
         self.task = task
         self.drop = drop
 
-    def validate(self):
-        # Every problem with the file surfaces now, before a run starts; the arrays are kept for the run.
-        load_arrays(self)
-
-    def cache_key(self):
-        return (*super().cache_key(), _file_key(self.path))
-
-    @property
-    def task(self) -> str:
-        return _task(self._frame()[self.target].to_numpy(), self._task) if self._loadable() else self._task
-
-    @task.setter
-    def task(self, value):
-        self._task = value
-
     def get_config(self):
         return {"path": self.path, "target": self.target, "task": self._task, "drop": self.drop}
 
     def _loadable(self) -> bool:
-        return self.path is not None and self.target is not None and Path(self.path).is_file()
+        return self.target is not None and super()._loadable()
 
     def _frame(self):
-        """The whole table as pandas reads it, checked; read once per process for each file version."""
-        key = (self.path, _file_key(self.path))
-        if _FRAMES.get("key") != key:
-            _FRAMES.clear()
-            _FRAMES.update(key=key, frame=self._read())
-        return _FRAMES["frame"]
+        """The whole table as pandas reads it, checked."""
+        return self._read_once()
+
+    def _raw_targets(self):
+        return self._frame()[self.target].to_numpy()
 
     def _read(self):
         import pandas as pd
@@ -213,10 +234,6 @@ class Table(Dataset):
         )
 
 
-_FRAMES: dict = {}
-"""The last table read: its path and version (`key`) and the pandas frame (`frame`)."""
-
-
 def _check_finite(column, key: str, path: str) -> None:
     """Refuse a numeric column holding an infinite value (`inf` in a CSV), naming its first line."""
     if column.dtype.kind not in "f":
@@ -248,7 +265,7 @@ def _check_parsed(column, path: str) -> None:
 
 
 @DATASETS.register("arrays")
-class Arrays(Dataset):
+class Arrays(_UserFile):
     """Your own arrays: a NumPy `.npz` file holding `x` (examples × features, or examples × height × width
     for images) and `y` (one target per example), and optionally `image_shape` (height, width) for flat `x`.
 
@@ -260,26 +277,11 @@ class Arrays(Dataset):
         task: "classification" or "regression", or None to decide from `y` as `table` does. Defaults to None.
     """
 
-    path_options = ("path",)
     parameter_constraints = {"path": OrNone(PlainName()), "task": OrNone(Options(TASKS, kind="task"))}
 
     def __init__(self, path=None, task=None):
         self.path = path
         self.task = task
-
-    def validate(self):
-        load_arrays(self)
-
-    def cache_key(self):
-        return (*super().cache_key(), _file_key(self.path))
-
-    @property
-    def task(self) -> str:
-        return _task(self._load()["y"], self._task) if self._loadable() else self._task
-
-    @task.setter
-    def task(self, value):
-        self._task = value
 
     @property
     def image_shape(self):
@@ -288,15 +290,12 @@ class Arrays(Dataset):
     def get_config(self):
         return {"path": self.path, "task": self._task}
 
-    def _loadable(self) -> bool:
-        return self.path is not None and Path(self.path).is_file()
-
     def _load(self) -> dict:
-        key = (self.path, _file_key(self.path))
-        if _NPZ.get("key") != key:
-            _NPZ.clear()
-            _NPZ.update(key=key, arrays=self._read())
-        return _NPZ["arrays"]
+        """The file's checked arrays: `x`, `y` and `image_shape`."""
+        return self._read_once()
+
+    def _raw_targets(self):
+        return self._load()["y"]
 
     def _read(self) -> dict:
         found = _npz_arrays(_check_file(self.path, (".npz",), ".npz file"), self.path)
@@ -390,7 +389,3 @@ def _image_shape(value: np.ndarray, features: int, path: str) -> tuple[int, int]
     if shape[0] * shape[1] != features:
         raise ConfigError("arrays.image_shape", shape.tolist(), f"in {path} does not make the {features} features")
     return int(shape[0]), int(shape[1])
-
-
-_NPZ: dict = {}
-"""The last `.npz` file read: its path and version (`key`) and its checked arrays (`arrays`)."""
