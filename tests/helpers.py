@@ -27,8 +27,10 @@ def regstudy_command(*arguments, env=None):
 
 
 def kill_mid_run(arguments, children, timeout=300):
-    """Start `regstudy <arguments>`, wait until `children()` (its runs) holds a FINISHED run and one RUNNING,
-    kill the command with SIGKILL, and return its runs as they were just before."""
+    """Start `regstudy <arguments>`, wait until `children()` (its runs) holds a FINISHED run and one RUNNING
+    that has begun to train (its params are logged: the run's long training is under way, so it cannot
+    finish between this look and the kill), kill the command with SIGKILL, and return its runs as they were
+    just before."""
     import pytest
 
     command = subprocess.Popen(
@@ -40,7 +42,8 @@ def kill_mid_run(arguments, children, timeout=300):
     while time.monotonic() < deadline:
         runs = children()
         statuses = [run.info.status for run in runs]
-        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1:
+        training = [run for run in runs if run.info.status == "RUNNING" and run.data.params]
+        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1 and training:
             break
         time.sleep(0.5)
     else:

@@ -67,7 +67,7 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
     path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
-    path.write_text(path.read_text().replace("epochs: 2", "epochs: 40"))
+    path.write_text(path.read_text().replace("epochs: 2", "epochs: 1000"))  # seconds of training a run
     seen = kill_mid_run(["sweep", path, "--workers", 1], lambda: _children(runs_of(client, experiment)))
     first_finished = {run.info.run_id for run in seen if run.info.status == "FINISHED"}
 

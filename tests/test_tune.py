@@ -130,7 +130,7 @@ def test_tune_finds_the_best_trial_writes_its_parameters_and_logs_the_search_as_
 def test_a_search_killed_with_sigkill_resumes_to_exactly_n_trials_drawing_what_an_uninterrupted_one_draws(
     client, experiment, tmp_path
 ):
-    path = _search(tmp_path, experiment, parameters={**SMALL, "epochs": 40}, pruner="none")
+    path = _search(tmp_path, experiment, parameters={**SMALL, "epochs": 1000}, pruner="none")  # seconds a trial
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     kill_mid_run(["tune", path, "--storage", storage], lambda: _trials_of(runs_of(client, experiment)))
 
