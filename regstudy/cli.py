@@ -63,6 +63,11 @@ def _add_run_and_sweep(commands) -> None:
     sweep.add_argument("--scheduler", help="a Dask scheduler address (default: start a LocalCluster)")
     sweep.add_argument("--force", action="store_true", help="rerun runs that already finished")
     sweep.add_argument(
+        "--replicas",
+        type=int,
+        help="the most runs of one program trained together (default: the study's, else 16); 1 trains each alone",
+    )
+    sweep.add_argument(
         "--dashboard", action="store_true", help="with a LocalCluster, show Dask's dashboard on 127.0.0.1:8787"
     )
     sweep.add_argument(
@@ -178,6 +183,10 @@ def _sweep(arguments) -> int:
 
         os.environ[ALLOW_LARGE_VARIABLE] = "1"
     study = load_study(arguments.study, echo=print)  # validated before MLflow or papermill is imported
+    if arguments.replicas is not None:
+        from regstudy.validation import REPLICAS
+
+        REPLICAS.check("--replicas", arguments.replicas)
     from regstudy import tracking
     from regstudy.sweep import summary_table, sweep
 
@@ -189,6 +198,7 @@ def _sweep(arguments) -> int:
         arguments.scheduler,
         arguments.force,
         dashboard=arguments.dashboard,
+        replicas=arguments.replicas,
     )
     print(summary_table(outcomes))
     failed = sum(1 for outcome in outcomes if outcome.failure)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import shutil
 import sys
@@ -169,34 +170,74 @@ def run_training_notebook(
         kernel: a kernel to reuse (see `warm_kernel`). Defaults to None (a fresh kernel).
         parameters: the notebook's parameters beyond the run's (`trial`). Defaults to None.
     """
+    return run_replicas_notebook([(config, tags or {})], output, kernel, parameters)[0]
+
+
+def run_replicas_notebook(
+    runs: list[tuple[RunConfig, dict[str, str]]],
+    output: Path | None = None,
+    kernel: Kernel | None = None,
+    parameters: dict | None = None,
+    created: list[str] | None = None,
+) -> list[str]:
+    """Create a run for each (config, tags) of `runs`, all of one program, and execute the training notebook
+    once to train them together (its `replicas` parameter: `regstudy.train_replicas`); return the run ids.
+
+    The notebook's parameters are the first run's; the executed notebook and the kernel's output are artifacts
+    of every run. A run the notebook left RUNNING (a crash before its end was recorded) is marked FAILED.
+
+    Args:
+        output, kernel, parameters: as for `run_training_notebook`.
+        created: a list the run ids are appended to as they are created, so that a caller knows them even if
+            the execution fails. Defaults to None.
+    """
     client = tracking.connect()
-    run_id = tracking.create_run(
-        client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **(tags or {})}
-    )
-    # The notebook's `train` ends the run; this ends it only if the kernel could not.
-    with tempfile.TemporaryDirectory() as folder, tracking.ending(client, run_id, status=None):
+    run_ids = created if created is not None else []
+    for config, tags in runs:
+        run_ids.append(
+            tracking.create_run(
+                client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **tags}
+            )
+        )
+    replicas = [
+        {**config.to_dict(), "run_id": run_id, "validated": config.digest()}
+        for (config, _), run_id in zip(runs[1:], run_ids[1:])
+    ]
+    (config, _), run_id = runs[0], run_ids[0]
+    # The notebook's `train` ends the runs; this ends one only if the kernel could not.
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as endings:
+        for each in run_ids:
+            endings.enter_context(tracking.ending(client, each, status=None))
         executed = Path(output) if output else Path(folder) / TRAIN_NOTEBOOK.name
         try:
             execute(
                 TRAIN_NOTEBOOK,
                 executed,
-                {**config.to_dict(), "run_id": run_id, "validated": config.digest(), **(parameters or {})},
+                {
+                    **config.to_dict(),
+                    "run_id": run_id,
+                    "validated": config.digest(),
+                    **({"replicas": replicas} if replicas else {}),
+                    **(parameters or {}),
+                },
                 kernel,
-                keep_kernel_output(client, run_id),
+                keep_kernel_output(client, run_ids),
                 backend_of(config.engine),
             )
         finally:
             if executed.exists():
-                client.log_artifact(run_id, str(executed), "notebook")
-    return run_id
+                for each in run_ids:
+                    client.log_artifact(each, str(executed), "notebook")
+    return run_ids
 
 
-def keep_kernel_output(client, run_id: str) -> Callable[[str], None]:
-    """Keep a kernel's output with the run, as `kernel.log`."""
+def keep_kernel_output(client, run_ids: str | list[str]) -> Callable[[str], None]:
+    """Keep a kernel's output with the run (or each of the runs), as `kernel.log`."""
 
     def keep(text: str) -> None:
         if text.strip():
-            client.log_text(run_id, text, "kernel.log")
+            for run_id in [run_ids] if isinstance(run_ids, str) else run_ids:
+                client.log_text(run_id, text, "kernel.log")
 
     return keep
 

@@ -52,6 +52,11 @@ class RegularizedModel(keras.Model):
         """Called after each optimizer step; one with a `variables` attribute keeps its own state there."""
         self.seed = seed
         self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
+        # The seed again as a value of the model's state, which the stateless step reads: replicas of one
+        # program (`regstudy.engines.Engine.fit_replicas`) share its code, not its seed.
+        self.run_seed = (
+            keras.Variable(seed % 2**31, dtype="int32", trainable=False, name="run_seed") if batch_transform else None
+        )
 
     def train_step(self, *arguments):
         if len(arguments) == 2:  # Keras' JAX step: (state, data) -> (logs, state)
@@ -85,7 +90,8 @@ class RegularizedModel(keras.Model):
         state, own = tuple(state[:4]), list(state[4]) if len(state) > 4 else None
         if self.batch_transform is not None:
             iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
-            seed = step_seed(self.seed, iteration, self.batch_seed.state.dtype)
+            run_seed = state[1][_position(self.non_trainable_variables, self.run_seed)]
+            seed = step_seed(run_seed, iteration, self.batch_seed.state.dtype)
             with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed)]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
         if self.step_gradients is None:
@@ -146,7 +152,8 @@ def step_seed(seed: int, iteration, dtype: str = "int64"):
     """The state of the batch transforms' seed generator at optimizer step `iteration`: `[seed, iteration ·
     SEED_STRIDE]`, so every run and step draws its own numbers, whichever engine runs it; in the generator's
     `dtype` (the backend's: int64 on TensorFlow, uint32 on JAX)."""
-    return ops.stack([ops.cast(seed % 2**31, dtype), ops.cast(iteration, dtype) * SEED_STRIDE])
+    seed = seed % 2**31 if isinstance(seed, int) else seed  # a value of the state is in that range already
+    return ops.stack([ops.cast(seed, dtype), ops.cast(iteration, dtype) * SEED_STRIDE])
 
 
 class Step:

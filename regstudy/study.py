@@ -8,6 +8,7 @@
     variants:                              # explicit runs, each a mapping of parameters
       - plugins: {l2: {l2: 0.01}, dropout: {rate: 0.5}}
     seeds: [0, 1, 2]
+    replicas: 16                           # the most runs trained together (regstudy.replicas); 1: each alone
 
 Every run is expanded and validated before anything runs; a variant is identified by a hash of its
 resolved parameters (seed excluded), so duplicates merge and a rerun recognises what is already done.
@@ -26,10 +27,10 @@ from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import ALLOW_LARGE_VARIABLE, SEED, check_file_name, check_keys, limits_lifted
+from regstudy.validation import ALLOW_LARGE_VARIABLE, REPLICAS, SEED, check_file_name, check_keys, limits_lifted
 from regstudy.yaml_files import read_mapping
 
-STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds")
+STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds", "replicas")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Study:
     name: str
     runs: list[Variant]
     document: dict[str, Any]
+    replicas: int | None = None
+    """The most runs of one program trained together (`regstudy.replicas`), or None for the default."""
 
     @property
     def variant_count(self) -> int:
@@ -112,6 +115,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
         if not isinstance(seeds, list) or not seeds:
             raise ConfigError("seeds", seeds, "expected a non-empty list of seeds")
         seeds = [SEED.check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
+        replicas = REPLICAS.check("replicas", document["replicas"]) if "replicas" in document else None
         count = _run_count(document) * len(seeds)
         echo(f"study '{name}': {count:,} runs to validate")
         if count > MAX_RUNS and not limits_lifted():
@@ -134,7 +138,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
             )
             variant = Variant(config)
             runs.setdefault(variant.key, variant)  # a duplicate variant merges into the first
-    return Study(name, list(runs.values()), document)
+    return Study(name, list(runs.values()), document, replicas)
 
 
 def _blocks_and_variants(document: dict[str, Any]) -> tuple[list, list]:

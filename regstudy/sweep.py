@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from regstudy import tracking
+from regstudy.replicas import DEFAULT_REPLICAS, groups
 from regstudy.study import Study, Variant
 from regstudy.tracking import PARENT_TAG, ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
-from regstudy.workers import alone, check_executor, execute_run, threads_per_worker
+from regstudy.workers import alone, check_executor, execute_runs, threads_per_worker
 from regstudy.workers import executor as workers_of
 
 
@@ -40,9 +41,14 @@ def sweep(
     force: bool = False,
     echo: Callable[[str], None] = print,
     dashboard: bool = False,
+    replicas: int | None = None,
 ) -> list[Outcome]:
-    """Run every run of `study` not yet FINISHED (all of them with `force`) and return what became of each."""
+    """Run every run of `study` not yet FINISHED (all of them with `force`) and return what became of each.
+
+    Runs of one program train together, at most `replicas` a group (`regstudy.replicas.groups`; the study's
+    own `replicas`, or `DEFAULT_REPLICAS`, if None); each is still its own run."""
     check_executor(executor)  # before the parent run is touched
+    size = replicas or study.replicas or DEFAULT_REPLICAS
     workers = workers or os.cpu_count() or 1
     threads = threads_per_worker(workers, scheduler)
     client = tracking.connect()
@@ -68,28 +74,40 @@ def sweep(
             Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force
         ]
         pending = [v for v in study.runs if force or v.key not in finished]
+        together = [[pending[i] for i in group] for group in groups([v.config for v in pending], size)]
         echo(
             f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
-            f"{len(outcomes)} already finished, {len(pending)} to run on {workers} {executor} worker(s)"
+            f"{len(outcomes)} already finished, {len(pending)} to run in {len(together)} group(s) of at most "
+            f"{size} on {workers} {executor} worker(s)"
         )
-        with workers_of(executor, workers, scheduler, dashboard) as (submit, completed):
-            futures = {
-                submit(execute_run, v.config, _tags(v, study, parent_id), tracking.tracking_uri(), threads): v
-                for v in pending
-            }
-            with tqdm(total=len(pending), unit="run", desc=study.name, file=sys.stderr) as progress:
-                for future in completed(futures):
-                    run_id, failure, seconds = future.result()
-                    outcomes.append(Outcome(futures[future], run_id, failure, seconds))
-                    progress.update()
-                    progress.set_postfix(
-                        done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes)
-                    )
+        with workers_of(executor, workers, scheduler, dashboard) as pool:
+            outcomes += _run_groups(pool, together, study, parent_id, threads, outcomes)
         failed = sum(bool(outcome.failure) for outcome in outcomes)
         if failed:
             end.status, end.reason = "FAILED", f"{failed} of {len(outcomes)} runs failed"
     order = {v.key: index for index, v in enumerate(study.runs)}
     return sorted(outcomes, key=lambda outcome: order[outcome.variant.key])
+
+
+def _run_groups(
+    pool, together: list[list[Variant]], study: Study, parent_id: str, threads: int | None, done: list[Outcome]
+) -> list[Outcome]:
+    """Train each group of runs on the pool's workers (`pool`: submit and as_completed); what became of each
+    run, with a progress bar that counts `done` too."""
+    submit, completed = pool
+    uri, outcomes = tracking.tracking_uri(), []
+    futures = {
+        submit(execute_runs, [v.config for v in g], [_tags(v, study, parent_id) for v in g], uri, threads): g
+        for g in together
+    }
+    with tqdm(total=sum(map(len, together)), unit="run", desc=study.name, file=sys.stderr) as progress:
+        for future in completed(futures):
+            for variant, (run_id, failure, seconds) in zip(futures[future], future.result()):
+                outcomes.append(Outcome(variant, run_id, failure, seconds))
+            progress.update(len(futures[future]))
+            every = done + outcomes
+            progress.set_postfix(done=sum(not o.failure for o in every), failed=sum(bool(o.failure) for o in every))
+    return outcomes
 
 
 def summary_table(outcomes: list[Outcome], client=None) -> str:

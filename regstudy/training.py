@@ -7,6 +7,7 @@ only validates the parameters, once, chooses Keras' backend for the engine and c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import time
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from regstudy.backends import use_backend_of
 from regstudy.config import RunConfig
+from regstudy.errors import TrainingError
+from regstudy.tracking import fail_run
 
 if TYPE_CHECKING:
     import keras
@@ -43,7 +46,12 @@ class TrainResult:
 
 
 def train(
-    *, run_id: str | None = None, trial: dict[str, Any] | None = None, validated: str | None = None, **parameters: Any
+    *,
+    run_id: str | None = None,
+    trial: dict[str, Any] | None = None,
+    validated: str | None = None,
+    replicas: list[dict[str, Any]] | None = None,
+    **parameters: Any,
 ) -> TrainResult:
     """Train one model with the given plugins and log everything to MLflow.
 
@@ -60,18 +68,33 @@ def train(
             Defaults to None.
         validated: the `RunConfig.digest()` of the parameters, from a process that validated them (`regstudy
             run` and sweeps pass it), so that they are not validated again. Defaults to None.
+        replicas: other runs to train together with this one, as replicas of one program (see
+            `train_replicas`; sweeps pass them): each the parameters of a run of the same program, with its
+            `run_id` and `validated`. Each is recorded in its own run; this returns this run's result.
+            Defaults to None.
         **parameters: see `RunConfig`.
 
     >>> result = regstudy.train(dataset="digits", plugins={"l2": {"l2": 1e-4}}, epochs=5)
     >>> result.metrics["test_accuracy"]
     """
-    return train_config(RunConfig.trusted(parameters, validated), run_id=run_id, trial=trial)
+    config = RunConfig.trusted(parameters, validated)
+    if not replicas:
+        return train_config(config, run_id=run_id, trial=trial)
+    configs, run_ids = [config], [run_id]
+    for replica in replicas:
+        other = dict(replica)
+        run_ids.append(other.pop("run_id", None))
+        configs.append(RunConfig.trusted(other, other.pop("validated", None)))
+    results = train_replicas(configs, run_ids)
+    if isinstance(results[0], Exception):
+        raise results[0]
+    return results[0]
 
 
 # `help(regstudy.train)` and editors show every run parameter, from `RunConfig` itself.
 train.__signature__ = inspect.Signature(
     [
-        *list(inspect.signature(train).parameters.values())[:3],
+        *list(inspect.signature(train).parameters.values())[:4],
         *(
             inspect.Parameter(
                 item.name,
@@ -89,21 +112,66 @@ train.__signature__ = inspect.Signature(
 def train_config(config: RunConfig, run_id: str | None = None, trial: dict[str, Any] | Any = None) -> TrainResult:
     """`train` for an already validated `RunConfig`; `trial` may also be an `optuna.Trial` of this process, to
     which the validation score (`val_accuracy`, or `val_mse` for regression) is reported."""
+    (result,) = train_replicas([config], [run_id], [trial])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def train_replicas(
+    configs: list[RunConfig], run_ids: list[str | None], trials: list | None = None
+) -> list[TrainResult | TrainingError]:
+    """Train runs of one program together (`regstudy.engines.Engine.fit_replicas`: one `jax.vmap` on the jax
+    engine, one after another on the others), each recorded in its own run as `train_config` records it.
+
+    The runs must share their program (`regstudy.replicas.program_key`). A failure before or during training
+    ends every run FAILED and is raised; a replica whose loss became NaN ends FAILED alone, and its error takes
+    its place in the list returned.
+
+    Args:
+        run_ids: each run's existing RUNNING run to log into, or None to create one (see `train`).
+        trials: each run's search trial (see `train_config`), or None. Defaults to None.
+    """
     started = time.perf_counter()
-    use_backend_of(config.engine)  # refused before anything is written if this process's Keras runs on another
-    # The stages import Keras, which must come after its backend is chosen.
-    from regstudy.engines import fit
+    use_backend_of(configs[0].engine)
+    from regstudy.engines import fit_replicas
     from regstudy.preparation import prepare
     from regstudy.recording import Recorder
 
-    prepared = prepare(config)
-    recorder = Recorder(config, prepared, run_id, started)
-    with recorder.ending():
-        recorder.begin()
-        history = fit(config.engine, prepared.model, prepared.data, config.epochs, recorder.callbacks(trial))
+    prepared = [prepare(config) for config in configs]
+    recorders = [Recorder(*each, started) for each in zip(configs, prepared, run_ids)]
+    with contextlib.ExitStack() as every:
+        for recorder in recorders:
+            every.enter_context(recorder.ending())
+        for recorder in recorders:
+            recorder.begin()
+        histories = fit_replicas(
+            configs[0].engine,
+            [each.model for each in prepared],
+            [each.data for each in prepared],
+            configs[0].epochs,
+            [recorder.callbacks(trial) for recorder, trial in zip(recorders, trials or [None] * len(configs))],
+        )
+        return [_finish(*each) for each in zip(recorders, histories)]
+
+
+def _finish(recorder, history: dict[str, list[float]]) -> TrainResult | TrainingError:
+    """Record a replica's end: its result, or the error that ended its run FAILED (the others go on)."""
+    try:
         metrics = recorder.finish(history)
-        seconds = recorder.log_seconds()
-    splits = prepared.splits
+    except TrainingError as error:
+        fail_run(recorder.client, recorder.run_id, f"{type(error).__name__}: {error}")
+        return error
+    seconds = recorder.log_seconds()
+    splits, prepared = recorder.prepared.splits, recorder.prepared
     return TrainResult(
-        recorder.run_id, history, metrics, config, splits.sizes, prepared.model, splits, recorder.timer.seconds, seconds
+        recorder.run_id,
+        history,
+        metrics,
+        recorder.config,
+        splits.sizes,
+        prepared.model,
+        splits,
+        recorder.timer.seconds,
+        seconds,
     )

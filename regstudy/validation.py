@@ -208,6 +208,9 @@ class Interval(Constraint):
 SEED = Interval(int, 0, LARGEST_SEED)
 """A seed: a whole number from 0 to `LARGEST_SEED`."""
 
+REPLICAS = Interval(int, 1, 256, limit=True)
+"""The most runs trained together as replicas of one program (`regstudy.replicas`): 1 trains each alone."""
+
 
 @dataclass(frozen=True)
 class Options(Constraint):

@@ -55,19 +55,45 @@ def execute_run(
         notebook_parameters: parameters of the notebook beyond the run's (e.g. a search's `trial`). Defaults
             to None.
     """
+    return execute_runs([config], [tags], tracking_uri, threads, notebook_parameters)[0]
+
+
+def execute_runs(
+    configs: list[RunConfig],
+    tags: list[dict[str, str]],
+    tracking_uri: str,
+    threads: int | None = None,
+    notebook_parameters: dict[str, Any] | None = None,
+) -> list[tuple[str | None, str | None, float]]:
+    """`execute_run` for runs of one program (`regstudy.replicas`), trained together by one execution of the
+    training notebook; each run's (run id, failure, seconds), its failure read from its run's end."""
     # Here, in the worker: the parent that submits the runs needs neither papermill nor Jupyter's client.
-    from regstudy.notebooks import run_training_notebook, warm_kernel
+    from regstudy import tracking
+    from regstudy.notebooks import run_replicas_notebook, warm_kernel
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the kernel inherits it
     if threads is not None:  # read by TensorFlow when the kernel first uses it
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
-    started = time.perf_counter()
+    started, run_ids, failure = time.perf_counter(), [], None
     try:
-        run_id = run_training_notebook(config, tags, kernel=warm_kernel(config.engine), parameters=notebook_parameters)
-        return run_id, None, time.perf_counter() - started
-    except Exception as error:  # noqa: BLE001  (reported in the summary, and the run is FAILED)
-        return None, f"{type(error).__name__}: {error}", time.perf_counter() - started
+        kernel = warm_kernel(configs[0].engine)
+        run_replicas_notebook(list(zip(configs, tags)), kernel=kernel, parameters=notebook_parameters, created=run_ids)
+    except Exception as error:  # noqa: BLE001  (reported in the summary, and the runs are FAILED)
+        failure = f"{type(error).__name__}: {error}"
+    seconds = time.perf_counter() - started
+    if len(run_ids) < len(configs):  # the runs could not all be created: none trained
+        return [(None, failure, seconds)] * len(configs)
+    client = tracking.connect()
+    return [(run_id, _failure(client, run_id, failure), seconds) for run_id in run_ids]
+
+
+def _failure(client, run_id: str, failure: str | None) -> str | None:
+    """Why the run did not finish (the execution's `failure` if its run tells no reason), or None if it did."""
+    run = client.get_run(run_id)
+    if run.info.status == "FINISHED":
+        return None
+    return failure or run.data.tags.get("failure_reason", f"the run ended {run.info.status}")
 
 
 _BUSY = {"study": "is being swept already", "search": "is being searched already"}

@@ -52,9 +52,22 @@ class Engine:
     backend: ClassVar[str] = "tensorflow"
     """The Keras backend the engine's process runs on (`regstudy.backends`)."""
 
+    trains_replicas: ClassVar[bool] = False
+    """Whether `fit_replicas` trains replicas in one program (else one after another, which saves nothing)."""
+
     def fit(self, model: keras.Model, data: EpochData, epochs: int, callbacks: list) -> dict[str, list[float]]:
         """Train a compiled `model` for up to `epochs` epochs; return the per-epoch history."""
         raise NotImplementedError
+
+    def fit_replicas(
+        self, models: list[keras.Model], data: list[EpochData], epochs: int, callbacks: list[list]
+    ) -> list[dict[str, list[float]]]:
+        """Train replicas: compiled models of one program (same layers, shapes and plugins, each with its own
+        seed, weights and hyperparameter values), each with its data and callbacks; return their histories.
+
+        This default trains them one after another; an engine that can trains them in one program.
+        """
+        return [self.fit(model, each, epochs, chosen) for model, each, chosen in zip(models, data, callbacks)]
 
 
 ENGINES: Registry[type[Engine]] = Registry("engine", group="regstudy.engines", base=Engine)
@@ -66,33 +79,63 @@ def fit(engine: str, model: keras.Model, data: EpochData, epochs: int, callbacks
     return ENGINES.get(engine)().fit(model, data, epochs, callbacks)
 
 
+def fit_replicas(
+    engine: str, models: list[keras.Model], data: list[EpochData], epochs: int, callbacks: list[list]
+) -> list[dict[str, list[float]]]:
+    """Train replicas (`Engine.fit_replicas`) with the engine named `engine`; return their histories."""
+    return ENGINES.get(engine)().fit_replicas(models, data, epochs, callbacks)
+
+
 def drive(model, data: EpochData, epochs: int, callbacks: list, run_epoch) -> dict[str, list[float]]:
     """Train with `run_epoch(order) -> (training logs, validation logs)`, one compiled call per epoch, calling
     the callbacks as `fit` calls them when one execution covers the whole epoch; return the history."""
-    callbacks = keras.callbacks.CallbackList(
-        callbacks, add_history=True, model=model, epochs=epochs, steps=data.steps, verbose=0
-    )
-    model.stop_training = False
-    callbacks.on_train_begin()
-    logs = None
+    return drive_replicas([model], [data], epochs, [callbacks], lambda orders, active: [run_epoch(orders[0])])[0]
+
+
+def drive_replicas(
+    models: list, data: list[EpochData], epochs: int, callbacks: list[list], run_epoch
+) -> list[dict[str, list[float]]]:
+    """`drive` for replicas trained together: `run_epoch(orders, active) -> [(training logs, validation logs)]`
+    trains one epoch of the replicas numbered in `active`, each on its own order, and returns their logs.
+
+    Each replica has its own callbacks, called as `drive` calls them; one that stops (`stop_training`) trains
+    no further epoch, and its history ends there, while the others go on.
+    """
+    lists = [
+        keras.callbacks.CallbackList(chosen, add_history=True, model=model, epochs=epochs, steps=each.steps, verbose=0)
+        for model, each, chosen in zip(models, data, callbacks)
+    ]
+    active = list(range(len(models)))
+    ending = [None] * len(models)
+    for index in active:
+        models[index].stop_training = False
+        lists[index].on_train_begin()
     for epoch in range(epochs):
-        callbacks.on_epoch_begin(epoch)
-        callbacks.on_train_batch_begin(0)
-        training, validation = run_epoch(epoch_order(data.seed, epoch, len(data.x)))
-        logs = _floats(training)
-        callbacks.on_train_batch_end(data.steps - 1, logs)
-        callbacks.on_test_begin()
-        callbacks.on_test_batch_begin(0)
-        validation = _floats(validation)
-        callbacks.on_test_batch_end(0, validation)
-        callbacks.on_test_end(validation)
-        logs = {**logs, **{f"val_{name}": value for name, value in validation.items()}}
-        callbacks.on_epoch_end(epoch, logs)
-        if model.stop_training:
+        if not active:
             break
-    model.optimizer.finalize_variable_values(model.trainable_weights)
-    callbacks.on_train_end(logs=logs)
-    return model.history.history
+        for index in active:
+            lists[index].on_epoch_begin(epoch)
+            lists[index].on_train_batch_begin(0)
+        orders = [epoch_order(data[index].seed, epoch, len(data[index].x)) for index in active]
+        for index, (training, validation) in zip(active, run_epoch(orders, active)):
+            ending[index] = _epoch_end(lists[index], data[index].steps, epoch, _floats(training), _floats(validation))
+        active = [index for index in active if not models[index].stop_training]
+    for model, chosen, logs in zip(models, lists, ending):
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+        chosen.on_train_end(logs=logs)
+    return [model.history.history for model in models]
+
+
+def _epoch_end(callbacks, steps: int, epoch: int, training: dict, validation: dict) -> dict[str, float]:
+    """Call the callbacks' hooks from the end of an epoch's training to the end of the epoch; return its logs."""
+    callbacks.on_train_batch_end(steps - 1, training)
+    callbacks.on_test_begin()
+    callbacks.on_test_batch_begin(0)
+    callbacks.on_test_batch_end(0, validation)
+    callbacks.on_test_end(validation)
+    logs = {**training, **{f"val_{name}": value for name, value in validation.items()}}
+    callbacks.on_epoch_end(epoch, logs)
+    return logs
 
 
 def _floats(logs: dict) -> dict[str, float]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import lazy_loader
 import numpy as np
 
-from regstudy.engines.base import ENGINES, Engine, EpochData, drive
+from regstudy.engines.base import ENGINES, Engine, EpochData, drive, drive_replicas
 
 # Keras lazily and JAX where it is used, so that listing and validating engines imports neither. (No lazy module
 # for JAX: a stub in `sys.modules` would tell libraries that look there that JAX is in use.)
@@ -34,22 +34,74 @@ COMPILATION_CACHE = Path(tempfile.gettempdir()) / "regstudy-jax-cache"
 
 @ENGINES.register("jax")
 class JaxEngine(Engine):
-    """One `jax.jit` call per epoch on Keras' JAX backend, callbacks driven around it as for the graph engine."""
+    """One `jax.jit` call per epoch on Keras' JAX backend, callbacks driven around it as for the graph engine;
+    replicas in one `jax.vmap` of that call."""
 
     backend = "jax"
+    trains_replicas = True
 
     def fit(self, model, data, epochs, callbacks):
         return drive(model, data, epochs, callbacks, epoch_function(model, data))
+
+    def fit_replicas(self, models, data, epochs, callbacks):
+        if len(models) == 1:
+            return [self.fit(models[0], data[0], epochs, callbacks[0])]
+        return drive_replicas(models, data, epochs, callbacks, replicas_function(models, data))
 
 
 def epoch_function(model: keras.Model, data: EpochData) -> Callable:
     """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""
     import jax
+
+    run_epoch, inputs = jax.jit(_program(model, data)), _inputs(data)
+
+    def run(order: np.ndarray) -> tuple[dict, dict]:
+        state, training, validation_logs = run_epoch(_state(model), *inputs, order)
+        _write_back(model, state)
+        return training, validation_logs
+
+    return run
+
+
+def replicas_function(models: list[keras.Model], data: list[EpochData]) -> Callable:
+    """`run_epoch(orders, active) -> [(training logs, validation logs)]` for replicas of one program: the first
+    model's epoch, `jax.vmap`ped over the replicas' states and data and compiled once, on first call.
+
+    Every replica is computed each epoch (the program keeps its shape); only the active ones' states are
+    written back to their models, so a replica that stopped keeps the weights it stopped with.
+    """
+    import jax
     import jax.numpy as jnp
 
-    _cache_compilations()
-    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
-    size, full = data.batch_size, len(data.x) // data.batch_size
+    for model, each in zip(models[1:], data[1:]):
+        _prepare(model, each)
+    run_epoch = jax.jit(jax.vmap(_program(models[0], data[0])))
+    inputs = jax.tree.map(lambda *values: jnp.stack(values), *[_inputs(each) for each in data])
+    every = np.arange(len(data[0].x), dtype=np.int32)
+
+    def run(orders: list[np.ndarray], active: list[int]) -> list[tuple[dict, dict]]:
+        given = dict(zip(active, orders))
+        order = np.stack([given.get(index, every) for index in range(len(models))])
+        state = jax.tree.map(lambda *values: jnp.stack(values), *[_state(model) for model in models])
+        state, training, validation_logs = jax.device_get(run_epoch(state, *inputs, order))
+        for index in active:
+            _write_back(models[index], _replica(state, index))
+        return [(_replica(training, index), _replica(validation_logs, index)) for index in active]
+
+    return run
+
+
+def _replica(values, index: int):
+    """Replica `index`'s part of stacked values."""
+    import jax
+
+    return jax.tree.map(lambda value: value[index], values)
+
+
+def _inputs(data: EpochData) -> tuple:
+    """The epoch's arrays as the program takes them: the training inputs and targets, the validation batches."""
+    import jax.numpy as jnp
+
     validation = [
         (
             jnp.asarray(data.x_validation[start : start + data.validation_batch_size]),
@@ -57,21 +109,36 @@ def epoch_function(model: keras.Model, data: EpochData) -> Callable:
         )
         for start in range(0, len(data.x_validation), data.validation_batch_size)
     ]
-    # The optimizer's and the metrics' variables exist before the first call, as Keras' own trainer makes them
-    # (`_symbolic_build`): the state a compiled call takes and returns cannot grow.
+    return jnp.asarray(data.x), jnp.asarray(data.y), validation
+
+
+def _prepare(model: keras.Model, data: EpochData) -> list:
+    """Build the optimizer's and the metrics' variables before the first call, as Keras' own trainer makes them
+    (`_symbolic_build`): the state a compiled call takes and returns cannot grow. Returns every metric's
+    variables at their start."""
     model.optimizer.build(model.trainable_variables)
-    predicted = model(x[:1])
-    model.compute_loss(x[:1], y[:1], predicted)
-    model.compute_metrics(x[:1], y[:1], predicted)
+    x, y = data.x[:1], data.y[:1]
+    predicted = model(x)
+    model.compute_loss(x, y, predicted)
+    model.compute_metrics(x, y, predicted)
     model.reset_metrics()
-    reset = [variable.value for variable in model.metrics_variables]  # every metric at its start
+    return [variable.value for variable in model.metrics_variables]
 
-    def step(state, indices):
-        logs, state = model.train_step(state, (x[indices], y[indices]))
-        return state, logs
 
-    @jax.jit
-    def run_epoch(state, order):
+def _program(model: keras.Model, data: EpochData) -> Callable:
+    """`run_epoch(state, x, y, validation, order) -> (state, training logs, validation logs)`: pure, for
+    `jax.jit`; every training step of the epoch in order (the model's own `train_step`), then validation."""
+    import jax
+
+    _cache_compilations()
+    reset = _prepare(model, data)
+    size, full = data.batch_size, len(data.x) // data.batch_size
+
+    def run_epoch(state, x, y, validation, order):
+        def step(state, indices):
+            logs, state = model.train_step(state, (x[indices], y[indices]))
+            return state, logs
+
         trainable, non_trainable, optimizer, _, own = state
         state = (trainable, non_trainable, optimizer, reset, own)
         logs = {}
@@ -86,12 +153,7 @@ def epoch_function(model: keras.Model, data: EpochData) -> Callable:
             validation_logs, measured = model.test_step(measured, batch)
         return state, logs, validation_logs
 
-    def run(order: np.ndarray) -> tuple[dict, dict]:
-        state, training, validation_logs = run_epoch(_state(model), jnp.asarray(order))
-        _write_back(model, state)
-        return training, validation_logs
-
-    return run
+    return run_epoch
 
 
 def _cache_compilations() -> None:

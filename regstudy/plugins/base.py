@@ -75,6 +75,10 @@ class Plugin(Configurable):
     """Roles only one plugin of a run may play, e.g. `("stopping",)`; two plugins sharing one are refused.
     A plugin whose roles depend on its hyperparameters overrides `roles()` instead."""
 
+    varying: ClassVar[tuple[str, ...]] = ()
+    """The hyperparameters that may differ between replicas of one program (`regstudy.replicas`): the plugin
+    reads them from the model's state (a non-trainable variable), not as numbers fixed when it is traced."""
+
     residual_branches: ClassVar[int] = 1
     """The parallel branches each residual block of a `resmlp` has when this plugin joins them (2 for
     shake-shake); only a plugin whose `residual_join` returns a layer may ask for more than one."""

@@ -1,0 +1,57 @@
+"""Which runs can train together as replicas of one program, and the groups a sweep trains them in.
+
+Runs share a program when they differ only in what the compiled program takes as values of its state: the seed
+(each replica's weights, random generators' states and order of examples), the learning rate when no plugin
+schedules it (an optimizer variable), and the hyperparameters a plugin declares `Plugin.varying` (it reads
+them from the model's state). Everything else (the data set and split, the model, the plugins and their other
+hyperparameters, the epochs and the batch size) is traced into the program, so it splits groups.
+
+Only an engine that trains replicas in one program (`Engine.trains_replicas`: the jax engine) groups runs; on
+the others each run is a group of its own, trained as today.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from regstudy.config import RunConfig
+from regstudy.engines import ENGINES
+from regstudy.plugins import PLUGINS, Plugin
+
+DEFAULT_REPLICAS = 16
+"""The most runs a group trains together unless a study or search says otherwise (`replicas`); 1 trains each
+run alone, the path before replica groups."""
+
+
+def program_key(config: RunConfig) -> str:
+    """A short hash of everything of `config` that its compiled program is traced from (see the module)."""
+    parameters = {k: v for k, v in config.to_dict().items() if k not in ("seed", "experiment", "run_name")}
+    plugins = {name: PLUGINS.get(name) for name in config.plugins}
+    if not any(_schedules_learning_rate(plugin) for plugin in plugins.values()):
+        del parameters["learning_rate"]
+    parameters["plugins"] = {
+        name: {key: value for key, value in options.items() if key not in plugins[name].varying}
+        for name, options in config.plugins.items()
+    }
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _schedules_learning_rate(plugin: type[Plugin]) -> bool:
+    return plugin.learning_rate is not Plugin.learning_rate
+
+
+def groups(configs: Sequence[RunConfig], size: int = DEFAULT_REPLICAS) -> list[list[int]]:
+    """The positions of `configs` in groups of at most `size` runs of one program, in the order of their first
+    run; each run alone if `size` is 1 or its engine trains no replicas."""
+    keyed: dict[str, list[list[int]]] = {}
+    for index, config in enumerate(configs):
+        together = size > 1 and ENGINES.get(config.engine).trains_replicas
+        key = program_key(config) if together else f"alone {index}"
+        chunks = keyed.setdefault(key, [[]])
+        if len(chunks[-1]) >= size:
+            chunks.append([])
+        chunks[-1].append(index)
+    found = [chunk for chunks in keyed.values() for chunk in chunks]
+    return sorted(found, key=lambda chunk: chunk[0])
