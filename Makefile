@@ -65,7 +65,7 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	if [ -e $(VENV)/.installed-$(if $(GPU),cpu,gpu) ]; then $(BIN)/python -m pip uninstall --quiet --yes tensorflow tensorflow-cpu; fi
-	$(BIN)/python -m pip install --quiet -e ".[test,$(TENSORFLOW)]"
+	$(BIN)/python -m pip install --quiet -e ".[test,jax,$(TENSORFLOW)]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -188,23 +188,75 @@ def pruning_savings(seed: int = 0) -> dict[str, dict[str, float]]:
     return measured
 
 
+PRODUCTS = 10
+"""Products per timed batch, chained (each takes the last one's result, through a tanh) and each with its own
+right-hand operand, so that none can be folded into another or hoisted out of the loop. Summing products of
+one operand, as this bench once did, measured 396 GFLOP/s on a machine whose 2 cores peak at 333: more than
+the CPU can do, so not what it did; the chain measured 221, as one timed product did."""
+
+
 def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
-    """This machine's float32 matrix-multiply rate, the best of several timed batches of `size`² products."""
+    """This machine's float32 matrix-multiply rate on TensorFlow: the best of several timed batches of
+    `PRODUCTS` products of `size`², each with a new operand."""
     import tensorflow as tf
 
     a = tf.random.stateless_normal((size, size), seed=(1, 2))
-    b = tf.random.stateless_normal((size, size), seed=(3, 4))
+    operands = tf.random.stateless_normal((PRODUCTS, size, size), seed=(3, 4)) / size**0.5
 
     @tf.function
-    def products(a, b):
-        total = tf.zeros((size, size))
-        for _ in tf.range(10):
-            total += tf.matmul(a, b)
-        return total
+    def products(a, operands):
+        for index in tf.range(PRODUCTS):
+            a = tf.tanh(tf.matmul(a, operands[index]))
+        return a
 
-    products(a, b).numpy()
-    best = min(_timed(lambda: products(a, b).numpy()) for _ in range(repeats))
-    return 10 * 2 * size**3 / best / 1e9
+    products(a, operands).numpy()
+    best = min(_timed(lambda: products(a, operands).numpy()) for _ in range(repeats))
+    return PRODUCTS * 2 * size**3 / best / 1e9
+
+
+def jax_matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """`matmul_gflops` on JAX (one jitted program of the same products), in this process: run by `--jax-matmul`."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(1), (size, size))
+    operands = jax.random.normal(jax.random.key(2), (PRODUCTS, size, size)) / size**0.5
+    step = lambda a, operand: (jnp.tanh(a @ operand), None)  # noqa: E731
+    products = jax.jit(lambda a, operands: jax.lax.scan(step, a, operands)[0])
+    products(a, operands).block_until_ready()
+    best = min(_timed(lambda: products(a, operands).block_until_ready()) for _ in range(repeats))
+    return PRODUCTS * 2 * size**3 / best / 1e9
+
+
+def cpu_peak_gflops() -> tuple[float, str]:
+    """The CPU's float32 peak as its data sheet would give it: cores × clock × FLOPs per cycle (two fused
+    multiply-adds a cycle, of 16 lanes with AVX-512, 8 with AVX2), and how it was found."""
+    flags, mhz = set(), 0.0
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+        if line.startswith("cpu MHz") and not mhz:
+            mhz = float(line.split(":", 1)[1])
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = 2 * 2 * lanes if "fma" in flags or "avx512f" in flags else 2 * lanes
+    cores = os.cpu_count() or 1
+    return cores * mhz / 1e3 * per_cycle, f"{cores} cores × {mhz / 1e3:.2f} GHz × {per_cycle} FLOPs a cycle"
+
+
+def jax_matmul_in_process() -> float:
+    """`jax_matmul_gflops` in a process of its own, whose Keras runs on JAX."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "regstudy.bench", "--jax-matmul"],
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])["gflops"]
 
 
 def epoch_flops(sizes: dict[str, int], layers: list[int]) -> float:
@@ -277,6 +329,102 @@ def _timed_sweep(folder: Path, name: str, variants: int, workers: int, parameter
     return _timed(functools.partial(sweep, load_study(path), workers=workers, echo=lambda text: None))
 
 
+DEFAULT_STUDY = Path(__file__).resolve().parent.parent / "params" / "default-study.yaml"
+STAGES = {
+    "building": "data, plugins and models",
+    "compiling": "tracing and compiling the epoch",
+    "steps": "the training steps and callbacks",
+    "evaluating": "final metrics and end of training",
+    "logging": "MLflow's writes",
+}
+
+
+def study_paths(folder: Path, study: Path = DEFAULT_STUDY, workers: int = 2) -> dict[str, dict]:
+    """The study swept three ways on `workers` workers, each into a new experiment: on the fast path (replica
+    groups), with `replicas: 1` (each run alone), and on the fast path at 16 seeds; each sweep's wall time, its
+    runs' test accuracies by (variant, seed), and the seconds of its groups' stages (`_group_stages`)."""
+    import yaml
+
+    from regstudy.study import load_study
+    from regstudy.sweep import sweep
+
+    document = yaml.safe_load(study.read_text())
+    measured = {}
+    for label, replicas, seeds in (("fast", None, document["seeds"]), ("alone", 1, document["seeds"])) + (
+        ("fast, 16 seeds", None, list(range(16))),
+    ):
+        name = f"bench-{document['name']}-{label.replace(', ', '-').replace(' ', '-')}"
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**document, "name": name, "seeds": seeds}))
+        loaded = load_study(path)
+        wall = _timed(functools.partial(sweep, loaded, workers=workers, replicas=replicas, echo=lambda text: None))
+        measured[label] = {"wall": wall, "runs": len(loaded.runs), **_group_stages(name)}
+    return measured
+
+
+def _group_stages(experiment: str) -> dict:
+    """The test accuracy of each run of `experiment` by (variant, seed), and the seconds of each stage summed
+    over its replica groups (each group's stages are logged to every run of it), with the groups' count."""
+    from regstudy import tracking
+    from regstudy.recording import REPLICA_GROUP_TAG
+
+    client = tracking.connect()
+    runs = [run for run in tracking.search_runs(client, experiment, "tags.`regstudy.role` = 'variant'")]
+    accuracy = {(run.data.tags["variant"], run.data.tags["seed"]): run.data.metrics["test_accuracy"] for run in runs}
+    groups = {run.data.tags[REPLICA_GROUP_TAG]: run.data.metrics for run in runs}
+    stages = {stage: sum(metrics[f"group_{stage}_seconds"] for metrics in groups.values()) for stage in STAGES}
+    grouped = sum(metrics["run_seconds"] for metrics in groups.values())
+    return {"accuracy": accuracy, "stages": stages, "groups": len(groups), "in groups": grouped}
+
+
+def _study_rows(paths: dict[str, dict], workers: int = 2) -> list[tuple[str, str, str]]:
+    """The fast path against `replicas: 1` and at 16 seeds, where its time goes, and its accuracies against
+    the runs alone."""
+    import numpy as np
+    import scipy.stats
+
+    fast, alone, many = paths["fast"], paths["alone"], paths["fast, 16 seeds"]
+    busy = fast["wall"] * workers  # the workers' seconds, of which the groups' stages are a part
+    keys = sorted(fast["accuracy"])
+    differences = np.array([fast["accuracy"][key] - alone["accuracy"][key] for key in keys])
+    test = scipy.stats.wilcoxon(differences) if np.any(differences) else None
+    rows = [
+        (
+            f"default study ({fast['runs']} runs, jax engine, {workers} workers): fast path vs `replicas: 1`",
+            f"{fast['wall']:.0f} s ({fast['groups']} groups) vs {alone['wall']:.0f} s "
+            f"({alone['wall'] / fast['wall']:.2f}×)",
+            "≥ 5×",
+        ),
+        (
+            f"default study at 16 seeds ({many['runs']} runs) on the fast path vs `replicas: 1` at its own seeds",
+            f"{many['wall']:.0f} s vs {alone['wall']:.0f} s ({many['wall'] / alone['wall']:.2f}× the time)",
+            "< 1×",
+        ),
+        (
+            "test accuracy, fast path − runs alone, same variant and seed",
+            f"largest |difference| {np.max(np.abs(differences)):.2g} over {len(keys)} runs"
+            + (f" (Wilcoxon p = {test.pvalue:.2f})" if test else " (identical)"),
+            "equal within seed noise",
+        ),
+    ]
+    for stage, what in STAGES.items():
+        rows.append(
+            (
+                f"fast path's time: {stage} ({what})",
+                f"{fast['stages'][stage]:.0f} s ({fast['stages'][stage] / busy:.0%} of the workers' time)",
+                "≥ 50 %" if stage == "steps" else "",
+            )
+        )
+    rows.append(
+        (
+            "fast path's time: the rest (notebooks, kernels, scheduling, idle workers)",
+            f"{busy - fast['in groups']:.0f} s ({(busy - fast['in groups']) / busy:.0%})",
+            "",
+        )
+    )
+    return rows
+
+
 def startup(repeats: int = 5) -> dict[str, float]:
     """Median wall time of commands that do not train, each a fresh process, beside importing TensorFlow."""
     import subprocess
@@ -316,7 +464,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds of each path (default 5)")
     parser.add_argument("--output", type=Path, help="also write the table (markdown) here")
     parser.add_argument("--jax-run", type=int, help=argparse.SUPPRESS)  # one seed on the jax engine (`jax_fit`)
+    parser.add_argument("--jax-matmul", action="store_true", help=argparse.SUPPRESS)  # `jax_matmul_gflops`
+    parser.add_argument("--study", type=Path, default=DEFAULT_STUDY, help="the study of the replica rows")
     arguments = parser.parse_args(argv)
+    if arguments.jax_matmul:
+        import json
+
+        print(json.dumps({"gflops": jax_matmul_gflops()}))
+        return 0
     if arguments.jax_run is not None:
         import json
 
@@ -329,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         rows += _sweep_rows(sweep_throughput(Path(folder)), engine_sweeps(Path(folder)))
     rows += _search_and_hook_rows(pruning_savings(), hook_costs(arguments.seeds))
+    with tempfile.TemporaryDirectory() as folder:
+        rows += _study_rows(study_paths(Path(folder), arguments.study))
     table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     print(table)
     if arguments.output:
@@ -371,8 +528,9 @@ def _epoch_rows(paths: dict[str, list], seeds: int) -> list[tuple[str, str, str]
     )
     result, jax_compile = paths["results"][-1], paths["jax compile"]
     layers = [result.model.input_shape[-1], *REFERENCE["hidden_units"], 10]
-    gflops = matmul_gflops()
+    gflops, jax_gflops, (peak, how) = matmul_gflops(), jax_matmul_in_process(), cpu_peak_gflops()
     limit = epoch_flops(result.sizes, layers) / (gflops * 1e9)
+    jax_limit = epoch_flops(result.sizes, layers) / (jax_gflops * 1e9)
     naive_accuracy, our_accuracy, jax_accuracy = (paths[f"{name} accuracy"] for name in ("naive", "graph", "jax"))
     welch = scipy.stats.ttest_ind(our_accuracy, jax_accuracy, equal_var=False).pvalue
     return [
@@ -387,7 +545,11 @@ def _epoch_rows(paths: dict[str, list], seeds: int) -> list[tuple[str, str, str]
             f"{jax_compile[0]:.2f} s / {statistics.median(jax_compile[1:] or jax_compile):.2f} s (median)",
             "",
         ),
-        ("matmul rate of this machine (float32)", f"{gflops:.1f} GFLOP/s", ""),
+        (
+            f"matmul rate of this machine (float32, {PRODUCTS} products of new operands): TensorFlow / JAX / CPU peak",
+            f"{gflops:.1f} / {jax_gflops:.1f} / {peak:.0f} GFLOP/s ({how})",
+            "",
+        ),
         ("regstudy's achieved rate", f"{epoch_flops(result.sizes, layers) / our_epoch / 1e9:.2f} GFLOP/s", ""),
         (
             "regstudy epoch / matmul limit",
@@ -395,8 +557,8 @@ def _epoch_rows(paths: dict[str, list], seeds: int) -> list[tuple[str, str, str]
             f"≤ {TARGETS['of the matmul limit']:g}×",
         ),
         (
-            "jax engine epoch / matmul limit",
-            f"{jax_epoch / limit:.1f}×",
+            "jax engine epoch / matmul limit (JAX's own rate)",
+            f"{jax_epoch / jax_limit:.1f}× ({1000 * jax_limit:.1f} ms)",
             f"≤ {TARGETS['of the matmul limit']:g}×",
         ),
         (

@@ -136,6 +136,10 @@ class Combination:
         """Every plugin's update after an optimizer step, for `model`."""
         return [update for plugin in self.plugins if (update := plugin.after_update(model)) is not None]
 
+    def state_values(self) -> list[keras.Variable]:
+        """Every plugin's hyperparameters held as values of the model's state (`Plugin.state_value`)."""
+        return [value for plugin in self.plugins for value in plugin.state_values()]
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
         return [callback for plugin in self.plugins for callback in plugin.callbacks()]
 

@@ -28,6 +28,45 @@ class SumOfRegularizers(keras.regularizers.Regularizer):
         return cls([keras.regularizers.deserialize(r) for r in config["regularizers"]])
 
 
+def _number(value):
+    """A strength as a plain number (for a saved configuration), whether a number or a variable of the state."""
+    return None if value is None else float(ops.convert_to_numpy(value))
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class Penalty(keras.regularizers.Regularizer):
+    """`l1·Σ|x| + l2·Σx²`: Keras' `L1`, `L2` and `L1L2`, computed as they compute them, with strengths that may
+    be variables of the model's state (`Plugin.state_value`), so that replicas differing in them share one
+    program. A term whose strength is None is left out.
+    """
+
+    def __init__(self, l1=None, l2=None):
+        self.l1, self.l2 = l1, l2
+
+    def __call__(self, x):
+        total = ops.convert_to_tensor(0.0, dtype=x.dtype)
+        if self.l1 is not None:
+            total = total + ops.cast(self.l1, x.dtype) * ops.sum(ops.absolute(x))
+        if self.l2 is not None:
+            total = total + ops.cast(self.l2, x.dtype) * ops.sum(ops.square(x))
+        return total
+
+    def get_config(self):
+        return {"l1": _number(self.l1), "l2": _number(self.l2)}
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class Orthogonality(keras.regularizers.OrthogonalRegularizer):
+    """Keras' `OrthogonalRegularizer` with a `factor` that may be a variable of the model's state."""
+
+    def __init__(self, factor=0.01, mode="rows"):
+        super().__init__(factor=1.0, mode=mode)
+        self.factor = factor  # Keras checks that a factor is a number; a variable multiplies as one does
+
+    def get_config(self):
+        return {"factor": _number(self.factor), "mode": self.mode}
+
+
 @keras.saving.register_keras_serializable(package="regstudy")
 class OnMatrix(keras.regularizers.Regularizer):
     """Apply a penalty defined on matrices to a kernel of any rank, seen as `(fan_in, units)`.
@@ -86,6 +125,78 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         return {"stopped_epoch": stopped, "restored_epoch": restored}
 
 
+class Held:
+    """A value a layer reads without Keras tracking it as the layer's own: a variable of the model's state
+    (`Plugin.state_value`), which the model holds and the step maps; a layer saved alone keeps its number."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _rate(layer, name: str):
+    """The layer's hyperparameter `name`: its held value of the state if it has one, else its number."""
+    held = getattr(layer, "held", None)
+    return held.value if held is not None else getattr(layer, name)
+
+
+def dropout(inputs, rate, seed):
+    """Inverted dropout at a `rate` that may be a tensor (Keras' own compares it with 0 and 1 in Python): keep
+    each value where a uniform draw falls below `1 − rate`, and scale it by `1 / (1 − rate)`. On JAX it draws
+    and keeps exactly what `keras.random.dropout` does (`jax.random.bernoulli` is that comparison)."""
+    keep = 1.0 - ops.cast(rate, inputs.dtype)
+    kept = keras.random.uniform(ops.shape(inputs), dtype=inputs.dtype, seed=seed) < keep
+    return ops.where(kept, inputs / keep, ops.zeros_like(inputs))
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class StateDropout(keras.layers.Dropout):
+    """Keras' `Dropout`, whose rate may be a value of the model's state (`held`, a `Held` variable)."""
+
+    def __init__(self, rate, held=None, **kwargs):
+        super().__init__(rate, **kwargs)
+        self.held = held
+
+    def call(self, inputs, training=False):
+        if not training or self.held is None:
+            return super().call(inputs, training=training)
+        return dropout(inputs, _rate(self, "rate"), self.seed_generator)
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class StateGaussianDropout(keras.layers.GaussianDropout):
+    """Keras' `GaussianDropout`, whose rate may be a value of the model's state (`held`)."""
+
+    def __init__(self, rate, held=None, **kwargs):
+        super().__init__(rate, **kwargs)
+        self.held = held
+
+    def call(self, inputs, training=False):
+        if not training or self.held is None:
+            return super().call(inputs, training=training)
+        rate = ops.cast(_rate(self, "rate"), self.compute_dtype)
+        noise = keras.random.normal(
+            ops.shape(inputs), 1.0, ops.sqrt(rate / (1.0 - rate)), dtype=self.compute_dtype, seed=self.seed_generator
+        )
+        return inputs * noise
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class StateGaussianNoise(keras.layers.GaussianNoise):
+    """Keras' `GaussianNoise`, whose standard deviation may be a value of the model's state (`held`)."""
+
+    def __init__(self, stddev, held=None, **kwargs):
+        super().__init__(stddev, **kwargs)
+        self.held = held
+
+    def call(self, inputs, training=False):
+        if not training or self.held is None:
+            return super().call(inputs, training=training)
+        stddev = ops.cast(_rate(self, "stddev"), self.compute_dtype)
+        return inputs + keras.random.normal(
+            ops.shape(inputs), 0.0, stddev, dtype=self.compute_dtype, seed=self.seed_generator
+        )
+
+
 @keras.saving.register_keras_serializable(package="regstudy")
 class DropConnectDense(keras.layers.Dense):
     """A Dense layer that drops weights instead of units while training (Wan et al., 2013).
@@ -99,18 +210,25 @@ class DropConnectDense(keras.layers.Dense):
         units: the number of output units.
         rate: the fraction of weights dropped, in [0, 1). Defaults to 0.5.
         seed: the seed of the masks. Defaults to None (drawn from the global seed).
+        held: the rate as a value of the model's state (a `Held` variable), read instead of `rate` while
+            training. Defaults to None.
     """
 
-    def __init__(self, units, rate=0.5, seed=None, **kwargs):
+    def __init__(self, units, rate=0.5, seed=None, held=None, **kwargs):
         super().__init__(units, **kwargs)
         self.rate = rate
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.held = held  # the rate as a value of the model's state (`Held`), or None
 
     def call(self, inputs, training=None):
         kernel = self.kernel
-        if training and self.rate > 0:
-            kernel = keras.random.dropout(ops.convert_to_tensor(kernel), self.rate, seed=self.seed_generator)
+        if training and (self.held is not None or self.rate > 0):
+            kernel = ops.convert_to_tensor(kernel)
+            if self.held is None:
+                kernel = keras.random.dropout(kernel, self.rate, seed=self.seed_generator)
+            else:
+                kernel = dropout(kernel, self.held.value, self.seed_generator)
         outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

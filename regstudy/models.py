@@ -73,6 +73,7 @@ def build_model(
         seed=seed,
     )
     model.after_update = combination.after_update(model)
+    model.state_values = combination.state_values()  # after every hook that reads one has run
     return model
 
 

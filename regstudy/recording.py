@@ -24,6 +24,9 @@ from regstudy.preparation import EVALUATION_BATCH_SIZE, PreparedRun, metric
 from regstudy.pruning import TrialLink
 from regstudy.weights import kernels
 
+REPLICA_GROUP_TAG = "replica_group"
+"""The run id of the first run of the replica group a run trained in (itself, for a run trained alone)."""
+
 
 class Recorder:
     """One run's MLflow bookkeeping: connects, creates the run if `run_id` is None, and times MLflow's share.
@@ -49,10 +52,12 @@ class Recorder:
         """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`)."""
         return tracking.ending(self.client, self.run_id)
 
-    def begin(self) -> None:
-        """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets."""
+    def begin(self, group: str | None = None) -> None:
+        """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets;
+        `group` is the first run of the replica group this run trains in (tagged `REPLICA_GROUP_TAG`)."""
         config, prepared = self.config, self.prepared
         tags = {
+            **({REPLICA_GROUP_TAG: group} if group else {}),
             "plugins": config.plugin_label,
             "dataset": config.dataset,
             "model": config.model,
@@ -104,9 +109,14 @@ class Recorder:
                 self.client.log_figure(self.run_id, histogram, "figures/weight_histogram.png")
         return metrics
 
-    def log_seconds(self) -> dict[str, float]:
-        """Log and return `run_seconds` (the whole run) and `mlflow_seconds` (MLflow's share of it)."""
-        seconds = {"run_seconds": time.perf_counter() - self.started, "mlflow_seconds": self.stopwatch.seconds}
+    def log_seconds(self, stages: dict[str, float] | None = None) -> dict[str, float]:
+        """Log and return `run_seconds` (the whole run), `mlflow_seconds` (MLflow's share of it) and `stages`,
+        where the time of the run's replica group went (`regstudy.training.train_replicas`)."""
+        seconds = {
+            "run_seconds": time.perf_counter() - self.started,
+            "mlflow_seconds": self.stopwatch.seconds,
+            **(stages or {}),
+        }
         tracking.log_at_once(self.client, self.run_id, metrics=seconds)
         return seconds
 

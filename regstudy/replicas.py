@@ -2,9 +2,10 @@
 
 Runs share a program when they differ only in what the compiled program takes as values of its state: the seed
 (each replica's weights, random generators' states and order of examples), the learning rate when no plugin
-schedules it (an optimizer variable), and the hyperparameters a plugin declares `Plugin.varying` (it reads
-them from the model's state). Everything else (the data set and split, the model, the plugins and their other
-hyperparameters, the epochs and the batch size) is traced into the program, so it splits groups.
+schedules it (an optimizer variable), and the hyperparameters a plugin declares `Plugin.replicable` (those
+that act only in callbacks, and those it reads from the model's state). Everything else (the data set and
+split, the model, the plugins and their other hyperparameters, the epochs and the batch size) is traced into
+the program, so it splits groups.
 
 Only an engine that trains replicas in one program (`Engine.trains_replicas`: the jax engine) groups runs; on
 the others each run is a group of its own, trained as today.
@@ -32,7 +33,7 @@ def program_key(config: RunConfig) -> str:
     if not any(_schedules_learning_rate(plugin) for plugin in plugins.values()):
         del parameters["learning_rate"]
     parameters["plugins"] = {
-        name: {key: value for key, value in options.items() if key not in plugins[name].varying}
+        name: {key: value for key, value in options.items() if key not in plugins[name].replicable()}
         for name, options in config.plugins.items()
     }
     return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:12]

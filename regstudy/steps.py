@@ -50,6 +50,8 @@ class RegularizedModel(keras.Model):
         self.step_gradients = step_gradients
         self.after_update: list[Callable[[], None]] = []
         """Called after each optimizer step; one with a `variables` attribute keeps its own state there."""
+        self.state_values: list = []
+        """The plugins' hyperparameters as values of the state (`Plugin.state_value`), which the step reads."""
         self.seed = seed
         self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
         # The seed again as a value of the model's state, which the stateless step reads: replicas of one
@@ -77,6 +79,14 @@ class RegularizedModel(keras.Model):
         return logs
 
     @property
+    def weights(self) -> list:
+        """Keras' weights, without the values of the state that are not weights (the seed, the plugins'
+        hyperparameters: `state_values`), as Keras leaves random generators' states out of them: `get_weights`,
+        `set_weights` and `count_params` see the model's weights only."""
+        values = {id(value) for value in [self.run_seed, *getattr(self, "state_values", [])] if value is not None}
+        return [weight for weight in super().weights if id(weight) not in values]
+
+    @property
     def update_variables(self) -> list:
         """The variables the updates after each step keep for themselves (lookahead's slow weights)."""
         return [variable for update in self.after_update for variable in getattr(update, "variables", [])]
@@ -92,7 +102,7 @@ class RegularizedModel(keras.Model):
             iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
             run_seed = state[1][_position(self.non_trainable_variables, self.run_seed)]
             seed = step_seed(run_seed, iteration, self.batch_seed.state.dtype)
-            with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed)]):
+            with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed), *self._state_mapping(state[1])]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
         if self.step_gradients is None:
             logs, state = super().train_step(state, (x, y))
@@ -113,6 +123,11 @@ class RegularizedModel(keras.Model):
             own = updated[3] if own is not None else None
         return logs, state if own is None else (*state, own)
 
+    def _state_mapping(self, non_trainable: list) -> list:
+        """(variable, value) of the plugins' `state_values` among the non-trainable values of a stateless step,
+        for a scope of its own (a plugin's batch transform or change of the gradients reads them there)."""
+        return [(value, non_trainable[_position(self.non_trainable_variables, value)]) for value in self.state_values]
+
     def _stateless_changed_step(self, state, x, y):
         """Keras' JAX step (`keras/src/backend/jax/trainer.py`) with the plugin's gradients applied: the plugin
         runs in a `StatelessScope` over the trainable variables, so moving them moves the weights its `Step`
@@ -123,7 +138,8 @@ class RegularizedModel(keras.Model):
         (_, (loss, y_pred, non_trainable, metrics)), gradients = jax.value_and_grad(
             self.compute_loss_and_updates, has_aux=True
         )(trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=optimizer)
-        with keras.StatelessScope(state_mapping=list(zip(self.trainable_variables, trainable))):
+        mapping = [*zip(self.trainable_variables, trainable), *self._state_mapping(non_trainable)]
+        with keras.StatelessScope(state_mapping=mapping):
             gradients = self.step_gradients(StatelessStep(self, non_trainable, metrics, optimizer), x, y, gradients)
         trainable, optimizer = self.optimizer.stateless_apply(optimizer, gradients, trainable)
         # The loss of the batch and the metrics as Keras' own JAX step updates them, so the logs read the same.

@@ -41,7 +41,9 @@ class TrainResult:
     """Wall time of each epoch (training and validation), also logged as the `epoch_seconds` series."""
     seconds: dict[str, float] = field(default_factory=dict)
     """`run_seconds`, the wall time of the whole run, and `mlflow_seconds`, the part of it spent writing to
-    MLflow and rendering the figures (all but starting and ending the run, and this last write). Logged as
+    MLflow and rendering the figures (all but starting and ending the run, and this last write); and where the
+    time of the run's replica group went (the same on each of its runs: `replicas`, the group's size, and the
+    `group_*_seconds` of building, logging, compiling, training steps and evaluating). Logged as
     metrics, but kept out of `metrics`, which must be identical for the same seed."""
 
 
@@ -140,11 +142,14 @@ def train_replicas(
 
     prepared = [prepare(config) for config in configs]
     recorders = [Recorder(*each, started) for each in zip(configs, prepared, run_ids)]
+    stages = _Stages(started, recorders)
+    stages.mark("building")
     with contextlib.ExitStack() as every:
         for recorder in recorders:
             every.enter_context(recorder.ending())
         for recorder in recorders:
-            recorder.begin()
+            recorder.begin(group=recorders[0].run_id)
+        stages.mark()
         histories = fit_replicas(
             configs[0].engine,
             [each.model for each in prepared],
@@ -152,7 +157,42 @@ def train_replicas(
             configs[0].epochs,
             [recorder.callbacks(trial) for recorder, trial in zip(recorders, trials or [None] * len(configs))],
         )
-        return [_finish(*each) for each in zip(recorders, histories)]
+        stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds))
+        results = [_finish(*each) for each in zip(recorders, histories)]
+        stages.mark("evaluating")
+        for recorder, result in zip(recorders, results):
+            seconds = recorder.log_seconds(stages.seconds)
+            if not isinstance(result, Exception):
+                result.seconds = seconds
+        return results
+
+
+class _Stages:
+    """Where a replica group's time goes: each stage's seconds beside MLflow's writes in it (all of which go to
+    `group_logging_seconds`), and compiling apart from the training steps; logged to each of the group's runs
+    as `group_<stage>_seconds`, with `replicas`, the group's size."""
+
+    def __init__(self, started: float, recorders: list):
+        self.recorders, self.last, self.logged = recorders, started, 0.0
+        self.seconds = {"replicas": float(len(recorders)), "group_logging_seconds": 0.0}
+
+    def mark(self, stage: str | None = None, compiling: float = 0.0) -> None:
+        """End the stage that began at the last mark (`stage`, or None for MLflow's writes only)."""
+        now, logged = time.perf_counter(), sum(recorder.stopwatch.seconds for recorder in self.recorders)
+        writing = logged - self.logged
+        if stage is not None:
+            self.seconds[f"group_{stage}_seconds"] = now - self.last - writing - compiling
+        if compiling:
+            self.seconds["group_compiling_seconds"] = compiling
+        self.seconds["group_logging_seconds"] += writing if stage is not None else now - self.last
+        self.last, self.logged = now, logged
+
+
+def _compiling(epochs: list[float]) -> float:
+    """The first epoch's time beyond the others' median: tracing and compiling its program."""
+    import statistics
+
+    return max(0.0, epochs[0] - statistics.median(epochs[1:])) if len(epochs) > 1 else 0.0
 
 
 def _finish(recorder, history: dict[str, list[float]]) -> TrainResult | TrainingError:
@@ -162,7 +202,6 @@ def _finish(recorder, history: dict[str, list[float]]) -> TrainResult | Training
     except TrainingError as error:
         fail_run(recorder.client, recorder.run_id, f"{type(error).__name__}: {error}")
         return error
-    seconds = recorder.log_seconds()
     splits, prepared = recorder.prepared.splits, recorder.prepared
     return TrainResult(
         recorder.run_id,
@@ -173,5 +212,4 @@ def _finish(recorder, history: dict[str, list[float]]) -> TrainResult | Training
         prepared.model,
         splits,
         recorder.timer.seconds,
-        seconds,
     )

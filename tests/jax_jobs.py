@@ -2,7 +2,8 @@
 backend it was imported with; the suite's runs on TensorFlow): `on_jax(runs)` trains each run there.
 
 `python jax_jobs.py FILE` reads a JSON list of `regstudy.train` parameters from FILE and writes back, for each,
-the history and metrics, or the one-line refusal of a run that is refused.
+the history and metrics, or the one-line refusal of a run that is refused. An item `{"replicas": [parameters,
+...]}` trains its runs together (`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...]}`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def _train_each(runs: list[dict]) -> list[dict]:
     add_fixed_start()
     results = []
     for parameters in runs:
+        if "replicas" in parameters:
+            results.append({"replicas": _train_together(parameters["replicas"])})
+            continue
         try:
             result = regstudy.train(**parameters)
         except ConfigError as error:
@@ -83,6 +87,26 @@ def _train_each(runs: list[dict]) -> list[dict]:
         tags = MlflowClient().get_run(result.run_id).data.tags
         results.append({"history": result.history, "metrics": result.metrics, "tags": tags})
     return results
+
+
+def _train_together(runs: list[dict]) -> list[dict]:
+    from mlflow import MlflowClient
+
+    from regstudy import RunConfig
+    from regstudy.training import train_replicas
+
+    results = train_replicas([RunConfig.from_mapping(parameters) for parameters in runs], [None] * len(runs))
+    return [
+        {"failed": str(result)}
+        if isinstance(result, Exception)
+        else {
+            "history": result.history,
+            "metrics": result.metrics,
+            "tags": MlflowClient().get_run(result.run_id).data.tags,
+            "run_id": result.run_id,
+        }
+        for result in results
+    ]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def test_run_executes_the_notebook_and_logs_it(client, experiment, tmp_path, cap
     assert parameter_names(TRAIN_NOTEBOOK) == [field.name for field in dataclasses.fields(RunConfig)] + [
         "run_id",
         "trial",
+        "replicas",
         "validated",
     ]
     assert main(["run", str(path)]) == 0
@@ -71,7 +72,7 @@ def test_the_training_notebook_has_the_defaults_of_run_config():
         field.name: field.default_factory() if field.default is dataclasses.MISSING else field.default
         for field in dataclasses.fields(RunConfig)
     }
-    assert values == {**defaults, "run_id": None, "trial": None, "validated": None}
+    assert values == {**defaults, "run_id": None, "trial": None, "replicas": None, "validated": None}
 
 
 def test_plugins_lists_every_plugin_with_its_defaults(capsys):

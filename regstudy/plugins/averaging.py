@@ -27,6 +27,7 @@ class SWA(Plugin):
     """
 
     exclusive = (FINAL_MODEL,)
+    varying = ("start_epoch",)
     parameter_constraints = {"start_epoch": Interval(int, 1, 100_000, limit=True)}
 
     def __init__(self, start_epoch=1):

@@ -76,8 +76,14 @@ class Plugin(Configurable):
     A plugin whose roles depend on its hyperparameters overrides `roles()` instead."""
 
     varying: ClassVar[tuple[str, ...]] = ()
-    """The hyperparameters that may differ between replicas of one program (`regstudy.replicas`): the plugin
-    reads them from the model's state (a non-trainable variable), not as numbers fixed when it is traced."""
+    """Hyperparameters that act only outside the compiled step (a callback's), so that replicas of one program
+    (`regstudy.replicas`) may differ in them."""
+
+    in_state: ClassVar[tuple[str, ...]] = ()
+    """Hyperparameters the plugin reads from the model's state (`state_value`) rather than as numbers fixed when
+    the step is traced, so that replicas may differ in them too. Each is made a value of the state when the
+    model is built (`Combination.state_values`). The registry-parametrized test of `tests/test_replicas.py`
+    trains replicas differing in every `replicable` hyperparameter against the same runs alone."""
 
     residual_branches: ClassVar[int] = 1
     """The parallel branches each residual block of a `resmlp` has when this plugin joins them (2 for
@@ -97,6 +103,30 @@ class Plugin(Configurable):
     regularizer: ClassVar[bool] = True
     """False for a method that tests regularization rather than being one (`random_labels`): a study of every
     regularizer, like the default study, leaves it out."""
+
+    @classmethod
+    def replicable(cls) -> tuple[str, ...]:
+        """The hyperparameters in which replicas of one program may differ: `varying` and `in_state`."""
+        return (*cls.varying, *cls.in_state)
+
+    def state_value(self, name: str) -> keras.Variable:
+        """The hyperparameter `name` as a value of the model's state: a non-trainable float32 variable (one
+        per plugin and name) that the model holds (`Combination.state_values`), so that replicas differing in
+        it share one program. The step reads it where it would read the number."""
+        import keras
+
+        values = self.__dict__.setdefault("_state_values", {})
+        if name not in values:
+            values[name] = keras.Variable(
+                float(getattr(self, name)), dtype="float32", trainable=False, name=f"{self.name or 'plugin'}_{name}"
+            )
+        return values[name]
+
+    def state_values(self) -> list[keras.Variable]:
+        """Every `in_state` hyperparameter as a value of the state (`state_value`), and any other made so."""
+        for name in self.in_state:
+            self.state_value(name)
+        return list(self.__dict__.get("_state_values", {}).values())
 
     def roles(self) -> tuple[str, ...]:
         """The roles this plugin plays (`exclusive`, unless it depends on the hyperparameters)."""

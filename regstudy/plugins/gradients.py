@@ -26,6 +26,7 @@ class SAM(Plugin):
         rho: the radius of the neighbourhood, > 0. Defaults to 0.05.
     """
 
+    in_state = ("rho",)
     parameter_constraints = {"rho": Interval(float, 0, None, closed="neither")}
 
     def __init__(self, rho=0.05):
@@ -33,7 +34,7 @@ class SAM(Plugin):
 
     def step_gradients(self, step, x, y, gradients):
         norm = keras.ops.sqrt(sum(keras.ops.sum(keras.ops.square(g)) for g in gradients))
-        scale = self.rho / (norm + 1e-12)
+        scale = self.state_value("rho") / (norm + 1e-12)
         weights = [keras.ops.copy(variable) for variable in step.variables]
         for variable, gradient in zip(step.variables, gradients):
             variable.assign_add(gradient * scale)
@@ -55,6 +56,7 @@ class FGSM(Plugin):
         epsilon: how far each input feature moves, >= 0 (the features are standardized). Defaults to 0.1.
     """
 
+    in_state = ("epsilon",)
     parameter_constraints = {"epsilon": Interval(float, 0, None)}
 
     def __init__(self, epsilon=0.1):
@@ -62,7 +64,7 @@ class FGSM(Plugin):
 
     def adversarial_inputs(self, step, x, y):
         """The inputs `x + epsilon·sign(∇ₓ loss)`."""
-        return x + self.epsilon * keras.ops.sign(step.input_gradient(x, y))
+        return x + self.state_value("epsilon") * keras.ops.sign(step.input_gradient(x, y))
 
     def step_gradients(self, step, x, y, gradients):
         _, _, adversarial = step.gradients(self.adversarial_inputs(step, x, y), y)

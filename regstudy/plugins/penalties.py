@@ -83,6 +83,7 @@ class L1(Plugin):
         method: "subgradient" or "proximal". Defaults to "subgradient".
     """
 
+    in_state = ("l1",)
     parameter_constraints = {"l1": Interval(float, 0, None), "method": METHOD}
 
     def __init__(self, l1=0.001, method="subgradient"):
@@ -90,10 +91,12 @@ class L1(Plugin):
         self.method = method
 
     def kernel_regularizer(self):
-        return keras.regularizers.L1(self.l1) if self.method == "subgradient" else None
+        from regstudy.keras_additions import Penalty
+
+        return Penalty(l1=self.state_value("l1")) if self.method == "subgradient" else None
 
     def after_update(self, model):
-        return soft_threshold(model, self.l1) if self.method == "proximal" else None
+        return soft_threshold(model, self.state_value("l1")) if self.method == "proximal" else None
 
 
 @register("l2")
@@ -104,13 +107,16 @@ class L2(Plugin):
         l2: the strength, >= 0. Defaults to 0.001.
     """
 
+    in_state = ("l2",)
     parameter_constraints = {"l2": Interval(float, 0, None)}
 
     def __init__(self, l2=0.001):
         self.l2 = l2
 
     def kernel_regularizer(self):
-        return keras.regularizers.L2(self.l2)
+        from regstudy.keras_additions import Penalty
+
+        return Penalty(l2=self.state_value("l2"))
 
 
 @register("l1l2", "elastic_net")
@@ -126,6 +132,7 @@ class ElasticNet(Plugin):
         method: "subgradient" or "proximal", for the L1 term. Defaults to "subgradient".
     """
 
+    in_state = ("l1", "l2")
     parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None), "method": METHOD}
 
     def __init__(self, l1=0.0005, l2=0.0005, method="subgradient"):
@@ -134,12 +141,13 @@ class ElasticNet(Plugin):
         self.method = method
 
     def kernel_regularizer(self):
-        if self.method == "proximal":
-            return keras.regularizers.L2(self.l2)
-        return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
+        from regstudy.keras_additions import Penalty
+
+        l1 = self.state_value("l1") if self.method == "subgradient" else None
+        return Penalty(l1=l1, l2=self.state_value("l2"))
 
     def after_update(self, model):
-        return soft_threshold(model, self.l1) if self.method == "proximal" else None
+        return soft_threshold(model, self.state_value("l1")) if self.method == "proximal" else None
 
 
 @register("orthogonal")
@@ -154,6 +162,7 @@ class Orthogonal(Plugin):
             Defaults to "rows".
     """
 
+    in_state = ("factor",)
     parameter_constraints = {"factor": Interval(float, 0, None), "mode": Options(("rows", "columns"), kind="mode")}
 
     def __init__(self, factor=0.01, mode="rows"):
@@ -161,9 +170,9 @@ class Orthogonal(Plugin):
         self.mode = mode
 
     def kernel_regularizer(self):
-        from regstudy.keras_additions import OnMatrix
+        from regstudy.keras_additions import OnMatrix, Orthogonality
 
-        return OnMatrix(keras.regularizers.OrthogonalRegularizer(factor=self.factor, mode=self.mode))
+        return OnMatrix(Orthogonality(factor=self.state_value("factor"), mode=self.mode))
 
 
 @register("max_norm")
@@ -217,6 +226,7 @@ class Activity(Plugin):
         l2: the L2 strength, >= 0. Defaults to 0.001.
     """
 
+    in_state = ("l1", "l2")
     parameter_constraints = {"l1": Interval(float, 0, None), "l2": Interval(float, 0, None)}
 
     def __init__(self, l1=0.0, l2=0.001):
@@ -227,4 +237,8 @@ class Activity(Plugin):
         require_hidden_layers(self, run)
 
     def hidden_layers(self):
-        return [keras.layers.ActivityRegularization(l1=self.l1, l2=self.l2)]
+        from regstudy.keras_additions import Penalty
+
+        layer = keras.layers.ActivityRegularization(l1=self.l1, l2=self.l2)
+        layer.activity_regularizer = Penalty(l1=self.state_value("l1"), l2=self.state_value("l2"))
+        return [layer]

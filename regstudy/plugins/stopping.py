@@ -25,6 +25,7 @@ class EarlyStopping(Plugin):
     """
 
     exclusive = ("stopping",)
+    varying = ("monitor", "patience", "min_delta", "restore_best_weights", "start_from_epoch")
     parameter_constraints = {
         "monitor": Options(MONITORS, kind="monitor"),
         "patience": Interval(int, 0, None),
@@ -81,6 +82,7 @@ class GeneralizationLoss(_PrecheltCriterion):
     """
 
     criterion = "gl"
+    varying = ("alpha",)
     parameter_constraints = {"alpha": Interval(float, 0, None, closed="right")}
 
     def __init__(self, alpha=5.0):
@@ -100,6 +102,7 @@ class ProgressQuotient(_PrecheltCriterion):
     """
 
     criterion = "pq"
+    varying = ("alpha", "strip")
     parameter_constraints = {"alpha": Interval(float, 0, None, closed="right"), "strip": Interval(int, 2, None)}
 
     def __init__(self, alpha=1.0, strip=5):
@@ -120,6 +123,7 @@ class UpStrips(_PrecheltCriterion):
     """
 
     criterion = "up"
+    varying = ("strips", "strip")
     parameter_constraints = {"strips": Interval(int, 1, None), "strip": Interval(int, 1, None)}
 
     def __init__(self, strips=2, strip=5):

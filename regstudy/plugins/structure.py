@@ -33,6 +33,7 @@ class Dropout(Plugin):
         input_rate: the fraction of input features dropped, in [0, 1). Defaults to 0.0.
     """
 
+    in_state = ("rate",)
     parameter_constraints = {"rate": RATE, "input_rate": RATE}
 
     def __init__(self, rate=0.5, input_rate=0.0):
@@ -47,7 +48,9 @@ class Dropout(Plugin):
         return [keras.layers.Dropout(self.input_rate)] if self.input_rate > 0 else []
 
     def hidden_layers(self):
-        return [keras.layers.Dropout(self.rate)]
+        from regstudy.keras_additions import Held, StateDropout
+
+        return [StateDropout(self.rate, held=Held(self.state_value("rate")))]
 
 
 @register("gaussian_dropout")
@@ -58,6 +61,7 @@ class GaussianDropout(Plugin):
         rate: the equivalent dropout rate, in [0, 1). Defaults to 0.5.
     """
 
+    in_state = ("rate",)
     parameter_constraints = {"rate": RATE}
 
     def __init__(self, rate=0.5):
@@ -67,7 +71,9 @@ class GaussianDropout(Plugin):
         require_hidden_layers(self, run)
 
     def hidden_layers(self):
-        return [keras.layers.GaussianDropout(self.rate)]
+        from regstudy.keras_additions import Held, StateGaussianDropout
+
+        return [StateGaussianDropout(self.rate, held=Held(self.state_value("rate")))]
 
 
 @register("gaussian_noise")
@@ -79,6 +85,7 @@ class GaussianNoise(Plugin):
         where: "input", "hidden" or "both". Defaults to "input".
     """
 
+    in_state = ("stddev",)
     parameter_constraints = {
         "stddev": Interval(float, 0, None),
         "where": Options(("input", "hidden", "both"), kind="place"),
@@ -93,10 +100,15 @@ class GaussianNoise(Plugin):
             require_hidden_layers(self, run)
 
     def input_layers(self):
-        return [keras.layers.GaussianNoise(self.stddev)] if self.where in ("input", "both") else []
+        return [self._noise()] if self.where in ("input", "both") else []
 
     def hidden_layers(self):
-        return [keras.layers.GaussianNoise(self.stddev)] if self.where in ("hidden", "both") else []
+        return [self._noise()] if self.where in ("hidden", "both") else []
+
+    def _noise(self):
+        from regstudy.keras_additions import Held, StateGaussianNoise
+
+        return StateGaussianNoise(self.stddev, held=Held(self.state_value("stddev")))
 
 
 @register("dropconnect")
@@ -108,6 +120,7 @@ class DropConnect(Plugin):
     """
 
     exclusive = ("hidden dense layer",)
+    in_state = ("rate",)
     parameter_constraints = {"rate": RATE}
 
     def __init__(self, rate=0.5):
@@ -117,6 +130,6 @@ class DropConnect(Plugin):
         require_hidden_layers(self, run, dense=True)
 
     def hidden_dense_layer(self, units, **dense_arguments):
-        from regstudy.keras_additions import DropConnectDense
+        from regstudy.keras_additions import DropConnectDense, Held
 
-        return DropConnectDense(units, rate=self.rate, **dense_arguments)
+        return DropConnectDense(units, rate=self.rate, held=Held(self.state_value("rate")), **dense_arguments)

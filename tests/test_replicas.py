@@ -1,0 +1,158 @@
+"""Replica groups: runs of one program trained together (`regstudy.replicas`, `Engine.fit_replicas`).
+
+The reference each test holds a replica to is the same run trained alone, by the same engine: a replica must
+compute what its run alone computes, whichever other runs share its program.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from jax_jobs import on_jax
+
+from regstudy import PLUGINS, RunConfig
+from regstudy.replicas import groups, program_key
+
+from helpers import model_for, regstudy_command, runs_of
+
+ON_JAX = [name for name in PLUGINS.names() if "jax" not in PLUGINS.get(name).refused_engines]
+
+
+def _run(experiment, seed, **more):
+    return {
+        "experiment": experiment,
+        "train_size": 64,
+        "epochs": 3,
+        "hidden_units": [8],
+        "engine": "jax",
+        "seed": seed,
+        **more,
+    }
+
+
+def _close(replica, alone, rtol):
+    np.testing.assert_allclose(replica["history"]["loss"], alone["history"]["loss"], rtol=rtol)
+    np.testing.assert_allclose(replica["history"]["val_loss"], alone["history"]["val_loss"], rtol=rtol)
+    for name in ("train_loss", "validation_loss", "test_loss", "test_accuracy"):
+        np.testing.assert_allclose(replica["metrics"][name], alone["metrics"][name], rtol=rtol, atol=1e-7)
+
+
+def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_not():
+    base = RunConfig.from_mapping({"plugins": {"l2": {"l2": 1e-3}}, "engine": "jax"})
+    replace = dataclasses.replace
+    same = [replace(base, seed=3), replace(base, learning_rate=0.1)]
+    assert {program_key(config) for config in [base, *same]} == {program_key(base)}
+    # The L2 strength is a value of the state (`L2.in_state`); a max-norm bound is traced into the program.
+    assert program_key(replace(base, plugins={"l2": {"l2": 1e-2}})) == program_key(base)
+    other = [
+        replace(base, epochs=11),
+        replace(base, plugins={"max_norm": {"max_value": 2.0}}),
+        replace(base, batch_size=16),
+    ]
+    assert len({program_key(config) for config in [base, *other]}) == 4
+    assert program_key(replace(base, plugins={"max_norm": {"max_value": 3.0}})) != program_key(other[1])
+    # A schedule of the learning rate is traced into the program: snapshot ensembles' learning rates split it.
+    snapshot = RunConfig.from_mapping({"plugins": ["snapshot_ensemble"], "engine": "jax"})
+    assert program_key(snapshot) != program_key(replace(snapshot, learning_rate=0.1))
+    configs = [replace(base, seed=seed) for seed in range(5)] + [other[1], replace(base, seed=9)]
+    assert groups(configs, 3) == [[0, 1, 2], [3, 4, 6], [5]]
+    assert groups(configs, 1) == [[i] for i in range(7)]
+    graph = [replace(config, engine="graph") for config in configs]
+    assert groups(graph, 16) == [[i] for i in range(7)]  # the graph engine trains each run alone
+
+
+def test_a_replica_without_randomness_under_sgd_equals_its_run_alone(experiment, tmp_path):
+    """Three seeds, learning rates and L2 strengths in one program, under SGD: each replica's curves and final
+    metrics equal its run's alone to 1e-5 (relative)."""
+    runs = [
+        _run(experiment, seed, optimizer="sgd", learning_rate=rate, plugins={"l2": {"l2": l2}})
+        for seed, rate, l2 in [(0, 0.05, 1e-3), (1, 0.1, 1e-2), (2, 0.02, 0.0)]
+    ]
+    *alone, together = on_jax([*runs, {"replicas": runs}], tmp_path)
+    for replica, single in zip(together["replicas"], alone):
+        _close(replica, single, 1e-5)
+        assert replica["tags"]["seed"] == str(runs[alone.index(single)]["seed"])
+    assert len({result["history"]["loss"][-1] for result in alone}) == 3  # three runs, not one three times
+
+
+def test_replicas_with_dropout_under_adam_match_their_runs_alone_over_eight_seeds(experiment, tmp_path):
+    """Each replica draws its own dropout masks from its own seed: over 8 seeds the test accuracies of the
+    replicas and of the runs alone agree within seed noise (and here, seed by seed, to float precision)."""
+    runs = [_run(experiment, seed, plugins={"dropout": {"rate": 0.5}}, train_size=128, epochs=4) for seed in range(8)]
+    *alone, together = on_jax([*runs, {"replicas": runs}], tmp_path)
+    replicas = np.array([result["metrics"]["test_accuracy"] for result in together["replicas"]])
+    singles = np.array([result["metrics"]["test_accuracy"] for result in alone])
+    noise = singles.std(ddof=1) / np.sqrt(len(runs))
+    assert abs(replicas.mean() - singles.mean()) <= 2 * noise + 1e-6
+    for replica, single in zip(together["replicas"], alone):
+        _close(replica, single, 1e-4)
+    assert len({tuple(result["history"]["loss"]) for result in together["replicas"]}) == 8
+
+
+def _another(plugin, name):
+    """Another valid value of the plugin's hyperparameter `name` than its default."""
+    value = plugin.hyperparameters()[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.01
+    return next(choice for choice in plugin.parameter_constraints[name].choices if choice != value)
+
+
+def test_every_plugin_trains_as_a_replica_as_it_trains_alone(experiment, tmp_path):
+    """Registry-parametrized in one process: each plugin's run with seed 1 and every hyperparameter it declares
+    `replicable` changed, trained beside its defaults at seed 0 in one program, computes what it computes alone
+    (its random draws, hyperparameters, callbacks, stopping and averaging its own)."""
+    requests = []
+    for name in ON_JAX:
+        plugin = PLUGINS.get(name)
+        changed = {key: _another(plugin, key) for key in plugin.replicable()}
+        runs = [
+            _run(experiment, 0, plugins=[name], model=model_for(name), epochs=2),
+            _run(experiment, 1, plugins={name: changed}, model=model_for(name), epochs=2),
+        ]
+        assert program_key(RunConfig.from_mapping(runs[0])) == program_key(RunConfig.from_mapping(runs[1])), name
+        requests += [{"replicas": runs}, runs[1]]
+    results = on_jax(requests, tmp_path)
+    for name, together, alone in zip(ON_JAX, results[::2], results[1::2]):
+        assert "failed" not in together["replicas"][1], (name, together)
+        try:
+            _close(together["replicas"][1], alone, 1e-4)
+        except AssertionError as error:
+            raise AssertionError(f"plugin {name}: {error}") from None
+    replicable = {name for name in ON_JAX if PLUGINS.get(name).replicable()}
+    assert {"l1", "l2", "l1l2", "orthogonal", "activity", "early_stopping", "gl", "pq", "up", "swa"} <= replicable
+    assert {"dropout", "dropconnect", "gaussian_noise", "gaussian_dropout", "sam", "fgsm"} <= replicable
+
+
+def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_run(client, tmp_path):
+    study = tmp_path / "study.yaml"
+    name = f"replicas-{tmp_path.name}"
+    study.write_text(
+        f"name: {name}\n"
+        "parameters: {train_size: 64, hidden_units: [8], epochs: 3, engine: jax}\n"
+        "grid: {plugins: [none, dropout]}\n"
+        "seeds: [0, 1, 2]\n"
+    )
+    grouped = regstudy_command("sweep", study, "--workers", "2")
+    assert grouped.returncode == 0, grouped.stderr[-2000:]
+    assert "6 to run in 2 group(s) of at most 16" in grouped.stdout
+    runs = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
+    assert len(runs) == 6 and {run.info.status for run in runs} == {"FINISHED"}
+    assert sorted(run.data.tags["seed"] for run in runs) == ["0", "0", "1", "1", "2", "2"]
+    for run in runs:
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == 3  # its own curve
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == ["notebook/01-train.ipynb"]
+    scores = {(run.data.tags["variant"], run.data.tags["seed"]): run.data.metrics["test_accuracy"] for run in runs}
+    alone = regstudy_command("sweep", study, "--workers", "2", "--force", "--replicas", "1")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert "6 to run in 6 group(s) of at most 1" in alone.stdout
+    again = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
+    latest = {}
+    for run in sorted(again, key=lambda run: run.info.start_time):
+        latest[(run.data.tags["variant"], run.data.tags["seed"])] = run.data.metrics["test_accuracy"]
+    assert latest.keys() == scores.keys()
+    for key, score in scores.items():
+        assert latest[key] == pytest.approx(score, abs=1e-6), key
