@@ -98,6 +98,12 @@ def _add_tune(commands) -> None:
         type=Path,
         help="where to write the best trial's parameters (default: <name>-best.yaml beside the file)",
     )
+    tune.add_argument(
+        "--replicas",
+        type=int,
+        help="the most trials asked at once, those of one program trained together (default: the file's, else 16 "
+        "on the jax engine and 1 on the others); 1 asks for each trial when a worker is free",
+    )
 
 
 def _add_readers(commands) -> None:
@@ -214,6 +220,10 @@ def _tune(arguments) -> int:
         raise ConfigError("--workers", arguments.workers, "expected an integer >= 1")
     search = load_search(arguments.search)  # validated before MLflow, Optuna's storage or papermill is touched
     trials = search.trials_asked(arguments.trials)
+    if arguments.replicas is not None:
+        from regstudy.validation import REPLICAS
+
+        REPLICAS.check("--replicas", arguments.replicas)
     best_file = arguments.output or arguments.search.parent / f"{search.name}-best.yaml"
     _writable_output(best_file)
     from regstudy import tracking
@@ -223,7 +233,9 @@ def _tune(arguments) -> int:
 
     storage = arguments.storage or tracking.search_storage()
     check_storage(storage)
-    tuned = tune(search, trials, arguments.workers, arguments.executor, arguments.scheduler, storage)
+    tuned = tune(
+        search, trials, arguments.workers, arguments.executor, arguments.scheduler, storage, replicas=arguments.replicas
+    )
     note = publish(tuned, best_file)
     print(summary_table(tuned))
     print(note)

@@ -127,10 +127,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
 class Held:
     """A value a layer reads without Keras tracking it as the layer's own: a variable of the model's state
-    (`Plugin.state_value`), which the model holds and the step maps; a layer saved alone keeps its number."""
+    (`Plugin.state_value`), which the model holds and the step maps, or what `then` computes from it when the
+    layer reads it (in the step, so from the replica's value); a layer saved alone keeps its number."""
 
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, variable, then=None):
+        self.variable, self.then = variable, then
+
+    @property
+    def value(self):
+        return self.variable if self.then is None else self.then(self.variable)
 
 
 def _rate(layer, name: str):
@@ -195,6 +200,26 @@ class StateGaussianNoise(keras.layers.GaussianNoise):
         return inputs + keras.random.normal(
             ops.shape(inputs), 0.0, stddev, dtype=self.compute_dtype, seed=self.seed_generator
         )
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class StateBatchNormalization(keras.layers.BatchNormalization):
+    """Keras' `BatchNormalization`, whose momentum may be a value of the model's state (`held`)."""
+
+    def __init__(self, *args, held=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held = held
+
+    @property
+    def momentum(self):
+        return self._momentum if getattr(self, "held", None) is None else self.held.value
+
+    @momentum.setter
+    def momentum(self, value):
+        self._momentum = value
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self._momentum}
 
 
 @keras.saving.register_keras_serializable(package="regstudy")

@@ -177,7 +177,7 @@ def run_replicas_notebook(
     runs: list[tuple[RunConfig, dict[str, str]]],
     output: Path | None = None,
     kernel: Kernel | None = None,
-    parameters: dict | None = None,
+    parameters: dict | list[dict] | None = None,
     created: list[str] | None = None,
 ) -> list[str]:
     """Create a run for each (config, tags) of `runs`, all of one program, and execute the training notebook
@@ -187,7 +187,9 @@ def run_replicas_notebook(
     of every run. A run the notebook left RUNNING (a crash before its end was recorded) is marked FAILED.
 
     Args:
-        output, kernel, parameters: as for `run_training_notebook`.
+        output, kernel: as for `run_training_notebook`.
+        parameters: the notebook's parameters beyond the runs' (`trial`), the same for every run, or a list of
+            each run's own. Defaults to None.
         created: a list the run ids are appended to as they are created, so that a caller knows them even if
             the execution fails. Defaults to None.
     """
@@ -199,15 +201,16 @@ def run_replicas_notebook(
                 client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **tags}
             )
         )
+    each = parameters if isinstance(parameters, list) else [parameters or {}] * len(runs)
     replicas = [
-        {**config.to_dict(), "run_id": run_id, "validated": config.digest()}
-        for (config, _), run_id in zip(runs[1:], run_ids[1:])
+        {**config.to_dict(), "run_id": run_id, "validated": config.digest(), **more}
+        for (config, _), run_id, more in zip(runs[1:], run_ids[1:], each[1:])
     ]
     (config, _), run_id = runs[0], run_ids[0]
     # The notebook's `train` ends the runs; this ends one only if the kernel could not.
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as endings:
-        for each in run_ids:
-            endings.enter_context(tracking.ending(client, each, status=None))
+        for started in run_ids:
+            endings.enter_context(tracking.ending(client, started, status=None))
         executed = Path(output) if output else Path(folder) / TRAIN_NOTEBOOK.name
         try:
             execute(
@@ -218,7 +221,7 @@ def run_replicas_notebook(
                     "run_id": run_id,
                     "validated": config.digest(),
                     **({"replicas": replicas} if replicas else {}),
-                    **(parameters or {}),
+                    **each[0],
                 },
                 kernel,
                 keep_kernel_output(client, run_ids),
@@ -226,8 +229,8 @@ def run_replicas_notebook(
             )
         finally:
             if executed.exists():
-                for each in run_ids:
-                    client.log_artifact(each, str(executed), "notebook")
+                for started in run_ids:
+                    client.log_artifact(started, str(executed), "notebook")
     return run_ids
 
 

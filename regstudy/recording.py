@@ -87,14 +87,19 @@ class Recorder:
         logger = EpochLogger(self.client, self.run_id, stopwatch=self.stopwatch)
         return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
 
-    def finish(self, history: dict[str, list[float]]) -> dict[str, float]:
-        """Compute and log the final metrics (and the model and figures if asked); return the metrics."""
+    def finish(self, history: dict[str, list[float]], evaluator=None) -> dict[str, float]:
+        """Compute and log the final metrics (and the model and figures if asked); return the metrics.
+
+        `evaluator` computes the loss and metrics of the trained model (`regstudy.engines.evaluator`), or None
+        for Keras' `evaluate`; a model a plugin's `end_of_training` returns is evaluated by Keras."""
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
         prepared = self.prepared
         model = prepared.model
         final_model = end_of_training(model, self.plugin_callbacks, prepared.data.x, prepared.splits.task)
-        metrics = evaluate(final_model, prepared.evaluation, prepared.splits.task)
+        metrics = evaluate(
+            final_model, prepared.evaluation, prepared.splits.task, evaluator if final_model is model else None
+        )
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(final_metrics(self.measuring))
         with self.stopwatch:
@@ -133,11 +138,17 @@ def end_of_training(model: keras.Model, callbacks: list, x_train: np.ndarray, ta
     return final
 
 
-def evaluate(model: keras.Model, data: dict[str, tuple[np.ndarray, np.ndarray]], task: str) -> dict[str, float]:
-    """Loss and score on each set (inputs, targets) with the final weights, and the generalization gaps."""
+def evaluate(
+    model: keras.Model, data: dict[str, tuple[np.ndarray, np.ndarray]], task: str, evaluator=None
+) -> dict[str, float]:
+    """Loss and score on each set (inputs, targets) with the final weights, and the generalization gaps;
+    computed by `evaluator(model, x, y)` if given, else by Keras' `evaluate`."""
     metrics = {}
     for name, (x, y) in data.items():
-        scores = model.evaluate(**_evaluation_data(x, y), verbose=0, return_dict=True)
+        if evaluator is not None:
+            scores = evaluator(model, x, y)
+        else:
+            scores = model.evaluate(**_evaluation_data(x, y), verbose=0, return_dict=True)
         metrics.update({f"{name}_{key}": float(value) for key, value in scores.items()})
     metrics["loss_gap"] = metrics["test_loss"] - metrics["train_loss"]
     if task == "classification":

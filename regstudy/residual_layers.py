@@ -36,13 +36,19 @@ class _Join(keras.layers.Layer):
 class _Gated(_Join):
     """A join of one branch that passes with probability `survival` and is scaled by it at inference."""
 
-    def __init__(self, survival, seed=None, **kwargs):
+    def __init__(self, survival, seed=None, held=None, **kwargs):
         super().__init__(seed, **kwargs)
         self.survival = survival
+        self.held = held  # the survival as a value of the model's state (`keras_additions.Held`), or None
+
+    @property
+    def probability(self):
+        """The survival probability the step reads: the held value of the state, else `survival`."""
+        return self.survival if self.held is None else self.held.value
 
     def call(self, inputs, training=None):
         (branch,) = inputs
-        return self.perturbed(branch) if training else branch * self.survival
+        return self.perturbed(branch) if training else branch * ops.cast(self.probability, branch.dtype)
 
     def perturbed(self, branch):
         raise NotImplementedError
@@ -64,7 +70,7 @@ class StochasticDepth(_Gated):
     """
 
     def perturbed(self, branch):
-        keep = self._per_example(branch, keras.random.uniform) < self.survival
+        keep = self._per_example(branch, keras.random.uniform) < ops.cast(self.probability, branch.dtype)
         return branch * ops.cast(keep, branch.dtype)
 
 
@@ -82,7 +88,9 @@ class ShakeDrop(_Gated):
     """
 
     def perturbed(self, branch):
-        gate = ops.cast(self._per_example(branch, keras.random.uniform) < self.survival, branch.dtype)
+        gate = ops.cast(
+            self._per_example(branch, keras.random.uniform) < ops.cast(self.probability, branch.dtype), branch.dtype
+        )
         alpha = self._per_example(branch, keras.random.uniform) * 2.0 - 1.0
         beta = self._per_example(branch, keras.random.uniform)
         forward = gate + alpha - gate * alpha

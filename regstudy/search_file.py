@@ -34,10 +34,10 @@ from typing import Any
 from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.search_space import SearchSpace
-from regstudy.validation import SEED, Interval, Options, check_file_name, check_keys
+from regstudy.validation import REPLICAS, SEED, Interval, Options, check_file_name, check_keys
 from regstudy.yaml_files import read_mapping
 
-SEARCH_KEYS = ("name", "parameters", "space", "objective", "folds", "trials", "sampler", "pruner")
+SEARCH_KEYS = ("name", "parameters", "space", "objective", "folds", "trials", "sampler", "pruner", "replicas")
 SAMPLER_OPTIONS = {"tpe": {"startup_trials": (Interval(int, 0, 10_000), 10)}, "random": {}, "grid": {}}
 """Each sampler's options, with the constraint and the default of each."""
 PRUNER_OPTIONS = {
@@ -70,6 +70,8 @@ class Search:
     pruner_options: dict[str, Any] = field(default_factory=dict)
     document: dict[str, Any] = field(default_factory=dict, compare=False)
     """The file as read, for the search's parent run."""
+    replicas: int | None = None
+    """The most trials of one program trained together (`regstudy.replicas`), or None for the default."""
 
     def trials_asked(self, trials: int | None) -> int:
         """The trials a `regstudy tune --trials` asks for, checked as the file's are (at most the grid's size
@@ -109,13 +111,26 @@ def load_search(path: str | Path) -> Search:
             raise ConfigError("pruner", pruner, "compares a trial's folds with the best trial's: set `folds`")
         if sampler == "grid":
             trials = _check_grid(space, trials)
+        replicas = REPLICAS.check("replicas", document["replicas"]) if "replicas" in document else None
     except ConfigError as error:
         raise error.located(source=source) from None
     fixed = {key: value for key, value in base.to_dict().items() if key in parameters or key == "dataset_options"}
     if folds:
         fixed["folds"] = folds
     return Search(
-        name, fixed, space, objective, trials, sampler, seed, pruner, folds, sampler_options, pruner_options, document
+        name,
+        fixed,
+        space,
+        objective,
+        trials,
+        sampler,
+        seed,
+        pruner,
+        folds,
+        sampler_options,
+        pruner_options,
+        document,
+        replicas,
     )
 
 

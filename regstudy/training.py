@@ -71,9 +71,9 @@ def train(
         validated: the `RunConfig.digest()` of the parameters, from a process that validated them (`regstudy
             run` and sweeps pass it), so that they are not validated again. Defaults to None.
         replicas: other runs to train together with this one, as replicas of one program (see
-            `train_replicas`; sweeps pass them): each the parameters of a run of the same program, with its
-            `run_id` and `validated`. Each is recorded in its own run; this returns this run's result.
-            Defaults to None.
+            `train_replicas`; sweeps and searches pass them): each the parameters of a run of the same
+            program, with its `run_id`, `validated` and `trial`. Each is recorded in its own run; this
+            returns this run's result. Defaults to None.
         **parameters: see `RunConfig`.
 
     >>> result = regstudy.train(dataset="digits", plugins={"l2": {"l2": 1e-4}}, epochs=5)
@@ -82,12 +82,13 @@ def train(
     config = RunConfig.trusted(parameters, validated)
     if not replicas:
         return train_config(config, run_id=run_id, trial=trial)
-    configs, run_ids = [config], [run_id]
+    configs, run_ids, trials = [config], [run_id], [trial]
     for replica in replicas:
         other = dict(replica)
         run_ids.append(other.pop("run_id", None))
+        trials.append(other.pop("trial", None))
         configs.append(RunConfig.trusted(other, other.pop("validated", None)))
-    results = train_replicas(configs, run_ids)
+    results = train_replicas(configs, run_ids, trials)
     if isinstance(results[0], Exception):
         raise results[0]
     return results[0]
@@ -136,8 +137,8 @@ def train_replicas(
     """
     started = time.perf_counter()
     use_backend_of(configs[0].engine)
-    from regstudy.engines import fit_replicas
-    from regstudy.preparation import prepare
+    from regstudy.engines import evaluator, fit_replicas
+    from regstudy.preparation import EVALUATION_BATCH_SIZE, prepare
     from regstudy.recording import Recorder
 
     prepared = [prepare(config) for config in configs]
@@ -158,7 +159,8 @@ def train_replicas(
             [recorder.callbacks(trial) for recorder, trial in zip(recorders, trials or [None] * len(configs))],
         )
         stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds))
-        results = [_finish(*each) for each in zip(recorders, histories)]
+        measure = evaluator(configs[0].engine, prepared[0].model, EVALUATION_BATCH_SIZE)
+        results = [_finish(*each, measure) for each in zip(recorders, histories)]
         stages.mark("evaluating")
         for recorder, result in zip(recorders, results):
             seconds = recorder.log_seconds(stages.seconds)
@@ -195,10 +197,10 @@ def _compiling(epochs: list[float]) -> float:
     return max(0.0, epochs[0] - statistics.median(epochs[1:])) if len(epochs) > 1 else 0.0
 
 
-def _finish(recorder, history: dict[str, list[float]]) -> TrainResult | TrainingError:
+def _finish(recorder, history: dict[str, list[float]], evaluator) -> TrainResult | TrainingError:
     """Record a replica's end: its result, or the error that ended its run FAILED (the others go on)."""
     try:
-        metrics = recorder.finish(history)
+        metrics = recorder.finish(history, evaluator)
     except TrainingError as error:
         fail_run(recorder.client, recorder.run_id, f"{type(error).__name__}: {error}")
         return error

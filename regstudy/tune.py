@@ -27,12 +27,14 @@ from optuna.trial import TrialState
 
 from regstudy import tracking
 from regstudy.config import RunConfig
+from regstudy.engines import ENGINES
 from regstudy.errors import ConfigError
 from regstudy.pruning import PRUNED_EPOCH_METRIC, TrialLink, open_storage
+from regstudy.replicas import DEFAULT_REPLICAS, groups
 from regstudy.search_file import Search
 from regstudy.study import describe
 from regstudy.tracking import FOLD_TAG, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_STATE_TAG, TRIAL_TAG
-from regstudy.workers import alone, check_executor, execute_run, executor, threads_per_worker
+from regstudy.workers import alone, check_executor, execute_run, execute_runs, executor, threads_per_worker
 
 INTERRUPTED = "interrupted"
 """User attribute of a trial its process left running: it is FAIL in Optuna, retried, and not counted."""
@@ -89,6 +91,26 @@ def run_trial(
     return outcome
 
 
+def run_trials(
+    configs: list[RunConfig], tags: list[dict[str, str]], tracking_uri: str, threads: int | None, links: list[TrialLink]
+) -> list[TrialRun]:
+    """Run trials of one program (one run each: no folds) together in this worker, as replicas of one program
+    (`execute_runs`), each reporting its own epochs to its own trial; each trial's outcome. Never raises."""
+    results = execute_runs(configs, tags, tracking_uri, threads, [{"trial": link.to_dict()} for link in links])
+    outcomes = []
+    for (run_id, failure, seconds), link in zip(results, links):
+        outcome, scores = TrialRun(seconds=seconds, failure=failure), []
+        if not failure:
+            outcome.run_ids.append(run_id)
+            try:
+                _reported(outcome, scores, run_id, link, 0, 1)
+                outcome.value = scores[0]
+            except Exception as error:  # noqa: BLE001  (the store failed: the trial fails)
+                outcome.failure = f"{type(error).__name__}: {error}"
+        outcomes.append(outcome)
+    return outcomes
+
+
 def _reported(outcome: TrialRun, scores: list[float], run_id: str, link: TrialLink, fold: int, folds: int) -> bool:
     """Read a finished run's validation score into `scores` and whether the pruner stopped it; with folds,
     report the fold's score to the trial. Returns whether the trial's remaining folds are pruned."""
@@ -124,6 +146,7 @@ def tune(
     scheduler: str | None = None,
     storage: str | None = None,
     echo: Callable[[str], None] = print,
+    replicas: int | None = None,
 ) -> Tuned:
     """Run the trials `search` still lacks, up to `trials` (default: the search file's) ended trials.
 
@@ -133,6 +156,11 @@ def tune(
         executor_kind: "local" (a process pool) or "dask". Defaults to "local".
         scheduler: a Dask scheduler's address, or None to start a LocalCluster. Defaults to None.
         storage: Optuna's database URL. Defaults to None (`tracking.search_storage()`).
+        replicas: the most trials asked at once, of which those of one program train together (`run_trials`);
+            None for the search file's, else `DEFAULT_REPLICAS` on an engine that trains replicas in one
+            program (the jax engine) and 1 (each trial asked when a worker is free) on the others. Asking
+            several trials before the earlier ones end changes what a model-based sampler (TPE) proposes, not
+            that one worker gives the same trials for the same file and seed. Defaults to None.
     """
     check_executor(executor_kind)
     target = trials or search.trials
@@ -168,11 +196,21 @@ def tune(
                 f"{max(0, target - ended)} to run on {workers} {executor_kind} worker(s); Optuna study in {storage}"
             )
             try:
-                runner.run(target - ended, workers, executor_kind, scheduler, echo)
+                runner.run(target - ended, workers, executor_kind, scheduler, echo, _asked(search, replicas))
             except KeyboardInterrupt:
                 runner.retry_interrupted()
                 raise
     return Tuned(search, study, parent_id, storage)
+
+
+def _asked(search: Search, replicas: int | None) -> int:
+    """How many trials to ask for at a time (see `tune`'s `replicas`); 1 with folds, whose trials train alone."""
+    if search.folds:
+        return 1
+    if replicas or search.replicas:
+        return replicas or search.replicas
+    engine = search.parameters.get("engine", "graph")
+    return DEFAULT_REPLICAS if ENGINES.get(engine).trains_replicas else 1
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -230,24 +268,34 @@ class _Trials:
         self.threads: int | None = None  # TensorFlow's threads in each worker's kernel, set by `run`
 
     def run(
-        self, count: int, workers: int, executor_kind: str, scheduler: str | None, echo: Callable[[str], None]
+        self,
+        count: int,
+        workers: int,
+        executor_kind: str,
+        scheduler: str | None,
+        echo: Callable[[str], None],
+        replicas: int = 1,
     ) -> None:
-        """Run `count` more trials, `workers` at once, echoing each as it ends."""
+        """Run `count` more trials, `workers` groups at once, echoing each as it ends: Optuna is asked for up
+        to `replicas` trials at a time, and those of one program train together (`run_trials`)."""
         self.threads = threads_per_worker(workers, scheduler)
         ran, running = [], {}
         with executor(executor_kind, workers, scheduler) as (submit, completed):
             while running or len(ran) < count:
-                while len(running) < workers and len(ran) + len(running) < count:
-                    trial, future = self.start(submit)
-                    if future is None:  # what it drew cannot train: it has ended already
-                        ran.append(self.end(trial, TrialRun(failure=trial.user_attrs["failure"])))
-                        echo(_line(ran[-1], self.search))
-                    else:
-                        running[future] = trial
+                while len(running) < workers and len(ran) + sum(map(len, running.values())) < count:
+                    asked = min(replicas, count - len(ran) - sum(map(len, running.values())))
+                    for trials, future in self.start(submit, asked):
+                        if future is None:  # what it drew cannot train: it has ended already
+                            ran.append(self.end(trials[0], TrialRun(failure=trials[0].user_attrs["failure"])))
+                            echo(_line(ran[-1], self.search))
+                        else:
+                            running[future] = trials
                 if running:
                     future = next(iter(completed(list(running))))
-                    ran.append(self.end(running.pop(future), future.result()))
-                    echo(_line(ran[-1], self.search))
+                    trials, outcomes = running.pop(future), future.result()
+                    for trial, outcome in zip(trials, outcomes if isinstance(outcomes, list) else [outcomes]):
+                        ran.append(self.end(trial, outcome))
+                        echo(_line(ran[-1], self.search))
 
     def retry_interrupted(self) -> None:
         """End FAIL each trial still RUNNING (only this process runs the search: whoever ran it was interrupted),
@@ -261,9 +309,29 @@ class _Trials:
         for run in tracking.search_runs(self.client, name, running):
             tracking.fail_run(self.client, run.info.run_id, "interrupted: the search that started it stopped", "KILLED")
 
-    def start(self, submit: Callable) -> tuple[optuna.Trial, Any]:
-        """Ask Optuna for a trial and submit its runs; the future is None if what the trial drew cannot train
-        (the reason is its `failure` user attribute)."""
+    def start(self, submit: Callable, asked: int = 1) -> list[tuple[list[optuna.Trial], Any]]:
+        """Ask Optuna for `asked` trials and submit their runs: each trial alone (`run_trial`), or with more
+        than one asked, the trials of one program together (`run_trials`); (trials, future) for each
+        submission, the future None for a trial whose draw cannot train (the reason is its `failure`)."""
+        drawn = [self._draw() for _ in range(asked)]
+        started: list[tuple[list[optuna.Trial], Any]] = [([trial], None) for trial, configs, _ in drawn if not configs]
+        ready = [(trial, configs, link) for trial, configs, link in drawn if configs]
+        uri = tracking.tracking_uri()
+        if asked == 1 or self.search.folds:
+            for trial, configs, link in ready:
+                tags = [self._tags(trial.number, config) for config in configs]
+                started.append(([trial], submit(run_trial, configs, tags, uri, self.threads, link)))
+            return started
+        for group in groups([configs[0] for _, configs, _ in ready], asked):
+            trials, configs, links = zip(*(ready[index] for index in group))
+            tags = [self._tags(trial.number, each[0]) for trial, each in zip(trials, configs)]
+            runs = [each[0] for each in configs]
+            started.append((list(trials), submit(run_trials, runs, tags, uri, self.threads, list(links))))
+        return started
+
+    def _draw(self) -> tuple[optuna.Trial, list[RunConfig] | None, TrialLink | None]:
+        """Ask Optuna for a trial, from the sampler seeded for its position; its runs' configs (one per fold)
+        and its link, or None for both if what it drew cannot train (its `failure` says why)."""
         search = self.search
         position = sum(
             1
@@ -279,12 +347,11 @@ class _Trials:
             configs = [trial_config(search, parameters, fold) for fold in folds]
         except ConfigError as error:  # e.g. a drawn `swa.start_epoch` beyond drawn `epochs`
             trial.set_user_attr("failure", str(error))
-            return trial, None
-        tags = [self._tags(trial.number, config) for config in configs]
+            return trial, None, None
         link = TrialLink(
             self.storage, search.name, trial._trial_id, search.objective, search.pruner, search.pruner_options
         )
-        return trial, submit(run_trial, configs, tags, tracking.tracking_uri(), self.threads, link)
+        return trial, configs, link
 
     def end(self, trial: optuna.Trial, outcome: TrialRun) -> optuna.trial.FrozenTrial:
         """Tell Optuna how the trial ended (COMPLETE, PRUNED or FAIL) and tag its runs with the state."""

@@ -63,10 +63,11 @@ def execute_runs(
     tags: list[dict[str, str]],
     tracking_uri: str,
     threads: int | None = None,
-    notebook_parameters: dict[str, Any] | None = None,
+    notebook_parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> list[tuple[str | None, str | None, float]]:
     """`execute_run` for runs of one program (`regstudy.replicas`), trained together by one execution of the
-    training notebook; each run's (run id, failure, seconds), its failure read from its run's end."""
+    training notebook; each run's (run id, failure, seconds), its failure read from its run's end.
+    `notebook_parameters` may be a list of each run's own (a search's `trial`)."""
     # Here, in the worker: the parent that submits the runs needs neither papermill nor Jupyter's client.
     from regstudy import tracking
     from regstudy.notebooks import run_replicas_notebook, warm_kernel

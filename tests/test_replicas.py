@@ -7,7 +7,9 @@ compute what its run alone computes, whichever other runs share its program.
 import dataclasses
 
 import numpy as np
+import optuna
 import pytest
+import yaml
 from jax_jobs import on_jax
 
 from regstudy import PLUGINS, RunConfig
@@ -156,3 +158,42 @@ def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_
     assert latest.keys() == scores.keys()
     for key, score in scores.items():
         assert latest[key] == pytest.approx(score, abs=1e-6), key
+
+
+def test_a_search_on_jax_trains_the_trials_of_one_program_together_as_they_train_alone(client, tmp_path):
+    """Optuna is asked for the trials at once; those of one program (here all: the learning rate and L2's
+    strength are values of the state) train as one group, each its own trial and run, with what it scores alone."""
+    document = {
+        "parameters": {"train_size": 64, "hidden_units": [8], "epochs": 3, "engine": "jax"},
+        "space": {
+            "learning_rate": {"log_uniform": [1.0e-3, 3.0e-2]},
+            "plugins": {"l2": {"optional": False, "l2": {"log_uniform": [1.0e-6, 1.0e-2]}}},
+        },
+        "objective": "val_accuracy",
+        "trials": 4,
+        "sampler": {"name": "random", "seed": 3},
+        "pruner": "none",
+    }
+    scores = {}
+    for label, more in (("together", []), ("alone", ["--replicas", "1"])):
+        name = f"replicas-search-{label}-{tmp_path.name}"
+        path = tmp_path / f"{label}.yaml"
+        path.write_text(yaml.safe_dump({"name": name, **document}))
+        done = regstudy_command("tune", path, "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", *more)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "trial"]
+        assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
+        groups_seen = {run.data.tags["replica_group"] for run in runs}
+        assert len(groups_seen) == (1 if label == "together" else 4)
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+        assert [trial.state.name for trial in study.trials] == ["COMPLETE"] * 4
+        for trial in study.trials:
+            (run,) = [run for run in runs if run.data.tags["trial"] == str(trial.number)]
+            assert trial.value == run.data.metrics["validation_accuracy"]
+            drawn = trial.user_attrs["parameters"]
+            assert float(run.data.params["l2.l2"]) == pytest.approx(drawn["plugins"]["l2"]["l2"])
+            assert float(run.data.params["learning_rate"]) == pytest.approx(drawn["learning_rate"])
+        scores[label] = [(trial.params, trial.value) for trial in study.trials]
+    for (params, value), (alone_params, alone_value) in zip(scores["together"], scores["alone"]):
+        assert params == alone_params  # the same draws, seeded by each trial's position
+        assert value == pytest.approx(alone_value, abs=1e-6)

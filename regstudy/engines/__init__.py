@@ -23,11 +23,31 @@ same for every engine.
 import importlib
 import pkgutil
 
-from regstudy.engines.base import ENGINES, Engine, EpochData, drive, drive_replicas, epoch_order, fit, fit_replicas
+from regstudy.engines.base import (
+    ENGINES,
+    Engine,
+    EpochData,
+    drive,
+    drive_replicas,
+    epoch_order,
+    evaluator,
+    fit,
+    fit_replicas,
+)
 
 # Every module of this package registers the engine it holds: a new engine is a new module here (and its README
 # row). They import TensorFlow, Keras and JAX only when an epoch is trained.
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["ENGINES", "Engine", "EpochData", "drive", "drive_replicas", "epoch_order", "fit", "fit_replicas"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EpochData",
+    "drive",
+    "drive_replicas",
+    "epoch_order",
+    "evaluator",
+    "fit",
+    "fit_replicas",
+]

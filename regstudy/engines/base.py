@@ -69,6 +69,12 @@ class Engine:
         """
         return [self.fit(model, each, epochs, chosen) for model, each, chosen in zip(models, data, callbacks)]
 
+    def evaluator(self, model: keras.Model, batch_size: int):
+        """`evaluate(model, x, y) -> {metric: value}`, the loss and metrics of a trained replica of `model`'s
+        program on `(x, y)` in batches of `batch_size`, as Keras' `evaluate` computes them, from programs
+        compiled once for every replica; or None (this default) to let Keras' `evaluate` do it."""
+        return None
+
 
 ENGINES: Registry[type[Engine]] = Registry("engine", group="regstudy.engines", base=Engine)
 """Every engine by name: built-ins in this package, third parties through entry points."""
@@ -84,6 +90,11 @@ def fit_replicas(
 ) -> list[dict[str, list[float]]]:
     """Train replicas (`Engine.fit_replicas`) with the engine named `engine`; return their histories."""
     return ENGINES.get(engine)().fit_replicas(models, data, epochs, callbacks)
+
+
+def evaluator(engine: str, model: keras.Model, batch_size: int):
+    """The engine's evaluator for replicas of `model`'s program (`Engine.evaluator`), or None."""
+    return ENGINES.get(engine)().evaluator(model, batch_size)
 
 
 def drive(model, data: EpochData, epochs: int, callbacks: list, run_epoch) -> dict[str, list[float]]:

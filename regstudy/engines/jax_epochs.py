@@ -48,6 +48,33 @@ class JaxEngine(Engine):
             return [self.fit(models[0], data[0], epochs, callbacks[0])]
         return drive_replicas(models, data, epochs, callbacks, replicas_function(models, data))
 
+    def evaluator(self, model, batch_size):
+        return evaluation_function(model, batch_size)
+
+
+def evaluation_function(model: keras.Model, batch_size: int) -> Callable:
+    """`evaluate(replica, x, y) -> {metric: value}`: `model`'s own `test_step` over the batches of `(x, y)`,
+    jitted once for each shape of `x`, on the weights of `replica` (`model` or another model of its program),
+    as Keras' `evaluate` computes them (its metrics accumulate over the batches from their start)."""
+    import jax
+
+    model.reset_metrics()
+    reset = [variable.value for variable in model.metrics_variables]
+
+    @jax.jit
+    def measure(trainable, non_trainable, x, y):
+        state = (trainable, non_trainable, reset)
+        for start in range(0, x.shape[0], batch_size):
+            logs, state = model.test_step(state, (x[start : start + batch_size], y[start : start + batch_size]))
+        return logs
+
+    def evaluate(replica: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        trainable = [variable.value for variable in replica.trainable_variables]
+        non_trainable = [variable.value for variable in replica.non_trainable_variables]
+        return {name: float(value) for name, value in measure(trainable, non_trainable, x, y).items()}
+
+    return evaluate
+
 
 def epoch_function(model: keras.Model, data: EpochData) -> Callable:
     """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""

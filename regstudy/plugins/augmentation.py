@@ -38,6 +38,7 @@ class Mixup(Plugin):
         alpha: the Beta distribution's parameter, > 0; small values mix little. Defaults to 0.2.
     """
 
+    in_state = ("alpha",)
     parameter_constraints = {"alpha": Interval(float, 0, None, closed="neither")}
 
     def __init__(self, alpha=0.2):
@@ -45,6 +46,7 @@ class Mixup(Plugin):
 
     def batch_transform(self, image_shape):
         layer = keras.layers.MixUp(alpha=self.alpha)
+        layer.alpha = self.state_value("alpha")  # drawn from in the step: the replica's value (`in_state`)
 
         def transform(x, y, seed):
             mixed, labels, _, _ = mix(layer, x, y, seed)

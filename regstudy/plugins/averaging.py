@@ -85,6 +85,7 @@ class Lookahead(Plugin):
         alpha: the slow weights' step size, in (0, 1]. Defaults to 0.5.
     """
 
+    in_state = ("alpha",)
     parameter_constraints = {
         "k": Interval(int, 1, 100_000, limit=True),
         "alpha": Interval(float, 0, 1, closed="right"),
@@ -97,7 +98,7 @@ class Lookahead(Plugin):
     def after_update(self, model):
         from regstudy.weight_averaging import Lookahead
 
-        return Lookahead(model.trainable_variables, self.k, self.alpha)
+        return Lookahead(model.trainable_variables, self.k, self.state_value("alpha"))
 
 
 @register("snapshot_ensemble")

@@ -22,6 +22,7 @@ class BatchNorm(Plugin):
         momentum: the moving averages' momentum, in [0, 1). Defaults to 0.99.
     """
 
+    in_state = ("momentum",)
     parameter_constraints = {"momentum": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, momentum=0.99):
@@ -31,7 +32,9 @@ class BatchNorm(Plugin):
         require_hidden_layers(self, run)
 
     def hidden_layers(self):
-        return [keras.layers.BatchNormalization(momentum=self.momentum)]
+        from regstudy.keras_additions import Held, StateBatchNormalization
+
+        return [StateBatchNormalization(momentum=self.momentum, held=Held(self.state_value("momentum")))]
 
 
 @register("spectral_norm")

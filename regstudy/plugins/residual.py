@@ -32,6 +32,7 @@ class _DecayingSurvival(_ResidualPlugin):
     layer: ClassVar[str] = ""
     """The name of its layer in `regstudy.residual_layers`."""
 
+    in_state = ("survival",)
     parameter_constraints = {"survival": SURVIVAL}
 
     def __init__(self, survival=0.5):
@@ -39,9 +40,11 @@ class _DecayingSurvival(_ResidualPlugin):
 
     def residual_join(self, block, blocks):
         from regstudy import residual_layers
+        from regstudy.keras_additions import Held
 
         layer = getattr(residual_layers, self.layer)
-        return layer(residual_layers.linear_decay(block, blocks, self.survival))
+        held = Held(self.state_value("survival"), lambda last: residual_layers.linear_decay(block, blocks, last))
+        return layer(residual_layers.linear_decay(block, blocks, self.survival), held=held)
 
 
 @register("stochastic_depth")
