@@ -72,3 +72,27 @@ def test_the_jax_path_trains_the_reference_in_a_process_of_its_own():
     epochs, accuracy = bench.jax_fit(0)
     assert len(epochs) == bench.REFERENCE["epochs"] and all(seconds > 0 for seconds in epochs)
     assert 0.9 < accuracy <= 1
+
+
+def test_the_study_rows_give_the_ratios_the_stage_shares_and_the_paired_accuracy_differences():
+    stages = {"building": 10.0, "compiling": 30.0, "steps": 50.0, "evaluating": 5.0, "logging": 5.0}
+    accuracy = {("a", "0"): 0.9, ("a", "1"): 0.8, ("b", "0"): 0.7}
+    paths = {
+        "fast": {"wall": 100.0, "runs": 3, "groups": 2, "in groups": 150.0, "stages": stages, "accuracy": accuracy},
+        "alone": {"wall": 400.0, "runs": 3, "groups": 3, "in groups": 390.0, "stages": stages, "accuracy": accuracy},
+        "fast, 16 seeds": {"wall": 300.0, "runs": 16, "groups": 2, "in groups": 500.0, "stages": stages},
+    }
+    rows = {row[0]: row[1] for row in bench._study_rows(paths)}
+    assert rows["default study (3 runs, jax engine, 2 workers): fast path vs `replicas: 1`"].endswith("(4.00×)")
+    assert "(0.75× the time)" in next(value for key, value in rows.items() if "16 seeds" in key)
+    assert "3 of 3 runs identical" in rows["test accuracy, fast path − runs alone, same variant and seed"]
+    # The workers' time is 2 × 100 s: the steps' 50 s are a quarter of it, and 50 s are outside the groups.
+    assert rows["fast path's time: steps (the training steps and callbacks)"] == "50 s (25% of the workers' time)"
+    assert rows["fast path's time: the rest (notebooks, kernels, scheduling, idle workers)"] == "50 s (25%)"
+
+
+def test_the_cpu_peak_is_cores_times_clock_times_flops_a_cycle():
+    peak, how = bench.cpu_peak_gflops()
+    cores, ghz, per_cycle = how.split(" × ")
+    assert peak == pytest.approx(int(cores.split()[0]) * float(ghz.split()[0]) * int(per_cycle.split()[0]), rel=0.01)
+    assert int(per_cycle.split()[0]) in (8, 16, 32, 64)
