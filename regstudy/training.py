@@ -178,13 +178,14 @@ class _Stages:
         self.recorders, self.last, self.logged = recorders, started, 0.0
         self.seconds = {"replicas": float(len(recorders)), "group_logging_seconds": 0.0}
 
-    def mark(self, stage: str | None = None, compiling: float = 0.0) -> None:
-        """End the stage that began at the last mark (`stage`, or None for MLflow's writes only)."""
+    def mark(self, stage: str | None = None, compiling: float | None = None) -> None:
+        """End the stage that began at the last mark (`stage`, or None for MLflow's writes only), of which
+        `compiling` seconds, if given, were compiling."""
         now, logged = time.perf_counter(), sum(recorder.stopwatch.seconds for recorder in self.recorders)
         writing = logged - self.logged
         if stage is not None:
-            self.seconds[f"group_{stage}_seconds"] = now - self.last - writing - compiling
-        if compiling:
+            self.seconds[f"group_{stage}_seconds"] = now - self.last - writing - (compiling or 0.0)
+        if compiling is not None:
             self.seconds["group_compiling_seconds"] = compiling
         self.seconds["group_logging_seconds"] += writing if stage is not None else now - self.last
         self.last, self.logged = now, logged

@@ -5,6 +5,11 @@ compute what its run alone computes, whichever other runs share its program.
 """
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import optuna
@@ -144,6 +149,16 @@ def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_
     runs = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
     assert len(runs) == 6 and {run.info.status for run in runs} == {"FINISHED"}
     assert sorted(run.data.tags["seed"] for run in runs) == ["0", "0", "1", "1", "2", "2"]
+    by_group = {}
+    for run in runs:
+        by_group.setdefault(run.data.tags["replica_group"], []).append(run)
+    assert sorted(map(len, by_group.values())) == [3, 3]
+    for first, members in by_group.items():
+        assert first in {run.info.run_id for run in members}  # the group's first run names it
+        assert {run.data.metrics["replicas"] for run in members} == {3.0}
+        for stage in ("building", "compiling", "steps", "evaluating", "logging"):
+            assert len({run.data.metrics[f"group_{stage}_seconds"] for run in members}) == 1  # the group's
+            assert members[0].data.metrics[f"group_{stage}_seconds"] >= 0.0
     for run in runs:
         assert len(client.get_metric_history(run.info.run_id, "loss")) == 3  # its own curve
         assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == ["notebook/01-train.ipynb"]
@@ -197,3 +212,43 @@ def test_a_search_on_jax_trains_the_trials_of_one_program_together_as_they_train
     for (params, value), (alone_params, alone_value) in zip(scores["together"], scores["alone"]):
         assert params == alone_params  # the same draws, seeded by each trial's position
         assert value == pytest.approx(alone_value, abs=1e-6)
+
+
+def test_a_grouped_sweep_killed_with_sigkill_reruns_exactly_the_runs_that_did_not_finish(client, tmp_path):
+    """Two programs of two seeds each on one worker: the first group finishes, the second is killed while it
+    trains; the next sweep ends its two runs KILLED and trains exactly those two again, as one group."""
+    name = f"replicas-killed-{tmp_path.name}"
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        f"name: {name}\n"
+        "parameters: {train_size: 64, hidden_units: [8], engine: jax}\n"
+        "grid: [{plugins: [none], epochs: 2}, {plugins: [l2], epochs: 3000}]\n"
+        "seeds: [0, 1]\n"
+    )
+
+    def variants():
+        return [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
+
+    command = subprocess.Popen([sys.executable, "-m", "regstudy.cli", "sweep", str(study), "--workers", "1"])
+    deadline, statuses = time.monotonic() + 300, []
+    while time.monotonic() < deadline:
+        runs = variants()
+        statuses = sorted(run.info.status for run in runs)
+        if statuses == ["FINISHED", "FINISHED", "RUNNING", "RUNNING"] and all(run.data.params for run in runs):
+            break
+        time.sleep(0.3)
+    else:
+        command.kill()
+        pytest.fail(f"the sweep never had a finished group and one training: {statuses}")
+    os.kill(command.pid, signal.SIGKILL)
+    command.wait()
+    finished_first = {run.info.run_id for run in runs if run.info.status == "FINISHED"}
+
+    done = regstudy_command("sweep", study, "--workers", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 already finished, 2 to run in 1 group(s)" in done.stdout
+    runs = variants()
+    assert sorted(run.info.status for run in runs) == ["FINISHED"] * 4 + ["KILLED"] * 2
+    finished = [run for run in runs if run.info.status == "FINISHED"]
+    assert finished_first <= {run.info.run_id for run in finished}
+    assert len({(run.data.tags["variant"], run.data.tags["seed"]) for run in finished}) == 4
