@@ -173,19 +173,12 @@ def tune(
         tags = {ROLE_TAG: "search", SEARCH_TAG: search.name}
         parent_id = tracking.open_parent_run(client, search.name, tags, "search.yaml", search.document, "regstudy tune")
         # What a search is (the same at every resume: `_open_study` refuses another); the budget may grow.
+        asked = _asked(search, replicas)
         tracking.log_at_once(
             client,
             parent_id,
-            params={
-                "objective": search.objective,
-                "direction": search.direction,
-                "folds": search.folds,
-                "sampler": search.sampler,
-                "sampler.seed": search.seed,
-                "pruner": search.pruner,
-                **{f"pruner.{key}": value for key, value in search.pruner_options.items()},
-            },
-            tags={"trials": target, "optuna.storage": storage},
+            params=_what_it_is(search),
+            tags={"trials": target, "optuna.storage": storage, "asked": asked},
         )
         runner = _Trials(study, database, search, client, parent_id, storage)
         with tracking.ending(client, parent_id):
@@ -196,11 +189,24 @@ def tune(
                 f"{max(0, target - ended)} to run on {workers} {executor_kind} worker(s); Optuna study in {storage}"
             )
             try:
-                runner.run(target - ended, workers, executor_kind, scheduler, echo, _asked(search, replicas))
+                runner.run(target - ended, workers, executor_kind, scheduler, echo, asked)
             except KeyboardInterrupt:
                 runner.retry_interrupted()
                 raise
     return Tuned(search, study, parent_id, storage)
+
+
+def _what_it_is(search: Search) -> dict[str, Any]:
+    """The parent run's params: what the search is, the same at every resume."""
+    return {
+        "objective": search.objective,
+        "direction": search.direction,
+        "folds": search.folds,
+        "sampler": search.sampler,
+        "sampler.seed": search.seed,
+        "pruner": search.pruner,
+        **{f"pruner.{key}": value for key, value in search.pruner_options.items()},
+    }
 
 
 def _asked(search: Search, replicas: int | None) -> int:
