@@ -7,7 +7,7 @@ The modules stand in layers, from the bottom up; a module imports only from its 
 and no two modules import each other, even lazily (`tests/test_structure.py` checks both). A package named
 here (`data`, `plugins`, `engines`, `questions`) holds all its modules.
 
-1. values, checks and the store: errors, validation, configurable, registry, paths, yaml_files, grid,
+1. values, checks and the store: errors, lazy_modules, validation, configurable, registry, paths, yaml_files, grid,
    significance, determinism, figures, rendering, tracking, pruning
 2. data and plugins: data, plugins, keras_additions, residual_layers, weight_averaging, prechelt, weights,
    combination

@@ -340,9 +340,10 @@ STAGES = {
 
 
 def study_paths(folder: Path, study: Path = DEFAULT_STUDY, workers: int = 2) -> dict[str, dict]:
-    """The study swept three ways on `workers` workers, each into a new experiment: on the fast path (replica
-    groups), with `replicas: 1` (each run alone), and on the fast path at 16 seeds; each sweep's wall time, its
-    runs' test accuracies by (variant, seed), and the seconds of its groups' stages (`_group_stages`)."""
+    """The study swept three ways on `workers` workers, each into a new experiment and with an empty XLA
+    compilation cache: on the fast path (replica groups), with `replicas: 1` (each run alone), and on the fast
+    path at 16 seeds; each sweep's wall time, its runs' test accuracies by (variant, seed), and the seconds of
+    its groups' stages (`_group_stages`)."""
     import yaml
 
     from regstudy.study import load_study
@@ -357,7 +358,18 @@ def study_paths(folder: Path, study: Path = DEFAULT_STUDY, workers: int = 2) -> 
         path = folder / f"{name}.yaml"
         path.write_text(yaml.safe_dump({**document, "name": name, "seeds": seeds}))
         loaded = load_study(path)
-        wall = _timed(functools.partial(sweep, loaded, workers=workers, replicas=replicas, echo=lambda text: None))
+        # Each sweep compiles into an empty XLA cache that keeps every program, as regstudy's own does on a
+        # first `make study` (the sweep's kernels inherit these variables).
+        cache = {
+            "JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="regstudy-bench-jax-", dir=folder),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        }
+        os.environ.update(cache)
+        try:
+            wall = _timed(functools.partial(sweep, loaded, workers=workers, replicas=replicas, echo=lambda text: None))
+        finally:
+            for variable in cache:
+                del os.environ[variable]
         measured[label] = {"wall": wall, "runs": len(loaded.runs), **_group_stages(name)}
     return measured
 

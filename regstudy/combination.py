@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins import PLUGINS, Plugin, RunDescription
 
 if TYPE_CHECKING:
     import numpy as np
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 class Combination:

@@ -74,7 +74,7 @@ def sweep(
             Outcome(v, finished[v.key].info.run_id, skipped=True) for v in study.runs if v.key in finished and not force
         ]
         pending = [v for v in study.runs if force or v.key not in finished]
-        together = [[pending[i] for i in group] for group in groups([v.config for v in pending], size)]
+        together = _pending_groups(study, size, {v.key for v in pending})
         echo(
             f"study '{study.name}': {len(study.runs)} runs ({study.variant_count} variants × seeds); "
             f"{len(outcomes)} already finished, {len(pending)} to run in {len(together)} group(s) of at most "
@@ -87,6 +87,14 @@ def sweep(
             end.status, end.reason = "FAILED", f"{failed} of {len(outcomes)} runs failed"
     order = {v.key: index for index, v in enumerate(study.runs)}
     return sorted(outcomes, key=lambda outcome: order[outcome.variant.key])
+
+
+def _pending_groups(study: Study, size: int, pending: set[tuple[str, str]]) -> list[list[Variant]]:
+    """The study's groups (`regstudy.replicas.groups`, planned over all its runs, so that a run always trains
+    in the same group: a replica's numbers depend on its group's size to float rounding) restricted to the
+    runs still `pending`; the groups left empty are dropped."""
+    planned = [[study.runs[i] for i in group] for group in groups([v.config for v in study.runs], size)]
+    return [kept for group in planned if (kept := [v for v in group if v.key in pending])]
 
 
 def _run_groups(

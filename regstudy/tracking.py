@@ -27,9 +27,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import lazy_loader
 import yaml
 
+from regstudy import lazy_modules
 from regstudy.errors import StoreError
 from regstudy.paths import repository_root
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 # Lazy, so that commands which only validate (and `regstudy --help`) start without MLflow's import.
-mlflow = lazy_loader.load("mlflow")
+mlflow = lazy_modules.load("mlflow")
 
 FAILURE_TAG = "failure_reason"
 """Why a run ended FAILED or KILLED."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import lazy_loader
+from regstudy import lazy_modules
 
-keras = lazy_loader.load("keras")  # lazy: question modules, which use it, are imported to validate their files
+keras = lazy_modules.load("keras")  # lazy: question modules, which use it, are imported to validate their files
 
 
 def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -390,7 +390,7 @@ def test_a_validation_error_comes_before_mlflow_papermill_or_tensorflow_is_impor
     bad_run, bad_question = tmp_path / "run.yaml", tmp_path / "question.yaml"
     bad_run.write_text("epochs: 0\n")
     bad_question.write_text("epochs: 0\n")
-    # A submodule of each: Keras and MLflow are lazy modules (a stub in `sys.modules`) until first used.
+    # A submodule of each: Keras and MLflow are imported on their first use (`regstudy.lazy_modules`).
     heavy = ("tensorflow.python", "keras.src", "mlflow.tracking", "papermill")
     code = (
         "import sys; from regstudy.cli import main; "

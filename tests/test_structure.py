@@ -3,6 +3,8 @@ import pointing to its own layer or below, no circle of imports, and no function
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,11 @@ def test_no_function_is_longer_than_a_screen():
         and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
     ]
     assert long == []
+
+
+def test_tensorflow_imported_after_regstudy_leaves_keras_whole():
+    """`import regstudy; import tensorflow as tf` in a notebook: no stand-in for Keras in `sys.modules` that
+    TensorFlow's import would load half-way (a Keras without `keras.Model`, as `lazy_loader` left it)."""
+    code = "import regstudy, sys; assert 'keras' not in sys.modules; import tensorflow, keras; print(keras.Model)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "keras" in done.stdout, done.stderr[-2000:]

@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import lazy_loader
 import numpy as np
 
+from regstudy import lazy_modules
 from regstudy.registry import Registry
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 # TensorFlow is imported where it is used, not as a lazy module: matplotlib asks any "tensorflow" in
 # `sys.modules` whether its data are tensors, which would import it in processes that only draw figures.
 

@@ -3,11 +3,10 @@ batches, then the validation pass."""
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.engines.base import ENGINES, Engine, EpochData, drive
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 @ENGINES.register("graph")

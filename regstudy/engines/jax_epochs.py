@@ -19,14 +19,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import lazy_loader
 import numpy as np
 
+from regstudy import lazy_modules
 from regstudy.engines.base import ENGINES, Engine, EpochData, drive, drive_replicas
 
 # Keras lazily and JAX where it is used, so that listing and validating engines imports neither. (No lazy module
 # for JAX: a stub in `sys.modules` would tell libraries that look there that JAX is in use.)
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 COMPILATION_CACHE = Path(tempfile.gettempdir()) / "regstudy-jax-cache"
 """Where compiled programs are kept, unless `JAX_COMPILATION_CACHE_DIR` says otherwise."""

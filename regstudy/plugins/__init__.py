@@ -1,7 +1,7 @@
 """The regularization plugins: importing this package registers every built-in one.
 
 Every module of the package is imported here, so a plugin in a new module registers without a line more.
-Plugin modules import Keras lazily (`keras = lazy_loader.load("keras")`), so this stays cheap.
+Plugin modules import Keras lazily (`keras = lazy_modules.load("keras")`), so this stays cheap.
 """
 
 import importlib

@@ -7,13 +7,12 @@ validation and test batches are never transformed.
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, RunDescription, register
 from regstudy.validation import Interval
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 def _require_images(plugin: Plugin, run: RunDescription) -> None:

@@ -6,13 +6,12 @@ weights after early stopping does, so a run has at most one of them.
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import FINAL_MODEL, Plugin, register
 from regstudy.validation import Interval
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 @register("swa")

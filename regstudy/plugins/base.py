@@ -17,7 +17,7 @@ needs. One interface covers:
 
 No hook looks at another plugin: `Combination` puts them together and refuses combinations that cannot work.
 
-Plugin modules import Keras lazily (`keras = lazy_loader.load("keras")`): listing and validating plugins
+Plugin modules import Keras lazily (`keras = lazy_modules.load("keras")`): listing and validating plugins
 never imports TensorFlow; the first hook that builds a Keras object does.
 """
 

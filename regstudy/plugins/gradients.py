@@ -7,12 +7,11 @@ in `keras.ops`; the batch's logged loss and metrics are those of the ordinary fi
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.plugins.base import Plugin, register
 from regstudy.validation import Interval
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 @register("sam")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.plugins.base import Plugin, register
 from regstudy.plugins.structure import require_hidden_layers
 from regstudy.validation import Interval
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 @register("batch_norm")

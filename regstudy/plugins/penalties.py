@@ -7,13 +7,12 @@ not the biases. Keras defines the penalties as sums over the weights: `l2 * sum(
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.plugins.base import Plugin, register
 from regstudy.plugins.structure import require_hidden_layers
 from regstudy.validation import Interval, Options
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 
 METHOD = Options(("subgradient", "proximal"), kind="method")

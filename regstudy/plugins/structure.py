@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import lazy_loader
-
+from regstudy import lazy_modules
 from regstudy.errors import IncompatiblePluginsError
 from regstudy.plugins.base import Plugin, RunDescription, register
 from regstudy.validation import Interval, Options
 
-keras = lazy_loader.load("keras")
+keras = lazy_modules.load("keras")
 
 RATE = Interval(float, 0, 1, closed="left")
 """A fraction dropped: 0 drops nothing, 1 would drop everything."""

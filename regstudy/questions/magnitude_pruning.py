@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import lazy_loader
 import numpy as np
 
+from regstudy import lazy_modules
 from regstudy.weights import kernels
 
-keras = lazy_loader.load("keras")  # lazy: question modules, which use it, are imported to validate their files
+keras = lazy_modules.load("keras")  # lazy: question modules, which use it, are imported to validate their files
 
 
 def magnitude_masks(weights: list[np.ndarray], fraction: float) -> list[np.ndarray]:

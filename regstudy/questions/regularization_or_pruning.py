@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import lazy_loader
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from regstudy import lazy_modules
 from regstudy.questions import experiment_of, magnitude_pruning
 from regstudy.questions.common import Answer, Question, mean_std, percent
 from regstudy.questions.constraints import FRACTIONS, PLUGINS_BY_LABEL
 from regstudy.validation import Constraint, Interval
 
-keras = lazy_loader.load("keras")  # lazy: question modules are imported to validate their files
+keras = lazy_modules.load("keras")  # lazy: question modules are imported to validate their files
 EXPERIMENT = experiment_of(__name__)
 
 
