@@ -190,9 +190,11 @@ def pruning_savings(seed: int = 0) -> dict[str, dict[str, float]]:
 
 PRODUCTS = 10
 """Products per timed batch, chained (each takes the last one's result, through a tanh) and each with its own
-right-hand operand, so that none can be folded into another or hoisted out of the loop. Summing products of
-one operand, as this bench once did, measured 396 GFLOP/s on a machine whose 2 cores peak at 333: more than
-the CPU can do, so not what it did; the chain measured 221, as one timed product did."""
+right-hand operand, so that none can be folded into another or hoisted out of the loop. This bench once
+summed ten products of one operand; timed alternately with this chain on one machine, that loop took 0.90×
+the chain's time (the tanh's share), so it was not folded: the rate it gave was real for that machine's load.
+The rate moves with the load (215 GFLOP/s beside a test suite, 454 on a quiet machine, the same day), which
+is why every ratio to it comes from the same run."""
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
@@ -229,8 +231,10 @@ def jax_matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
 
 
 def cpu_peak_gflops() -> tuple[float, str]:
-    """The CPU's float32 peak as its data sheet would give it: cores × clock × FLOPs per cycle (two fused
-    multiply-adds a cycle, of 16 lanes with AVX-512, 8 with AVX2), and how it was found."""
+    """The CPU's float32 peak at its nominal clock (`/proc/cpuinfo`'s, which a virtual machine reports as it
+    started; boost clocks run higher): cores × clock × FLOPs a cycle, taking two fused multiply-add units a
+    core as wide as the widest vector instructions it has (16 lanes with AVX-512, 8 with AVX2). A rate measured
+    above it says the cores ran faster than the nominal clock. With how it was found."""
     flags, mhz = set(), 0.0
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("flags") and not flags:
@@ -240,7 +244,7 @@ def cpu_peak_gflops() -> tuple[float, str]:
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     per_cycle = 2 * 2 * lanes if "fma" in flags or "avx512f" in flags else 2 * lanes
     cores = os.cpu_count() or 1
-    return cores * mhz / 1e3 * per_cycle, f"{cores} cores × {mhz / 1e3:.2f} GHz × {per_cycle} FLOPs a cycle"
+    return cores * mhz / 1e3 * per_cycle, f"{cores} cores × {mhz / 1e3:.2f} GHz nominal × {per_cycle} FLOPs a cycle"
 
 
 def jax_matmul_in_process() -> float:

@@ -95,4 +95,5 @@ def test_the_cpu_peak_is_cores_times_clock_times_flops_a_cycle():
     peak, how = bench.cpu_peak_gflops()
     cores, ghz, per_cycle = how.split(" × ")
     assert peak == pytest.approx(int(cores.split()[0]) * float(ghz.split()[0]) * int(per_cycle.split()[0]), rel=0.01)
+    assert ghz.endswith("GHz nominal")
     assert int(per_cycle.split()[0]) in (8, 16, 32, 64)
