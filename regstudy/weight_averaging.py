@@ -23,14 +23,19 @@ def refresh_batch_norm(model: keras.Model, x: np.ndarray) -> None:
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return
-    momenta = [layer.momentum for layer in layers]
+    # A momentum held as a value of the state (`keras_additions.StateBatchNormalization`) is set aside too.
+    saved = [(getattr(layer, "_momentum", layer.momentum), getattr(layer, "held", None)) for layer in layers]
     for layer in layers:
+        if hasattr(layer, "held"):
+            layer.held = None
         layer.momentum = 0.0
     try:
         model(x, training=True)
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, (momentum, held) in zip(layers, saved):
             layer.momentum = momentum
+            if hasattr(layer, "held"):
+                layer.held = held
 
 
 class StochasticWeightAveraging(keras.callbacks.Callback):
