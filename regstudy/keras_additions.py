@@ -138,12 +138,6 @@ class Held:
         return self.variable if self.then is None else self.then(self.variable)
 
 
-def _rate(layer, name: str):
-    """The layer's hyperparameter `name`: its held value of the state if it has one, else its number."""
-    held = getattr(layer, "held", None)
-    return held.value if held is not None else getattr(layer, name)
-
-
 def dropout(inputs, rate, seed):
     """Inverted dropout at a `rate` that may be a tensor (Keras' own compares it with 0 and 1 in Python): keep
     each value where a uniform draw falls below `1 − rate`, and scale it by `1 / (1 − rate)`. On JAX it draws
@@ -153,53 +147,47 @@ def dropout(inputs, rate, seed):
     return ops.where(kept, inputs / keep, ops.zeros_like(inputs))
 
 
-@keras.saving.register_keras_serializable(package="regstudy")
-class StateDropout(keras.layers.Dropout):
-    """Keras' `Dropout`, whose rate may be a value of the model's state (`held`, a `Held` variable)."""
+class _ReadsHeld:
+    """A Keras noise layer whose one hyperparameter may be a value of the model's state (`held`, a `Held`):
+    Keras' own `call` without one or at inference, else `noised(inputs, value)` with the held value, in the
+    layer's compute dtype."""
 
-    def __init__(self, rate, held=None, **kwargs):
-        super().__init__(rate, **kwargs)
+    def __init__(self, *arguments, held=None, **options):
+        super().__init__(*arguments, **options)
         self.held = held
 
     def call(self, inputs, training=False):
         if not training or self.held is None:
             return super().call(inputs, training=training)
-        return dropout(inputs, _rate(self, "rate"), self.seed_generator)
+        return self.noised(inputs, ops.cast(self.held.value, self.compute_dtype))
+
+    def normal(self, inputs, mean, stddev):
+        """Normal noise of the inputs' shape, drawn from the layer's seed generator."""
+        return keras.random.normal(ops.shape(inputs), mean, stddev, dtype=self.compute_dtype, seed=self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="regstudy")
-class StateGaussianDropout(keras.layers.GaussianDropout):
-    """Keras' `GaussianDropout`, whose rate may be a value of the model's state (`held`)."""
+class StateDropout(_ReadsHeld, keras.layers.Dropout):
+    """Keras' `Dropout`, whose rate may be a value of the model's state."""
 
-    def __init__(self, rate, held=None, **kwargs):
-        super().__init__(rate, **kwargs)
-        self.held = held
-
-    def call(self, inputs, training=False):
-        if not training or self.held is None:
-            return super().call(inputs, training=training)
-        rate = ops.cast(_rate(self, "rate"), self.compute_dtype)
-        noise = keras.random.normal(
-            ops.shape(inputs), 1.0, ops.sqrt(rate / (1.0 - rate)), dtype=self.compute_dtype, seed=self.seed_generator
-        )
-        return inputs * noise
+    def noised(self, inputs, rate):
+        return dropout(inputs, rate, self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="regstudy")
-class StateGaussianNoise(keras.layers.GaussianNoise):
-    """Keras' `GaussianNoise`, whose standard deviation may be a value of the model's state (`held`)."""
+class StateGaussianDropout(_ReadsHeld, keras.layers.GaussianDropout):
+    """Keras' `GaussianDropout`, whose rate may be a value of the model's state."""
 
-    def __init__(self, stddev, held=None, **kwargs):
-        super().__init__(stddev, **kwargs)
-        self.held = held
+    def noised(self, inputs, rate):
+        return inputs * self.normal(inputs, 1.0, ops.sqrt(rate / (1.0 - rate)))
 
-    def call(self, inputs, training=False):
-        if not training or self.held is None:
-            return super().call(inputs, training=training)
-        stddev = ops.cast(_rate(self, "stddev"), self.compute_dtype)
-        return inputs + keras.random.normal(
-            ops.shape(inputs), 0.0, stddev, dtype=self.compute_dtype, seed=self.seed_generator
-        )
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class StateGaussianNoise(_ReadsHeld, keras.layers.GaussianNoise):
+    """Keras' `GaussianNoise`, whose standard deviation may be a value of the model's state."""
+
+    def noised(self, inputs, stddev):
+        return inputs + self.normal(inputs, 0.0, stddev)
 
 
 @keras.saving.register_keras_serializable(package="regstudy")

@@ -26,32 +26,37 @@ def regstudy_command(*arguments, env=None):
     )
 
 
-def kill_mid_run(arguments, children, timeout=300):
+def kill_mid_run(arguments, children, timeout=300, ready=None):
     """Start `regstudy <arguments>`, wait until `children()` (its runs) holds a FINISHED run and one RUNNING
     that has begun to train (its params are logged: the run's long training is under way, so it cannot
-    finish between this look and the kill), kill the command with SIGKILL, and return its runs as they were
-    just before."""
+    finish between this look and the kill), or until `ready(runs)` if given, kill the command with SIGKILL,
+    and return its runs as they were just before."""
     import pytest
 
+    ready = ready or _one_finished_and_one_training
     command = subprocess.Popen(
         [sys.executable, "-m", "regstudy.cli", *map(str, arguments)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline, statuses = time.monotonic() + timeout, []
+    deadline, runs = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         runs = children()
-        statuses = [run.info.status for run in runs]
-        training = [run for run in runs if run.info.status == "RUNNING" and run.data.params]
-        if statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1 and training:
+        if ready(runs):
             break
-        time.sleep(0.5)
+        time.sleep(0.3)
     else:
         command.kill()
-        pytest.fail(f"`regstudy {arguments[0]}` never had a finished and a running run: {statuses}")
+        pytest.fail(f"`regstudy {arguments[0]}` never reached the state to kill it in: {[r.info.status for r in runs]}")
     os.kill(command.pid, signal.SIGKILL)
     command.wait()
     return runs
+
+
+def _one_finished_and_one_training(runs) -> bool:
+    statuses = [run.info.status for run in runs]
+    training = [run for run in runs if run.info.status == "RUNNING" and run.data.params]
+    return statuses.count("FINISHED") >= 1 and statuses.count("RUNNING") == 1 and bool(training)
 
 
 def with_role(runs, role):

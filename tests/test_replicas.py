@@ -5,11 +5,6 @@ compute what its run alone computes, whichever other runs share its program.
 """
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import optuna
@@ -20,7 +15,7 @@ from jax_jobs import on_jax
 from regstudy import PLUGINS, RunConfig
 from regstudy.replicas import groups, program_key
 
-from helpers import model_for, regstudy_command, runs_of
+from helpers import kill_mid_run, model_for, regstudy_command, runs_of
 
 ON_JAX = [name for name in PLUGINS.names() if "jax" not in PLUGINS.get(name).refused_engines]
 
@@ -229,19 +224,11 @@ def test_a_grouped_sweep_killed_with_sigkill_reruns_exactly_the_runs_that_did_no
     def variants():
         return [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
 
-    command = subprocess.Popen([sys.executable, "-m", "regstudy.cli", "sweep", str(study), "--workers", "1"])
-    deadline, statuses = time.monotonic() + 300, []
-    while time.monotonic() < deadline:
-        runs = variants()
+    def one_group_finished_and_one_training(runs):
         statuses = sorted(run.info.status for run in runs)
-        if statuses == ["FINISHED", "FINISHED", "RUNNING", "RUNNING"] and all(run.data.params for run in runs):
-            break
-        time.sleep(0.3)
-    else:
-        command.kill()
-        pytest.fail(f"the sweep never had a finished group and one training: {statuses}")
-    os.kill(command.pid, signal.SIGKILL)
-    command.wait()
+        return statuses == ["FINISHED", "FINISHED", "RUNNING", "RUNNING"] and all(run.data.params for run in runs)
+
+    runs = kill_mid_run(["sweep", study, "--workers", 1], variants, ready=one_group_finished_and_one_training)
     finished_first = {run.info.run_id for run in runs if run.info.status == "FINISHED"}
 
     done = regstudy_command("sweep", study, "--workers", "1")
