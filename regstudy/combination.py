@@ -139,6 +139,15 @@ class Combination:
         """Every plugin's hyperparameters held as values of the model's state (`Plugin.state_value`)."""
         return [value for plugin in self.plugins for value in plugin.state_values()]
 
+    def held(self, model: keras.Model) -> list[tuple[object, str, keras.Variable]]:
+        """Every plugin's `held` attributes of the compiled `model`'s Keras objects, with their values of the
+        state (`regstudy.steps.RegularizedModel.hold`)."""
+        return [
+            (owner, attribute, plugin.state_value(name))
+            for plugin in self.plugins
+            for owner, attribute, name in plugin.held(model)
+        ]
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
         return [callback for plugin in self.plugins for callback in plugin.callbacks()]
 

@@ -68,6 +68,24 @@ class Orthogonality(keras.regularizers.OrthogonalRegularizer):
 
 
 @keras.saving.register_keras_serializable(package="regstudy")
+class CategoricalCrossentropy(keras.losses.CategoricalCrossentropy):
+    """Keras' `CategoricalCrossentropy` with a `label_smoothing` that may be a variable of the model's state:
+    targets `y·(1 − s) + s / classes`, as Keras smooths them (which compares a number with 0 in Python)."""
+
+    def __init__(self, label_smoothing=0.0, **options):
+        super().__init__(**options)
+        self.smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        smoothing = ops.cast(self.smoothing, y_pred.dtype)
+        classes = ops.cast(ops.shape(y_true)[-1], y_pred.dtype)
+        return super().call(ops.cast(y_true, y_pred.dtype) * (1.0 - smoothing) + smoothing / classes, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": _number(self.smoothing)}
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
 class OnMatrix(keras.regularizers.Regularizer):
     """Apply a penalty defined on matrices to a kernel of any rank, seen as `(fan_in, units)`.
 

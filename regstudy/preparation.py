@@ -17,6 +17,7 @@ from regstudy.config import OPTIMIZERS, RunConfig, splits_for
 from regstudy.data import Splits
 from regstudy.determinism import make_deterministic
 from regstudy.engines import EpochData
+from regstudy.keras_additions import CategoricalCrossentropy
 from regstudy.models import Architecture, build_model
 
 EVALUATION_BATCH_SIZE = 1024
@@ -84,6 +85,8 @@ def compile_model(
         # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
         steps_per_execution=steps,
     )
+    for owner, attribute, value in combination.held(model):
+        model.hold(owner, attribute, value)
 
 
 def metric(task: str) -> keras.metrics.Metric:
@@ -96,7 +99,7 @@ def metric(task: str) -> keras.metrics.Metric:
 def loss(task: str, options: dict[str, Any]) -> keras.losses.Loss:
     """The training loss, with the plugins' options (label smoothing)."""
     if task == "classification":
-        return keras.losses.CategoricalCrossentropy(**options)
+        return CategoricalCrossentropy(**options)
     return keras.losses.MeanSquaredError(**options)
 
 

@@ -16,6 +16,7 @@ the weights the plugin moved the variables to. The plugins themselves are writte
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import keras
@@ -52,6 +53,10 @@ class RegularizedModel(keras.Model):
         """Called after each optimizer step; one with a `variables` attribute keeps its own state there."""
         self.state_values: list = []
         """The plugins' hyperparameters as values of the state (`Plugin.state_value`), which the step reads."""
+        self.held: list[tuple[object, str, keras.Variable]] = []
+        """(owner, attribute, value of the state): numbers Keras reads from its own objects' attributes in
+        scopes that map none of the model's state (the optimizer's weight decay, a constraint's bound); see
+        `hold`."""
         self.seed = seed
         self.batch_seed = keras.random.SeedGenerator(seed) if batch_transform else None
         # The seed again as a value of the model's state, which the stateless step reads: replicas of one
@@ -86,6 +91,25 @@ class RegularizedModel(keras.Model):
         values = {id(value) for value in [self.run_seed, *getattr(self, "state_values", [])] if value is not None}
         return [weight for weight in super().weights if id(weight) not in values]
 
+    def hold(self, owner: object, attribute: str, value: keras.Variable) -> None:
+        """Let `owner.attribute` (a number Keras reads in its optimizer's step, where no scope maps the model's
+        state) be the value of the state `value` (one of `state_values`) while the stateless step runs, so
+        that replicas differing in it share one program; elsewhere it stays the number it was built with."""
+        self.held.append((owner, attribute, value))
+
+    @contextlib.contextmanager
+    def _holding(self, non_trainable: list):
+        """Every `held` attribute set to its value among the non-trainable values of a stateless step, and
+        restored after."""
+        kept = [getattr(owner, attribute) for owner, attribute, _ in self.held]
+        for owner, attribute, value in self.held:
+            setattr(owner, attribute, non_trainable[_position(self.non_trainable_variables, value)])
+        try:
+            yield
+        finally:
+            for (owner, attribute, _), number in zip(self.held, kept):
+                setattr(owner, attribute, number)
+
     @property
     def update_variables(self) -> list:
         """The variables the updates after each step keep for themselves (lookahead's slow weights)."""
@@ -104,10 +128,11 @@ class RegularizedModel(keras.Model):
             seed = step_seed(run_seed, iteration, self.batch_seed.state.dtype)
             with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed), *self._state_mapping(state[1])]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
-        if self.step_gradients is None:
-            logs, state = super().train_step(state, (x, y))
-        else:
-            logs, state = self._stateless_changed_step(state, x, y)
+        with self._holding(state[1]):
+            if self.step_gradients is None:
+                logs, state = super().train_step(state, (x, y))
+            else:
+                logs, state = self._stateless_changed_step(state, x, y)
         if self.after_update:
             variables = [self.trainable_variables, self.non_trainable_variables, self.optimizer.variables]
             values = [*state[:3]]

@@ -44,15 +44,15 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
     replace = dataclasses.replace
     same = [replace(base, seed=3), replace(base, learning_rate=0.1)]
     assert {program_key(config) for config in [base, *same]} == {program_key(base)}
-    # The L2 strength is a value of the state (`L2.in_state`); a max-norm bound is traced into the program.
+    # The L2 strength is a value of the state (`L2.in_state`); spectral norm's iterations are the program's loop.
     assert program_key(replace(base, plugins={"l2": {"l2": 1e-2}})) == program_key(base)
     other = [
         replace(base, epochs=11),
-        replace(base, plugins={"max_norm": {"max_value": 2.0}}),
+        replace(base, plugins={"spectral_norm": {"power_iterations": 2}}),
         replace(base, batch_size=16),
     ]
     assert len({program_key(config) for config in [base, *other]}) == 4
-    assert program_key(replace(base, plugins={"max_norm": {"max_value": 3.0}})) != program_key(other[1])
+    assert program_key(replace(base, plugins={"spectral_norm": {"power_iterations": 3}})) != program_key(other[1])
     # A schedule of the learning rate is traced into the program: snapshot ensembles' learning rates split it.
     snapshot = RunConfig.from_mapping({"plugins": ["snapshot_ensemble"], "engine": "jax"})
     assert program_key(snapshot) != program_key(replace(snapshot, learning_rate=0.1))
@@ -91,6 +91,38 @@ def test_replicas_with_dropout_under_adam_match_their_runs_alone_over_eight_seed
     assert len({tuple(result["history"]["loss"]) for result in together["replicas"]}) == 8
 
 
+# Hyperparameters Keras reads where no scope maps the model's state (the optimizer's step: `Plugin.held`), or in
+# the loss and the batch transforms, each at two values far enough apart to change the training.
+HELD = {
+    "weight_decay": ("weight_decay", 0.0, 50.0),
+    "ema": ("momentum", 0.0, 0.9),
+    "max_norm": ("max_value", 0.3, 100.0),
+    "label_smoothing": ("smoothing", 0.0, 0.5),
+    "cutout": ("fraction", 0.1, 0.7),
+    "cutmix": ("alpha", 0.05, 1.0),
+}
+
+
+def test_hyperparameters_read_in_the_optimizer_the_loss_and_the_transforms_are_each_replicas_own(experiment, tmp_path):
+    """Two runs of one seed whose hyperparameter differs widely, trained as one group: each replica computes
+    what its run alone computes, and the two runs alone differ (so a replica reading its neighbour's value, or
+    the number the program was traced with, would fail)."""
+    requests = []
+    for name, (key, first, second) in HELD.items():
+        runs = [_run(experiment, 0, plugins={name: {key: value}}, epochs=3) for value in (first, second)]
+        requests += [{"replicas": runs}, *runs]
+    results = iter(on_jax(requests, tmp_path))
+    for name in HELD:
+        together, *alone = next(results), next(results), next(results)
+        for replica, single in zip(together["replicas"], alone):
+            try:
+                _close(replica, single, 1e-4)
+            except AssertionError as error:
+                raise AssertionError(f"plugin {name}: {error}") from None
+        losses = [[*single["history"]["loss"], single["metrics"]["test_loss"]] for single in alone]
+        assert not np.allclose(*losses, rtol=1e-3), name  # EMA's average acts at the end: on the test loss
+
+
 def _another(plugin, name):
     """Another valid value of the plugin's hyperparameter `name` than its default."""
     value = plugin.hyperparameters()[name]
@@ -127,6 +159,7 @@ def test_every_plugin_trains_as_a_replica_as_it_trains_alone(experiment, tmp_pat
     replicable = {name for name in ON_JAX if PLUGINS.get(name).replicable()}
     assert {"l1", "l2", "l1l2", "orthogonal", "activity", "early_stopping", "gl", "pq", "up", "swa"} <= replicable
     assert {"dropout", "dropconnect", "gaussian_noise", "gaussian_dropout", "sam", "fgsm"} <= replicable
+    assert set(HELD) <= replicable
 
 
 def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_run(client, tmp_path):

@@ -73,6 +73,7 @@ class CutMix(Plugin):
         alpha: the Beta distribution's parameter, in (0, 1]. Defaults to 1.0 (λ uniform, as in the paper).
     """
 
+    in_state = ("alpha",)
     parameter_constraints = {"alpha": Interval(float, 0, 1, closed="right")}
 
     def __init__(self, alpha=1.0):
@@ -86,7 +87,13 @@ class CutMix(Plugin):
 
         def transform(x, y, seed):
             images = _as_images(x, image_shape)
-            transformation = layer.get_random_transformation(images, training=True, seed=seed)
+            # Keras draws Beta's parameter between its factor's two numbers: here the replica's (`in_state`),
+            # read in the step, and the number again after it.
+            layer.factor = (keras.ops.convert_to_tensor(self.state_value("alpha")),) * 2
+            try:
+                transformation = layer.get_random_transformation(images, training=True, seed=seed)
+            finally:
+                layer.factor = (self.alpha, self.alpha)
             cut = keras.ops.reshape(layer.transform_images(images, transformation), keras.ops.shape(x))
             return cut, layer.transform_labels(y, transformation)
 
@@ -106,18 +113,21 @@ class Cutout(Plugin):
             Defaults to 0.5 (the paper's 16-pixel patch on 32-pixel CIFAR images).
     """
 
+    in_state = ("fraction",)
     parameter_constraints = {"fraction": Interval(float, 0, 1, closed="neither")}
 
     def __init__(self, fraction=0.5):
         self.fraction = fraction
 
     def mask(self, x, seed, image_shape):
-        """Where the batch `x` is zeroed: a boolean tensor of its shape."""
-        batch = keras.ops.shape(x)[0]
+        """Where the batch `x` is zeroed: a boolean tensor of its shape. The fraction is read from the state,
+        in the step: the replica's (`in_state`)."""
+        batch, fraction = keras.ops.shape(x)[0], keras.ops.convert_to_tensor(self.state_value("fraction"))
         if image_shape is None:
-            return keras.random.uniform(keras.ops.shape(x), seed=seed) < self.fraction
+            return keras.random.uniform(keras.ops.shape(x), seed=seed) < fraction
         height, width = image_shape
-        side = max(1, round(self.fraction * min(height, width)))
+        # Python's `round` and `ops.round` both round half to even
+        side = keras.ops.maximum(1.0, keras.ops.round(fraction * min(height, width)))
 
         def inside(length):
             centre = keras.ops.floor(keras.random.uniform((batch, 1), seed=seed) * length)

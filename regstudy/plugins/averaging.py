@@ -58,6 +58,7 @@ class EMA(Plugin):
     """
 
     exclusive = (FINAL_MODEL,)
+    in_state = ("momentum",)
     parameter_constraints = {"momentum": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, momentum=0.99):
@@ -65,6 +66,9 @@ class EMA(Plugin):
 
     def optimizer_options(self):
         return {"use_ema": True, "ema_momentum": self.momentum}
+
+    def held(self, model):
+        return [(model.optimizer, "ema_momentum", "momentum")]
 
     def callbacks(self):
         from regstudy.weight_averaging import EmaReport

@@ -212,6 +212,13 @@ class Plugin(Configurable):
         engine carries them through its compiled epoch with the model's own."""
         return None
 
+    def held(self, model: keras.Model) -> list[tuple[object, str, str]]:
+        """(owner, attribute, hyperparameter): the attributes of the compiled `model`'s Keras objects (its
+        optimizer, a kernel constraint) that hold one of this plugin's `in_state` hyperparameters as a number.
+        Keras reads them in its optimizer's step, where no scope maps the model's state, so the jax step sets
+        each to the replica's value while it runs (`regstudy.steps.RegularizedModel.hold`)."""
+        return []
+
     def loss_options(self) -> dict[str, Any]:
         """Keyword arguments for the loss's constructor."""
         return {}

@@ -183,6 +183,7 @@ class MaxNorm(Plugin):
     """
 
     exclusive = ("kernel constraint",)
+    in_state = ("max_value",)
     parameter_constraints = {"max_value": Interval(float, 0, None, closed="right")}
 
     def __init__(self, max_value=3.0):
@@ -192,6 +193,12 @@ class MaxNorm(Plugin):
         from regstudy.keras_additions import MaxNormPerUnit
 
         return MaxNormPerUnit(self.max_value)
+
+    def held(self, model):
+        from regstudy.keras_additions import MaxNormPerUnit
+
+        constraints = {id(v.constraint): v.constraint for v in model.trainable_variables}
+        return [(each, "max_value", "max_value") for each in constraints.values() if isinstance(each, MaxNormPerUnit)]
 
 
 @register("weight_decay")
@@ -204,6 +211,7 @@ class WeightDecay(Plugin):
         weight_decay: the decay rate, >= 0. Defaults to 0.004 (Keras' AdamW default).
     """
 
+    in_state = ("weight_decay",)
     parameter_constraints = {"weight_decay": Interval(float, 0, None)}
 
     def __init__(self, weight_decay=0.004):
@@ -211,6 +219,9 @@ class WeightDecay(Plugin):
 
     def optimizer_options(self):
         return {"weight_decay": self.weight_decay}
+
+    def held(self, model):
+        return [(model.optimizer, "weight_decay", "weight_decay")]
 
 
 @register("activity")

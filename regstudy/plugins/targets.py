@@ -24,6 +24,7 @@ class LabelSmoothing(Plugin):
         smoothing: the mass moved from the true class to all classes, in [0, 1). Defaults to 0.1.
     """
 
+    in_state = ("smoothing",)
     parameter_constraints = {"smoothing": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, smoothing=0.1):
@@ -33,7 +34,8 @@ class LabelSmoothing(Plugin):
         _require_classes(self, run)
 
     def loss_options(self):
-        return {"label_smoothing": self.smoothing}
+        # read in the loss's scope, which maps the model's state: the replica's value (`in_state`)
+        return {"label_smoothing": self.state_value("smoothing")}
 
 
 @register("random_labels")
