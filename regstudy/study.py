@@ -8,7 +8,7 @@
     variants:                              # explicit runs, each a mapping of parameters
       - plugins: {l2: {l2: 0.01}, dropout: {rate: 0.5}}
     seeds: [0, 1, 2]
-    replicas: 16                           # the most runs trained together (regstudy.replicas); 1: each alone
+    replicas: 64                           # the most runs trained together (regstudy.replicas); 1: each alone
 
 Every run is expanded and validated before anything runs; a variant is identified by a hash of its
 resolved parameters (seed excluded), so duplicates merge and a rerun recognises what is already done.

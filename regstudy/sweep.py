@@ -104,9 +104,10 @@ def _run_groups(
     run, with a progress bar that counts `done` too."""
     submit, completed = pool
     uri, outcomes = tracking.tracking_uri(), []
+    # The largest groups first, so that a worker's last group is a small one while the others finish theirs
     futures = {
         submit(execute_runs, [v.config for v in g], [_tags(v, study, parent_id) for v in g], uri, threads): g
-        for g in together
+        for g in sorted(together, key=len, reverse=True)
     }
     with tqdm(total=sum(map(len, together)), unit="run", desc=study.name, file=sys.stderr) as progress:
         for future in completed(futures):

@@ -30,7 +30,7 @@ from regstudy.config import RunConfig
 from regstudy.engines import ENGINES
 from regstudy.errors import ConfigError
 from regstudy.pruning import PRUNED_EPOCH_METRIC, TrialLink, open_storage
-from regstudy.replicas import DEFAULT_REPLICAS, groups
+from regstudy.replicas import TRIALS_AT_ONCE, groups
 from regstudy.search_file import Search
 from regstudy.study import describe
 from regstudy.tracking import FOLD_TAG, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_STATE_TAG, TRIAL_TAG
@@ -157,7 +157,7 @@ def tune(
         scheduler: a Dask scheduler's address, or None to start a LocalCluster. Defaults to None.
         storage: Optuna's database URL. Defaults to None (`tracking.search_storage()`).
         replicas: the most trials asked at once, of which those of one program train together (`run_trials`);
-            None for the search file's, else `DEFAULT_REPLICAS` on an engine that trains replicas in one
+            None for the search file's, else `TRIALS_AT_ONCE` on an engine that trains replicas in one
             program (the jax engine) and 1 (each trial asked when a worker is free) on the others. Asking
             several trials before the earlier ones end changes what a model-based sampler (TPE) proposes, not
             that one worker gives the same trials for the same file and seed. Defaults to None.
@@ -216,7 +216,7 @@ def _asked(search: Search, replicas: int | None) -> int:
     if replicas or search.replicas:
         return replicas or search.replicas
     engine = search.parameters.get("engine", "graph")
-    return DEFAULT_REPLICAS if ENGINES.get(engine).trains_replicas else 1
+    return TRIALS_AT_ONCE if ENGINES.get(engine).trains_replicas else 1
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

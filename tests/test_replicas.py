@@ -173,7 +173,7 @@ def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_
     )
     grouped = regstudy_command("sweep", study, "--workers", "2")
     assert grouped.returncode == 0, grouped.stderr[-2000:]
-    assert "6 to run in 2 group(s) of at most 16" in grouped.stdout
+    assert "6 to run in 2 group(s) of at most 64" in grouped.stdout
     runs = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
     assert len(runs) == 6 and {run.info.status for run in runs} == {"FINISHED"}
     assert sorted(run.data.tags["seed"] for run in runs) == ["0", "0", "1", "1", "2", "2"]
