@@ -52,9 +52,11 @@ class Recorder:
         """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`)."""
         return tracking.ending(self.client, self.run_id)
 
-    def begin(self, group: str | None = None) -> None:
+    def begin(self, group: str | None = None, environment: dict[str, str] | None = None) -> None:
         """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets;
-        `group` is the first run of the replica group this run trains in (tagged `REPLICA_GROUP_TAG`)."""
+        `group` is the first run of the replica group this run trains in (tagged `REPLICA_GROUP_TAG`), and
+        `environment` the group's `tracking.environment_tags()` (read once for its runs: git's state is a
+        subprocess), or None to read them."""
         config, prepared = self.config, self.prepared
         tags = {
             **({REPLICA_GROUP_TAG: group} if group else {}),
@@ -64,7 +66,7 @@ class Recorder:
             "engine": config.engine,
             "seed": str(config.seed),
             **prepared.determinism_tags,
-            **tracking.environment_tags(),
+            **(environment or tracking.environment_tags()),
         }
         with self.stopwatch:
             tracking.log_at_once(self.client, self.run_id, params=config.params(), tags=tags)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from regstudy.backends import use_backend_of
 from regstudy.config import RunConfig
 from regstudy.errors import TrainingError
-from regstudy.tracking import fail_run
+from regstudy.tracking import environment_tags, fail_run
 
 if TYPE_CHECKING:
     import keras
@@ -148,8 +148,9 @@ def train_replicas(
     with contextlib.ExitStack() as every:
         for recorder in recorders:
             every.enter_context(recorder.ending())
+        environment = environment_tags()
         for recorder in recorders:
-            recorder.begin(group=recorders[0].run_id)
+            recorder.begin(group=recorders[0].run_id, environment=environment)
         stages.mark()
         histories = fit_replicas(
             configs[0].engine,
