@@ -6,13 +6,13 @@ every number comes from the tracking store, never from the sweep's memory.
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from regstudy import significance, tracking
 from regstudy.errors import ConfigError
+from regstudy.plugins import PLUGINS
 from regstudy.tracking import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
 _CHILDREN = f"tags.{STUDY_TAG} = '{{study}}' and tags.`{ROLE_TAG}` = 'variant' and attributes.status = 'FINISHED'"
@@ -296,9 +296,9 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     """Validation curves per method: one line per strength, the mean over seeds with its 95 % confidence band
     (Student's t over the seeds at each epoch; a point with one seed has no band)."""
     methods = sorted(runs["method"].unique())
-    columns = min(4, len(methods))
+    columns = min(3, len(methods))
     rows = -(-len(methods) // columns)
-    figure = Figure(figsize=(4 * columns, 3 * rows), layout="constrained")
+    figure = Figure(figsize=(7.5, 2.2 * rows + 0.4), layout="constrained")  # legible in MLflow's viewer (as below)
     axes_list = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
     merged = curves.merge(runs[["run_id", "method", "variant", "strength"]], on="run_id")
     seeds: set[int] = set()
@@ -315,7 +315,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
             label = "" if np.isnan(strength) else f"{strength:g}"
             axes.plot(bands.index, bands["mean"], label=label)
             axes.fill_between(bands.index, bands["low"], bands["high"], alpha=0.2)
-        axes.set_title(method)
+        axes.set_title(method, fontsize="medium")
         axes.set_xlabel("epoch")
         if any(axes.get_legend_handles_labels()[1]):
             axes.legend(fontsize="small")
@@ -326,34 +326,103 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     return figure
 
 
+def family(method: str, strength_name: str | None = None) -> str:
+    """The family a method belongs to, for drawing its strengths beside its kin: the module that defines the
+    plugin whose strength varies (`regstudy/plugins/penalties.py`: "penalties"), or "other"."""
+    name = (strength_name or method).split(".", 1)[0].split(" ", 1)[0]
+    if name not in PLUGINS.names():
+        return "other"
+    return PLUGINS.get(name).__module__.rsplit(".", 1)[-1]
+
+
 def strength_figure(summary: pd.DataFrame) -> Figure:
-    """Test score and generalization gap against each method's strength (log axis), mean ± std over seeds."""
+    """Test score and generalization gap against each method's strength (log axis), mean ± std over seeds, as
+    small multiples: a row for each family of methods (`family`), each panel with its own axis fitted to its
+    methods and its own legend, so that a few points' difference stays visible beside a method that collapsed."""
     score = "accuracy" if "test_accuracy_mean" in summary else "mse"
     gap = "generalization_gap" if score == "accuracy" else "loss_gap"
-    figure = Figure(figsize=(12, 4), layout="constrained")
-    score_axes, gap_axes = figure.subplots(1, 2)
-    colors = matplotlib.colormaps["tab20"].colors  # more methods than the default ten colours
-    for axes in (score_axes, gap_axes):
-        axes.set_prop_cycle(color=colors[::2] + colors[1::2])
-    for method, group in summary.dropna(subset=["strength"]).groupby("method"):
-        label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
-        score_axes.errorbar(
-            group["strength"],
-            group[f"test_{score}_mean"],
-            group[f"test_{score}_std"],
-            marker="o",
-            capsize=3,
-            label=label,
-        )
-        gap_axes.errorbar(
-            group["strength"], group[f"{gap}_mean"], group[f"{gap}_std"], marker="o", capsize=3, label=label
-        )
-    for axes, title in ((score_axes, f"test {score}"), (gap_axes, gap.replace("_", " "))):
-        axes.set_xscale("symlog", linthresh=1e-6) if (summary["strength"] <= 0).any() else axes.set_xscale("log")
-        axes.set_xlabel("strength (each method's own hyperparameter)")
-        axes.set_title(title)
-    gap_axes.legend(fontsize="small", loc="best")
+    varied = summary.dropna(subset=["strength"])
+    families = sorted({family(m, n) for m, n in zip(varied["method"], varied["strength_name"])}) or ["other"]
+    # The MLflow UI's artifact viewer fits an image to its panel, about 600 pixels wide on a laptop: a figure
+    # 7.5 inches wide keeps its small text at 9 pixels there (tests/test_report.py checks it in a browser).
+    figure = Figure(figsize=(7.5, 2.3 * len(families) + 0.4), layout="constrained")
+    grid = np.atleast_2d(figure.subplots(len(families), 2, squeeze=False))
+    for (score_axes, gap_axes), name in zip(grid, families):
+        members = varied[[family(m, n) == name for m, n in zip(varied["method"], varied["strength_name"])]]
+        for method, group in members.groupby("method"):
+            label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
+            for axes, column in ((score_axes, f"test_{score}"), (gap_axes, gap)):
+                axes.errorbar(
+                    group["strength"],
+                    group[f"{column}_mean"],
+                    group[f"{column}_std"],
+                    marker="o",
+                    capsize=3,
+                    label=label,
+                )
+        for axes, title in ((score_axes, f"{name}: test {score}"), (gap_axes, f"{name}: {gap.replace('_', ' ')}")):
+            linear = (members["strength"] <= 0).any()
+            axes.set_xscale("symlog", linthresh=1e-6) if linear else axes.set_xscale("log")
+            axes.set_title(title, fontsize="medium")
+        gap_axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.supxlabel("strength (each method's own hyperparameter)", fontsize="medium")
     return figure
+
+
+def forest_figure(table: pd.DataFrame) -> Figure:
+    """The ranking as a forest plot: each method's paired difference from the baseline (the ranking's "vs
+    none" columns: the mean over seeds, positive is better) with its 95 % interval, ordered, with a line at
+    zero; a filled marker where the verdict says one is better (after Holm's correction). One panel for each
+    data set of a study over several."""
+    if "vs none: difference" not in table:
+        figure = Figure(figsize=(7, 1.5), layout="constrained")
+        figure.text(0.5, 0.5, "no baseline (none) in this study: nothing to draw", ha="center", va="center")
+        return figure
+    if "dataset" in (table.index.names or []):
+        names = list(dict.fromkeys(table.index.get_level_values("dataset")))
+        tables = [table.xs(name, level="dataset") for name in names]
+    else:
+        names, tables = [""], [table]
+    heights = [0.28 * len(each) + 1.4 for each in tables]
+    figure = Figure(figsize=(7, sum(heights)), layout="constrained")  # legible in MLflow's viewer (as above)
+    panels = figure.subplots(len(tables), 1, squeeze=False, height_ratios=heights).ravel()
+    for axes, name, each in zip(panels, names, tables):
+        compared = each[each["vs none: difference"].notna()].sort_values("vs none: difference")
+        difference = compared["vs none: difference"].to_numpy()
+        bounds = np.array([_interval(text, d) for text, d in zip(compared["vs none: 95 % CI"], difference)])
+        low, high = bounds.T if len(bounds) else (difference, difference)
+        positions = np.arange(len(compared))
+        axes.errorbar(
+            difference,
+            positions,
+            xerr=[difference - low, high - difference],
+            fmt="none",
+            ecolor="tab:blue",
+            capsize=2,
+        )
+        decided = compared["vs none: verdict"].str.endswith(" is better").to_numpy()
+        axes.plot(difference[decided], positions[decided], "o", color="tab:blue", label="distinguishable (Holm)")
+        axes.plot(
+            difference[~decided], positions[~decided], "o", mfc="white", color="tab:blue", label="not distinguishable"
+        )
+        axes.axvline(0.0, color="black", linewidth=0.8)
+        axes.set_yticks(positions, compared["method"])
+        axes.set_ylim(-0.7, max(len(compared), 1) - 0.3)
+        score = "accuracy" if "test accuracy" in each else "MSE (lower is better: its negative)"
+        axes.set_xlabel(f"test {score}: difference from none, paired by seed (95 % interval)")
+        if name:
+            axes.set_title(name)
+        axes.legend(fontsize="small", loc="lower right")
+    return figure
+
+
+def _interval(text: str, difference: float) -> tuple[float, float]:
+    """The bounds of an interval as the ranking writes it ("[-0.0123, +0.0045]"), or the difference itself
+    twice when it has none ("n/a": the same at every seed)."""
+    if not text.startswith("["):
+        return difference, difference
+    low, high = (float(bound) for bound in text.strip("[]").split(","))
+    return low, high
 
 
 def parent_run(study: str) -> str:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 from scipy import stats
 
 from regstudy import notebooks, report, tracking
@@ -208,3 +209,99 @@ def test_the_ranking_says_whether_each_method_acted_and_whether_its_strength_is_
     # A bound a unit reached: the constraint held it there.
     runs.loc[runs["method"] == "max_norm", "unit_norm_peak"] = 2.0 * (1 - 1e-5)
     assert report.ranking(report.variant_summary(runs), runs).set_index("method").loc["max_norm", "acted"] == "yes"
+
+
+def _many_methods(seeds=3):
+    """Planted runs of every registered regularizer at three strengths (as the default study runs them), one
+    of which collapses to chance: what the strength figure and the forest plot must keep legible."""
+    from regstudy import PLUGINS
+
+    rng, rows = np.random.default_rng(1), []
+    for seed in range(seeds):
+        rows.append(_planted_run("none", "none", seed, 0.90 + rng.normal(0, 0.004)))
+    for index, name in enumerate(sorted(n for n in PLUGINS.names() if n not in ("none", "random_labels"))):
+        for strength in (1e-3, 1e-2, 1e-1):
+            shift = -0.8 if (name, strength) == ("l2", 1e-1) else 0.01 * np.sin(index + 10 * strength)
+            for seed in range(seeds):
+                row = _planted_run(name, f"{name}-{strength}", seed, 0.90 + shift + rng.normal(0, 0.004))
+                rows.append({**row, "strength": strength, "strength_name": f"{name}.strength"})
+    return pd.DataFrame(rows)
+
+
+def test_the_forest_plot_draws_each_methods_difference_from_the_baseline_with_its_interval_in_order():
+    runs = _many_methods()
+    table = report.ranking(report.variant_summary(runs), runs)
+    axes = report.forest_figure(table).axes[0]
+    compared = table[table["vs none: difference"].notna()].sort_values("vs none: difference")
+    assert [label.get_text() for label in axes.get_yticklabels()] == compared["method"].tolist()
+    # The interval drawn for each method is the ranking's own (its bootstrap 95 % interval).
+    segments = axes.collections[0].get_segments()
+    for (start, end), text in zip(segments, compared["vs none: 95 % CI"]):
+        low, high = (float(x) for x in text.strip("[]").split(","))
+        assert (start[0], end[0]) == pytest.approx((low, high))
+    assert any(list(line.get_xdata()) == [0, 0] for line in axes.get_lines())  # the line at zero
+    (filled,) = [line for line in axes.get_lines() if line.get_label() == "distinguishable (Holm)"]
+    better = compared["vs none: verdict"].str.endswith(" is better")
+    assert sorted(filled.get_ydata()) == list(np.flatnonzero(better.to_numpy()))
+
+
+def test_the_strength_figure_draws_a_row_of_panels_for_each_family_with_axes_fitted_to_its_methods():
+    runs = _many_methods()
+    summary = report.variant_summary(runs)
+    figure = report.strength_figure(summary)
+    families = sorted({report.family(name, f"{name}.x") for name in summary["method"] if name != "none"})
+    assert "penalties" in families and "structure" in families and len(figure.axes) == 2 * len(families)
+    titles = [axes.get_title() for axes in figure.axes[::2]]
+    assert titles == [f"{name}: test accuracy" for name in families]
+    # L2's collapse to chance widens only its own family's axis: another family's stays within a few points.
+    by_title = dict(zip(titles, figure.axes[::2]))
+    penalties, structure = by_title["penalties: test accuracy"], by_title["structure: test accuracy"]
+    assert penalties.get_ylim()[0] < 0.2 and structure.get_ylim()[1] - structure.get_ylim()[0] < 0.1
+
+
+def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_server, tmp_path):
+    """What a person sees: the report's figures of a study of every regularizer, logged to a run of a real
+    `mlflow server` and opened in the MLflow UI's artifact viewer in a real browser on a laptop's screen (1440 ×
+    900; a screenshot of each is kept beside the test's files). The viewer fits an image to its panel's width:
+    each figure is shown whole across, and its smallest text is at least 8 pixels high as shown."""
+    from mlflow.tracking import MlflowClient
+
+    runs = _many_methods()
+    summary = report.variant_summary(runs)
+    runs["run_id"] = [f"run-{index}" for index in range(len(runs))]
+    curves = pd.DataFrame(
+        [
+            (run_id, epoch, score * epoch / 10)
+            for run_id, score in zip(runs["run_id"], runs["test_accuracy"])
+            for epoch in range(1, 11)
+        ],
+        columns=["run_id", "epoch", "value"],
+    )
+    figures = {
+        "forest": report.forest_figure(report.ranking(summary, runs)),
+        "strength": report.strength_figure(summary),
+        "validation_curves": report.curves_figure(runs, curves),
+    }
+    client = MlflowClient(mlflow_server)
+    experiment = client.create_experiment("figures")
+    run_id = client.create_run(experiment).info.run_id
+    for name, figure in figures.items():
+        client.log_figure(run_id, figure, f"figures/{name}.png")
+    client.set_terminated(run_id)
+    for name, figure in figures.items():
+        shown_texts = figure.findobj(lambda artist: isinstance(artist, Text) and artist.get_visible())
+        smallest = min(text.get_fontsize() for text in shown_texts if text.get_text())
+        natural = round(figure.get_figwidth() * figure.dpi)
+        url = f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/figures/{name}.png"
+        with browser_page(url) as page:
+            page.set_viewport_size({"width": 1440, "height": 900})
+            # The viewer's image: the one of the figure's own width (the UI's icons are others).
+            find = f"Array.from(document.images).find(i => i.naturalWidth === {natural} && i.clientWidth > 0)"
+            page.wait_for_function(f"() => {find} !== undefined", timeout=60_000)
+            left, width = page.evaluate(
+                f"() => {{ const r = ({find}).getBoundingClientRect(); return [r.left, r.width]; }}"
+            )
+            page.screenshot(path=str(tmp_path / f"{name}.png"))
+        assert left >= 0 and left + width <= 1440, name  # whole across, not cut by the panel
+        pixels = smallest * figure.dpi / 72 * width / natural
+        assert pixels >= 8, f"{name}: its {smallest:g}-point text is {pixels:.1f} pixels high in the viewer"
