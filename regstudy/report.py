@@ -342,13 +342,14 @@ def strength_figure(summary: pd.DataFrame) -> Figure:
     score = "accuracy" if "test_accuracy_mean" in summary else "mse"
     gap = "generalization_gap" if score == "accuracy" else "loss_gap"
     varied = summary.dropna(subset=["strength"])
-    families = sorted({family(m, n) for m, n in zip(varied["method"], varied["strength_name"])}) or ["other"]
+    kin = pd.Series([family(m, n) for m, n in zip(varied["method"], varied["strength_name"])], index=varied.index)
+    families = sorted(set(kin)) or ["other"]
     # The MLflow UI's artifact viewer fits an image to its panel, about 600 pixels wide on a laptop: a figure
     # 7.5 inches wide keeps its small text at 9 pixels there (tests/test_report.py checks it in a browser).
     figure = Figure(figsize=(7.5, 2.3 * len(families) + 0.4), layout="constrained")
     grid = np.atleast_2d(figure.subplots(len(families), 2, squeeze=False))
     for (score_axes, gap_axes), name in zip(grid, families):
-        members = varied[[family(m, n) == name for m, n in zip(varied["method"], varied["strength_name"])]]
+        members = varied[kin == name]
         for method, group in members.groupby("method"):
             label = f"{method} ({group['strength_name'].iloc[0].split('.', 1)[1]})"
             for axes, column in ((score_axes, f"test_{score}"), (gap_axes, gap)):

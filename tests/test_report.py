@@ -137,7 +137,7 @@ def test_the_report_page_opens_in_a_browser_with_its_figures_and_the_ranking_and
     assert open(client.download_artifacts(parent, "report.html")).read() == page_file.read_text()
     with browser_page(page_file) as page:
         shown, decoded = rendered_images(page)
-        assert shown == decoded == 2  # the validation curves and the strengths, decoded by the browser
+        assert shown == decoded == 3  # the validation curves, the strengths and the forest, decoded by the browser
         text = page.inner_text("body")
         assert "vs none: verdict" in text and "vs best" in text  # the ranking with its statistics
         assert page.refused == []
