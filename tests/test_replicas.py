@@ -91,6 +91,28 @@ def test_replicas_with_dropout_under_adam_match_their_runs_alone_over_eight_seed
     assert len({tuple(result["history"]["loss"]) for result in together["replicas"]}) == 8
 
 
+def test_a_replica_whose_loss_becomes_nan_ends_failed_alone_while_the_others_finish(experiment, client, tmp_path):
+    """One replica of three under SGD at a learning rate that overflows its weights: its run ends FAILED with
+    the reason, and the two others finish with the numbers they have alone."""
+    runs = [
+        _run(experiment, seed, optimizer="sgd", learning_rate=rate) for seed, rate in [(0, 0.05), (1, 1e30), (2, 0.1)]
+    ]
+    together, *alone = on_jax([{"replicas": runs}, runs[0], runs[2]], tmp_path)
+    first, diverged, last = together["replicas"]
+    assert diverged["failed"].startswith("the training loss became "), diverged
+    for replica, single in zip((first, last), alone):
+        _close(replica, single, 1e-5)
+    grouped = {first["run_id"], last["run_id"]}
+    statuses = sorted(
+        (run.info.status, run.data.tags["seed"])
+        for run in runs_of(client, experiment)
+        if run.info.run_id in grouped or run.info.status == "FAILED"
+    )
+    assert statuses == [("FAILED", "1"), ("FINISHED", "0"), ("FINISHED", "2")]
+    (failed,) = [run for run in runs_of(client, experiment) if run.info.status == "FAILED"]
+    assert failed.data.tags["failure_reason"].startswith("TrainingError: the training loss became ")
+
+
 # Hyperparameters Keras reads where no scope maps the model's state (the optimizer's step: `Plugin.held`), or in
 # the loss and the batch transforms, each at two values far enough apart to change the training.
 HELD = {
