@@ -80,6 +80,10 @@ def final_metrics(callbacks: list[keras.callbacks.Callback]) -> dict[str, float]
     }
 
 
+FLUSH_SECONDS = 2.0
+"""How long a run's logged epochs wait at most before they are written (`EpochLogger`), when it trains alone."""
+
+
 class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the run `run_id`, with step = epoch (from 1).
 
@@ -93,12 +97,17 @@ class EpochLogger(keras.callbacks.Callback):
     Args:
         client: a client of the tracking store.
         run_id: the run the epochs go to.
-        flush_seconds: the longest time logged epochs wait before they are written. Defaults to 2.
+        flush_seconds: the longest time logged epochs wait before they are written. Defaults to
+            `FLUSH_SECONDS`.
         stopwatch: adds up the time spent writing, if given. Defaults to None.
     """
 
     def __init__(
-        self, client: MlflowClient, run_id: str, flush_seconds: float = 2.0, stopwatch: Stopwatch | None = None
+        self,
+        client: MlflowClient,
+        run_id: str,
+        flush_seconds: float = FLUSH_SECONDS,
+        stopwatch: Stopwatch | None = None,
     ):
         super().__init__()
         self.client = client

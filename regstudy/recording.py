@@ -16,7 +16,14 @@ import yaml
 from IPython.utils.capture import capture_output
 
 from regstudy import lineage, tracking
-from regstudy.callbacks import EpochLogger, EpochTimer, PruningCallback, WeightStatistics, final_metrics
+from regstudy.callbacks import (
+    FLUSH_SECONDS,
+    EpochLogger,
+    EpochTimer,
+    PruningCallback,
+    WeightStatistics,
+    final_metrics,
+)
 from regstudy.config import RunConfig
 from regstudy.errors import TrainingError
 from regstudy.figures import learning_curves, weight_histogram
@@ -75,9 +82,11 @@ class Recorder:
             source = config.dataset_options.get("path")
             lineage.log_data(self.client, self.run_id, config.dataset, prepared.splits, source=source)
 
-    def callbacks(self, trial: dict[str, Any] | Any = None) -> list:
+    def callbacks(self, trial: dict[str, Any] | Any = None, beside: int = 1) -> list:
         """What the engine trains with: timing, weight statistics, NaN stop, the plugins', a trial's pruning
-        (a `pruning.TrialLink` as a dict, or an `optuna.Trial` of this process), and the epoch logger."""
+        (a `pruning.TrialLink` as a dict, or an `optuna.Trial` of this process), and the epoch logger, which
+        writes its epochs at most every `FLUSH_SECONDS` times `beside`, the runs of the replica group: a
+        write costs each run the same (about 15 ms), so a group writes to the store as often as one run."""
         pruning = []
         if isinstance(trial, dict):
             link = TrialLink(**trial)
@@ -86,7 +95,7 @@ class Recorder:
             pruning = [PruningCallback(trial, f"val_{metric(self.prepared.splits.task).name}")]
         statistics, chosen = WeightStatistics(), [*self.plugin_callbacks, *pruning]
         self.measuring = [statistics, *chosen]  # those whose `final_metrics` are logged at the end
-        logger = EpochLogger(self.client, self.run_id, stopwatch=self.stopwatch)
+        logger = EpochLogger(self.client, self.run_id, FLUSH_SECONDS * beside, stopwatch=self.stopwatch)
         return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
 
     def finish(self, history: dict[str, list[float]], evaluator=None) -> dict[str, float]:

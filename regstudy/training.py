@@ -157,7 +157,10 @@ def train_replicas(
             [each.model for each in prepared],
             [each.data for each in prepared],
             configs[0].epochs,
-            [recorder.callbacks(trial) for recorder, trial in zip(recorders, trials or [None] * len(configs))],
+            [
+                recorder.callbacks(trial, beside=len(recorders))
+                for recorder, trial in zip(recorders, trials or [None] * len(configs))
+            ],
         )
         stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds))
         measure = evaluator(configs[0].engine, prepared[0].model, EVALUATION_BATCH_SIZE)
