@@ -361,9 +361,9 @@ def strength_figure(summary: pd.DataFrame) -> Figure:
                     capsize=3,
                     label=label,
                 )
+        reaches_zero = (members["strength"] <= 0).any()  # a log axis cannot show a strength of 0
         for axes, title in ((score_axes, f"{name}: test {score}"), (gap_axes, f"{name}: {gap.replace('_', ' ')}")):
-            linear = (members["strength"] <= 0).any()
-            axes.set_xscale("symlog", linthresh=1e-6) if linear else axes.set_xscale("log")
+            axes.set_xscale("symlog", linthresh=1e-6) if reaches_zero else axes.set_xscale("log")
             axes.set_title(title, fontsize="medium")
         gap_axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.supxlabel("strength (each method's own hyperparameter)", fontsize="medium")
