@@ -10,7 +10,7 @@ from regstudy.study import MAX_RUNS, load_study
 from helpers import ROOT, model_for
 
 
-def test_the_default_study_runs_every_regularizer_at_three_strengths_and_three_seeds():
+def test_the_default_study_runs_every_regularizer_at_three_strengths_and_sixteen_seeds():
     study = load_study(ROOT / "params" / "default-study.yaml")
     methods = {run.config.plugin_label for run in study.runs}
     assert methods == {name for name in PLUGINS.names() if PLUGINS.get(name).regularizer}
@@ -20,8 +20,8 @@ def test_the_default_study_runs_every_regularizer_at_three_strengths_and_three_s
     residual = {name for name in methods if model_for(name) == "resmlp"}
     assert residual and all(run.config.model == "resmlp" for run in study.runs if run.config.plugin_label in residual)
     assert any(run.config.model == "resmlp" for run in study.runs if run.config.plugin_label == "none")
-    assert {run.seed for run in study.runs} == {0, 1, 2}
-    assert len(study.runs) == study.variant_count * 3
+    assert {run.seed for run in study.runs} == set(range(16))
+    assert len(study.runs) == study.variant_count * 16
 
 
 def test_every_shipped_study_file_is_valid():
