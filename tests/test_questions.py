@@ -83,6 +83,33 @@ def test_ng_growth_is_the_slope_per_decade():
     assert np.isnan(ng2004.growth(single, "l1")) and "no growth to compare" in ng2004._answer(single)
 
 
+def test_ng_answer_names_its_training_and_stands_beside_scikit_learns_optimum():
+    summary = pd.DataFrame(
+        {"l1_mean": [5.0, 7.0], "l2_mean": [5.0, 40.0], "sklearn_l1_mean": [4.0, 6.5], "sklearn_l2_mean": [5.5, 41.0]},
+        index=[10, 1000],
+    )
+    training = {"train_size": 100, "optimizer": "sgd", "learning_rate": 0.5, "epochs": 300}
+    answer = ng2004._answer(summary, None, training)
+    assert "(100 training examples, sgd at learning rate 0.5 for 300 epochs, λ by cross-validation)" in answer
+    assert "same λ on the same splits: L1 4.0 % → 6.5 %, L2 5.5 % → 41.0 %." in answer
+
+
+def test_ng_reference_is_scikit_learns_l1_optimum_at_regstudys_scale():
+    """The reference is scikit-learn itself; what is tested is regstudy's λ → C: at the λ where the mean loss's
+    gradient at zero equals λ (the largest λ with a nonzero weight), L1 keeps no weight and predicts the majority."""
+    from regstudy.data.splitting import Splits
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0).astype(int)
+    splits = Splits(x[:100], y[:100], x[:0], y[:0], x[100:], y[100:], "classification", 2, None)
+    p = y[:100].mean()  # the intercept-only model's probability: the mean loss's gradient there is X^T (p - y) / n
+    largest = float(np.max(np.abs(x[:100].T @ (p - y[:100]))) / 100)
+    majority = max(np.mean(y[100:] == 1), np.mean(y[100:] == 0))
+    assert ng2004.reference_accuracy(splits, "l1", 1.01 * largest) == pytest.approx(majority)
+    assert ng2004.reference_accuracy(splits, "l1", 0.2 * largest) > majority + 0.2
+
+
 def test_epochs_to_fit_is_the_first_epoch_at_the_threshold():
     assert zhang2017.epochs_to_fit([0.2, 0.5, 0.96, 0.94, 0.99], 0.95) == 3
     assert np.isnan(zhang2017.epochs_to_fit([0.2, 0.5], 0.95))

@@ -4,6 +4,11 @@
 the number of training examples needed grows only with the logarithm of the number of irrelevant
 features, and with L2 (rotationally invariant) at least linearly: at a fixed 100 examples, L1's test error
 stays nearly flat as irrelevant features are added while L2's climbs.
+
+Beside each trained model, scikit-learn's `LogisticRegression` fits the same penalty at the same λ on the same
+training split (`C = 1 / (n λ)`, n the training examples: the same objective as the mean cross-entropy plus
+λ‖w‖₁, or λ‖W‖² over the two softmax columns, which is λ‖w‖²/2 of their difference): an exact optimum no one
+here wrote, so that a method that fails to reach it (as proximal L1 under Adam once did, at every λ) shows.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.linear_model import LogisticRegression
 
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question, against, sureness
@@ -50,7 +56,8 @@ def run(
         strengths: "l1" and "l2" → candidate λ for cross-validation.
         folds: k of the cross-validation.
         trials: data seeds; Ng averages over many.
-        **training: parameters of every run (train_size, epochs, batch_size, learning_rate, ...).
+        **training: parameters of every run (train_size, optimizer, learning_rate, epochs, batch_size, ...);
+            the answer states the optimizer, learning rate and epochs, on which it depends.
     """
     rows = []
     with Question(
@@ -61,15 +68,22 @@ def run(
                 for penalty, grid in strengths.items():
                     rows.append(_chosen_and_tested(question, count, trial, penalty, grid, folds, training))
         table = pd.DataFrame(rows)
-        summary = table.groupby(["irrelevant", "penalty"])["test_error"].agg(["mean", "std"]).unstack("penalty")
-        summary.columns = [f"{penalty}_{statistic}" for statistic, penalty in summary.columns]
+        summary = (
+            table.groupby(["irrelevant", "penalty"])[["test_error", "sklearn_test_error"]]
+            .agg(["mean", "std"])
+            .unstack("penalty")
+        )
+        summary.columns = [
+            f"{'sklearn_' if column.startswith('sklearn') else ''}{penalty}_{statistic}"
+            for column, statistic, penalty in summary.columns
+        ]
         largest = table[table["irrelevant"] == max(irrelevant)].assign(accuracy=lambda t: 100 - t["test_error"])
         versus = (
             against(largest, "penalty", "l2", "accuracy", paired_by=("trial",))
             if {"l1", "l2"} <= set(strengths)
             else None
         )
-        answer = _answer(summary, versus)
+        answer = _answer(summary, versus, training)
         figure = _figure(summary)
         tables = {"trials": table, "test_error": summary}
         if versus is not None:
@@ -98,7 +112,23 @@ def _chosen_and_tested(
         "penalty": penalty,
         "chosen": float(chosen),
         "test_error": 100 * (1 - final.metrics["test_accuracy"]),
+        "sklearn_test_error": 100 * (1 - reference_accuracy(final.splits, penalty, float(chosen))),
     }
+
+
+def reference_accuracy(splits, penalty: str, strength: float) -> float:
+    """scikit-learn's `LogisticRegression` with `penalty` at λ = `strength` (regstudy's scale: the mean loss
+    plus λ‖w‖₁ or λ‖w‖²/2, so `C = 1 / (n λ)`), fitted to `splits`' training set to its own tolerance; its test
+    accuracy. The intercept is not penalized (saga), as regstudy's penalties leave the bias alone."""
+    model = LogisticRegression(
+        l1_ratio=1.0 if penalty == "l1" else 0.0,
+        C=1.0 / (len(splits.y_train) * strength),
+        solver="saga",
+        max_iter=20_000,
+        tol=1e-6,
+    )
+    model.fit(splits.x_train, splits.y_train)
+    return float(model.score(splits.x_test, splits.y_test))
 
 
 def _train_labelled(question: Question, fixed: dict[str, Any], labels: dict[str, Any], **parameters: Any):
@@ -115,7 +145,7 @@ def growth(summary: pd.DataFrame, penalty: str) -> float:
     return float(np.polyfit(np.log10(counts), summary[f"{penalty}_mean"].to_numpy(), 1)[0])
 
 
-def _answer(summary: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
+def _answer(summary: pd.DataFrame, versus: pd.DataFrame | None = None, training: dict[str, Any] | None = None) -> str:
     first, last = summary.index[0], summary.index[-1]
     l1, l2 = growth(summary, "l1"), growth(summary, "l2")
     if np.isnan(l1) or np.isnan(l2):
@@ -127,17 +157,38 @@ def _answer(summary: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
             else "here L1's error did not grow more slowly than L2's, as Ng (2004) found it did"
         )
     return (
-        f"From {first} to {last} irrelevant features (100 training examples, λ by cross-validation), L1's test error "
-        "went "
+        f"From {first} to {last} irrelevant features ({_design(training or {})}, λ by cross-validation), L1's test "
+        "error went "
         f"{summary.loc[first, 'l1_mean']:.1f} % → {summary.loc[last, 'l1_mean']:.1f} % and L2's "
         f"{summary.loc[first, 'l2_mean']:.1f} % → "
         f"{summary.loc[last, 'l2_mean']:.1f} %; {growths}."
+        + _reference(summary, first, last)
         + (
             f" At {last} irrelevant features, L1's test accuracy against L2's, paired by trial: "
             f"{sureness(versus.iloc[0], scale=1.0)}."
             if versus is not None and len(versus)
             else ""
         )
+    )
+
+
+def _design(training: dict[str, Any]) -> str:
+    """What the answer depends on, in words: the training examples and how the model was trained."""
+    optimizer = training.get("optimizer", "adam")
+    return (
+        f"{training.get('train_size', 'all')} training examples, {optimizer} at learning rate "
+        f"{training.get('learning_rate', 0.001):g} for {training.get('epochs', 10)} epochs"
+    )
+
+
+def _reference(summary: pd.DataFrame, first: int, last: int) -> str:
+    """scikit-learn's exact optima at the same λ and splits, in words ("" without them)."""
+    if "sklearn_l1_mean" not in summary:
+        return ""
+    return (
+        f" scikit-learn's LogisticRegression at the same λ on the same splits: L1 "
+        f"{summary.loc[first, 'sklearn_l1_mean']:.1f} % → {summary.loc[last, 'sklearn_l1_mean']:.1f} %, L2 "
+        f"{summary.loc[first, 'sklearn_l2_mean']:.1f} % → {summary.loc[last, 'sklearn_l2_mean']:.1f} %."
     )
 
 
