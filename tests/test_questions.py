@@ -49,8 +49,7 @@ def test_mean_std_groups_in_order_of_appearance():
     assert summary["score_std"].tolist() == pytest.approx([np.sqrt(2), 0.0])
 
 
-def _summary(train, test):
-    strengths = [0.0, 0.001, 0.01]
+def _summary(train, test, strengths=(0.0, 0.001, 0.01)):
     gap = np.array(train) - np.array(test)
     return pd.DataFrame(
         {
@@ -70,6 +69,20 @@ def test_the_accuracy_answer_follows_the_numbers():
     assert "gap narrowed" in rising_then_falling
     no_gain = accuracy._answer("l2", _summary([1.0, 1.0, 1.0], [0.8, 0.7, 0.6]))
     assert "did not fall" in no_gain and "highest without regularization" in no_gain and "did not narrow" in no_gain
+
+
+def test_a_strength_that_collapses_the_network_to_chance_is_named_so_and_left_out_of_the_trade_off():
+    # Question 04's published l2 = 0.1: training accuracy 10.0 % on ten classes, test 10.1 %.
+    rows = _summary([1.0, 0.97, 0.9, 0.1], [0.92, 0.925, 0.91, 0.101], strengths=(0.0, 0.001, 0.01, 0.1))
+    answer = accuracy._answer("l2", rows, chance=0.1)
+    assert answer.startswith("With l2 from 0 to 0.01, training accuracy fell (100.0 % → 90.0 %)")
+    assert "then fell (to 91.0 % at 0.01)" in answer and "gap narrowed (8.0 % → -1.0 %)" in answer
+    assert (
+        "l2 at 0.1 collapsed the network to chance (training accuracy 10.0 % at most, test 10.1 %; chance 10.0 %)"
+        in answer
+    )
+    assert "collapsed" not in accuracy._answer("l2", rows)  # without a chance level nothing is called a collapse
+    assert list(accuracy.collapsed_rows(rows, 0.5)["strength"]) == [0.1]  # two classes: at most 55 %
 
 
 def test_ng_growth_is_the_slope_per_decade():

@@ -17,6 +17,10 @@ EXPERIMENT = experiment_of(__name__)
 
 STRENGTHS = {"l2": ("l2", "l2"), "dropout": ("dropout", "rate")}
 """Each method studied: the plugin and the hyperparameter that is its strength (0 means the baseline)."""
+COLLAPSE = 0.1
+"""A strength collapsed the network to chance when its mean training accuracy is within this share of the way
+from chance to 1 (chance + 0.1 · (1 − chance): 19 % for ten classes): it learned nothing, which no trade-off
+between fitting and generalizing describes."""
 
 
 PARAMETERS: dict[str, Constraint] = {"grids": MappingOf(STRENGTH_GRID, keys=("l2", "dropout"))}
@@ -33,7 +37,8 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPER
     """
     with Question(experiment, {"grids": grids, "seeds": seeds, **training}) as question:
         for seed in seeds:  # strength 0 of every method: trained once
-            question.train({"method": "none", "strength": 0.0}, plugins={"none": {}}, seed=seed, **training)
+            result = question.train({"method": "none", "strength": 0.0}, plugins={"none": {}}, seed=seed, **training)
+        chance = 1.0 / result.splits.classes
         for method, strengths in grids.items():
             plugin, hyperparameter = STRENGTHS[method]
             for strength in (s for s in strengths if s > 0):
@@ -64,7 +69,7 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPER
             ignore_index=True,
         )
         answer = " ".join(
-            _answer(method, rows, versus[versus["method"] == method])
+            _answer(method, rows, versus[versus["method"] == method], chance)
             for method, rows in summary.groupby("method", sort=False)
         )
         figure = _figure(summary)
@@ -76,12 +81,18 @@ def run(grids: dict[str, list[float]], seeds: list[int], experiment: str = EXPER
     return found
 
 
-def _answer(method: str, rows: pd.DataFrame, versus: pd.DataFrame | None = None) -> str:
+def _answer(method: str, rows: pd.DataFrame, versus: pd.DataFrame | None = None, chance: float | None = None) -> str:
     """What the data say for one method: how training accuracy, test accuracy and the gap move with strength,
-    and (given `against`'s comparisons with strength 0) how sure the peak's gain over no regularization is."""
+    and (given `against`'s comparisons with strength 0) how sure the peak's gain over no regularization is.
+    Strengths that collapsed the network to `chance` (see `COLLAPSE`) are named as such and left out of the
+    trends, which describe the networks that learned."""
     rows = rows.sort_values("strength")
-    first, last = rows.iloc[0], rows.iloc[-1]
-    best = rows.loc[rows["test_accuracy_mean"].idxmax()]
+    collapsed = collapsed_rows(rows, chance)
+    learned = rows[~rows.index.isin(collapsed.index)]
+    if len(learned) < 2:
+        return f"With {method}, {_collapse(method, collapsed, chance)}" if len(collapsed) else ""
+    first, last = learned.iloc[0], learned.iloc[-1]
+    best = learned.loc[learned["test_accuracy_mean"].idxmax()]
     train_trend = "fell" if last.train_accuracy_mean < first.train_accuracy_mean else "did not fall"
     if best.strength == first.strength:
         test_shape = f"test accuracy was highest without regularization ({percent(best.test_accuracy_mean)})"
@@ -97,7 +108,26 @@ def _answer(method: str, rows: pd.DataFrame, versus: pd.DataFrame | None = None)
         f"With {method} from {first.strength:g} to {last.strength:g}, training accuracy {train_trend} "
         f"({percent(first.train_accuracy_mean)} → {percent(last.train_accuracy_mean)}), {test_shape}, "
         f"and the generalization gap {gap_trend} ({percent(first.generalization_gap_mean)} → "
-        f"{percent(last.generalization_gap_mean)})." + _peak_sureness(best.strength, first.strength, versus)
+        f"{percent(last.generalization_gap_mean)})."
+        + (f" Beyond that, {_collapse(method, collapsed, chance)}" if len(collapsed) else "")
+        + _peak_sureness(best.strength, first.strength, versus)
+    )
+
+
+def collapsed_rows(rows: pd.DataFrame, chance: float | None) -> pd.DataFrame:
+    """The strengths (rows of the summary) at which the network collapsed to `chance` (see `COLLAPSE`)."""
+    if chance is None:
+        return rows.iloc[:0]
+    return rows[rows["train_accuracy_mean"] <= chance + COLLAPSE * (1 - chance)]
+
+
+def _collapse(method: str, collapsed: pd.DataFrame, chance: float) -> str:
+    strengths = ", ".join(f"{strength:g}" for strength in collapsed["strength"])
+    return (
+        f"{method} at {strengths} collapsed the network to chance (training accuracy "
+        f"{percent(collapsed['train_accuracy_mean'].max())} at most, test "
+        f"{percent(collapsed['test_accuracy_mean'].max())}; chance {percent(chance)}): a model that learned "
+        "nothing, not a trade-off between fitting and generalizing."
     )
 
 
