@@ -20,7 +20,7 @@ from regstudy.questions import (
 from regstudy.questions import (
     zhang_2017_random_labels as zhang2017,
 )
-from regstudy.questions.common import Question, child_statuses, mean_std
+from regstudy.questions.common import Question, against, child_statuses, mean_std
 
 from helpers import runs_of
 
@@ -83,6 +83,24 @@ def test_a_strength_that_collapses_the_network_to_chance_is_named_so_and_left_ou
     )
     assert "collapsed" not in accuracy._answer("l2", rows)  # without a chance level nothing is called a collapse
     assert list(accuracy.collapsed_rows(rows, 0.5)["strength"]) == [0.1]  # two classes: at most 55 %
+
+
+def test_the_cross_validation_answer_costs_each_seeds_choice_against_the_best_lambda_in_hindsight():
+    from regstudy.questions import choosing_strength_by_cross_validation as choosing
+
+    choices = pd.DataFrame(
+        {"candidate": ["0.01", "0.01", "0.1"], "cv_accuracy_mean": [0.9, 0.92, 0.91], "test_accuracy": [0.9, 0.9, 0.8]},
+        index=pd.Index([0, 1, 2], name="seed"),
+    )
+    summary = pd.DataFrame({"test_accuracy": [0.95, 0.9, 0.85]}, index=["0.001", "0.01", "0.1"])
+    hindsight = choices.assign(candidate="0.001", test_accuracy=[0.94, 0.95, 0.96])
+    paired = pd.concat([choices.reset_index().assign(choice="cv"), hindsight.reset_index().assign(choice="best")])
+    versus = against(paired, "choice", "best", "test_accuracy")
+    answer = choosing._answer(5, choices, summary, "0.001", versus)
+    assert answer.startswith("Over 3 seeds, 5-fold cross-validation chose λ = 0.01 at 2 of 3, λ = 0.1 at 1 of 3")
+    assert "would have been 0.001 (95.0 % mean test accuracy)" in answer
+    assert "The choices' mean test accuracy was 86.7 %, 8.3 points less" in answer
+    assert "paired by seed: -8.3 points" in answer
 
 
 def test_ng_growth_is_the_slope_per_decade():
