@@ -39,21 +39,9 @@ def run(l2_grid: list[float], folds: int, seeds: list[int], experiment: str = EX
     with Question(experiment, {"l2_grid": l2_grid, "folds": folds, "seeds": seeds, **training}) as question:
         fold_scores, rows = [], []
         for seed in seeds:
-            scores = cross_validate(question.train, candidates, folds, **training, seed=seed)
-            chosen, summary = choose(scores)
-            fold_scores.append(scores.assign(seed=seed))
-            for label, parameters in candidates.items():
-                result = question.train({"candidate": label, "fold": "all"}, **training, **parameters, seed=seed)
-                rows.append(
-                    {
-                        "seed": seed,
-                        "candidate": label,
-                        "cv_accuracy_mean": summary.loc[label, "mean"],
-                        "cv_accuracy_std": summary.loc[label, "std"],
-                        "test_accuracy": result.metrics["test_accuracy"],
-                        "chosen": label == chosen,
-                    }
-                )
+            scores, seed_rows = _choose_and_train(question, candidates, folds, seed, training)
+            fold_scores.append(scores)
+            rows += seed_rows
         by_seed = pd.DataFrame(rows)
         summary = by_seed.groupby("candidate", sort=False)[["cv_accuracy_mean", "cv_accuracy_std", "test_accuracy"]]
         summary = summary.mean().assign(chosen_at=by_seed.groupby("candidate", sort=False)["chosen"].sum())
@@ -83,6 +71,29 @@ def run(l2_grid: list[float], folds: int, seeds: list[int], experiment: str = EX
             best_on_test=float(best_on_test),
         )
     return found
+
+
+def _choose_and_train(
+    question: Question, candidates: dict[str, dict], folds: int, seed: int, training: dict[str, Any]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """At `seed`: each candidate's fold scores, and a row per candidate (its cross-validated accuracy, its
+    test accuracy trained on the whole training set, whether it was chosen)."""
+    scores = cross_validate(question.train, candidates, folds, **training, seed=seed)
+    chosen, summary = choose(scores)
+    rows = []
+    for label, parameters in candidates.items():
+        result = question.train({"candidate": label, "fold": "all"}, **training, **parameters, seed=seed)
+        rows.append(
+            {
+                "seed": seed,
+                "candidate": label,
+                "cv_accuracy_mean": summary.loc[label, "mean"],
+                "cv_accuracy_std": summary.loc[label, "std"],
+                "test_accuracy": result.metrics["test_accuracy"],
+                "chosen": label == chosen,
+            }
+        )
+    return scores.assign(seed=seed), rows
 
 
 def _answer(folds: int, choices: pd.DataFrame, summary: pd.DataFrame, best_on_test: str, versus: pd.DataFrame) -> str:
