@@ -260,9 +260,16 @@ def headline(table: pd.DataFrame) -> str:
     verdicts = others["vs none: verdict"]
     better = int((verdicts == others["method"] + " is better").sum())
     worse = int((verdicts == "none is better").sum())
+    undecided = others[(verdicts != others["method"] + " is better") & (verdicts != "none is better")]
+    could = undecided["vs none: detectable"].dropna() if "vs none: detectable" in undecided else pd.Series()
+    detect = (
+        f" (at these seeds the design could detect differences in {score} of {could.min():.2g} to {could.max():.2g})"
+        if len(could)
+        else ""
+    )
     text += (
         f" Against no regularization, paired by seed with Holm's correction: {better} are better, {worse} worse, "
-        f"and {len(others) - better - worse} not distinguishable from it."
+        f"and {len(undecided)} not distinguishable from it{detect}."
     )
     inactive = others[others["acted"].str.startswith("no")]["method"].tolist() if "acted" in others else []
     edges = int((others["grid edge"] != "").sum()) if "grid edge" in others else 0

@@ -122,7 +122,8 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     assert report.headline(table.reset_index()) == (
         "Of 3 methods, each at the strength chosen on validation, the best test accuracy is good's (0.8550, over 5 "
         "seeds). Against no regularization, paired by seed with Holm's correction: 1 are better, 0 worse, and 1 not "
-        "distinguishable from it."
+        "distinguishable from it (at these seeds the design could detect differences in test accuracy of "
+        f"{table.loc['same', 'vs none: detectable']:.2g} to {table.loc['same', 'vs none: detectable']:.2g})."
     )
     html = report.styled(table.reset_index()).to_html()
     assert table.loc["same", "vs none: verdict"] in html  # whole, not cut at 50 characters
