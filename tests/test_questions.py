@@ -6,6 +6,10 @@ import pytest
 from scipy import stats
 
 from regstudy.questions import (
+    common,
+    when_to_stop,
+)
+from regstudy.questions import (
     does_regularization_cost_accuracy as accuracy,
 )
 from regstudy.questions import (
@@ -13,9 +17,6 @@ from regstudy.questions import (
 )
 from regstudy.questions import (
     srivastava_2014_dropout as srivastava,
-)
-from regstudy.questions import (
-    when_to_stop,
 )
 from regstudy.questions import (
     zhang_2017_random_labels as zhang2017,
@@ -101,6 +102,37 @@ def test_the_cross_validation_answer_costs_each_seeds_choice_against_the_best_la
     assert "would have been 0.001 (95.0 % mean test accuracy)" in answer
     assert "The choices' mean test accuracy was 86.7 %, 8.3 points less" in answer
     assert "paired by seed: -8.3 points" in answer
+
+
+def test_when_to_stop_names_criteria_it_cannot_tell_apart_and_how_surely_the_slowest_differs_from_the_fastest():
+    rows = []
+    for data in ("a", "b"):
+        for seed in range(3):
+            errors = {"full": 0.20, "GL1": 0.22, "PQ1": 0.20, "UP2": 0.20, "PQ2": 0.21 + 0.01 * (seed == 0)}
+            epochs = {"full": 100, "GL1": 10, "PQ1": 50, "UP2": 60, "PQ2": 90}
+            rows += [
+                {"data": data, "seed": seed, "criterion": c, "test_error": e, "test_accuracy": 1 - e}
+                | {"epochs_trained": epochs[c], "relative_epochs": epochs[c] / 100, "relative_test_error": e / 0.2}
+                for c, e in errors.items()
+            ]
+    table = pd.DataFrame(rows)
+    summary = mean_std(table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"])
+    answer = when_to_stop._answer(summary, "full", None, table)
+    # PQ1 and UP2 err exactly as full training does at every data set and seed: three criteria, one result.
+    assert "3 of the 5 criteria (full, PQ1, UP2) reached the identical test error at every data set and seed" in answer
+    # PQ2 (slowest) against GL1 (fastest): identical at seed 0 of each data set, else 1 point better.
+    assert "(relative); paired by data set and seed, identical on 2 of 6: +0.7 points" in answer
+
+
+def test_sureness_gives_the_detectable_difference_in_the_differences_unit():
+    row = pd.Series(
+        {"low": -0.001, "high": 0.006, "p_holm": 0.43, "mean_difference": 0.003}
+        | {"verdict": "not distinguishable from noise at 5 seeds (it could detect 0.0114 or more); about 23 seeds"}
+    )
+    assert common.sureness(row) == (
+        "+0.3 points, 95 % CI [-0.1, +0.6], Holm p = 0.43: not distinguishable from noise at 5 seeds (it could "
+        "detect 1.1 points or more); about 23 seeds"
+    )
 
 
 def test_ng_growth_is_the_slope_per_decade():

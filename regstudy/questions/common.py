@@ -4,6 +4,7 @@ what every question returns."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,10 +136,18 @@ def against(
 
 
 def sureness(row: pd.Series, scale: float = 100.0, unit: str = " points") -> str:
-    """One comparison of `against`'s table in words: the difference, its 95 % interval, Holm's p and verdict."""
+    """One comparison of `against`'s table in words: the difference, its 95 % interval, Holm's p and verdict,
+    the smallest detectable difference in the same unit as the difference."""
     interval = f", 95 % CI [{scale * row['low']:+.1f}, {scale * row['high']:+.1f}]" if np.isfinite(row["low"]) else ""
     p_value = f", Holm p = {row['p_holm']:.2g}" if np.isfinite(row["p_holm"]) else ""
-    return f"{scale * row['mean_difference']:+.1f}{unit}{interval}{p_value}: {row['verdict']}"
+    verdict = DETECTABLE.sub(
+        lambda found: f"(it could detect {scale * float(found[1]):.2g}{unit} or more)", row["verdict"]
+    )
+    return f"{scale * row['mean_difference']:+.1f}{unit}{interval}{p_value}: {verdict}"
+
+
+DETECTABLE = re.compile(r"\(it could detect (\S+) or more\)")
+"""The smallest detectable difference in a verdict (`significance.Comparison.verdict`), on the scores' scale."""
 
 
 def percent(value: float) -> str:

@@ -78,7 +78,7 @@ def run(
             table, ["criterion"], ["epochs_trained", "relative_epochs", "test_error", "relative_test_error"]
         )
         versus = against(table, "criterion", _full_training(criteria), "test_accuracy", paired_by=("data", "seed"))
-        answer = _answer(summary, _full_training(criteria), versus)
+        answer = _answer(summary, _full_training(criteria), versus, table)
         figure = _figure(table)
         found = question.log_result(
             answer,
@@ -99,7 +99,9 @@ def _full_training(criteria: dict[str, dict], key: str = "criteria") -> str:
     raise ConfigError(key, list(criteria), problem)
 
 
-def _answer(summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None = None) -> str:
+def _answer(
+    summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None = None, table: pd.DataFrame | None = None
+) -> str:
     stopping = summary[summary["criterion"] != reference]
     fastest = stopping.loc[stopping["relative_epochs_mean"].idxmin()]
     slowest = stopping.loc[stopping["relative_epochs_mean"].idxmax()]
@@ -119,10 +121,41 @@ def _answer(summary: pd.DataFrame, reference: str, versus: pd.DataFrame | None =
         f"(test error {fastest.test_error_mean:.2%}); the slowest, {slowest.criterion}, after "
         f"{slowest.relative_epochs_mean:.0%} "
         f"({slowest.test_error_mean:.2%}): {time_ratio:.1f} times the training time for "
-        f"a test error {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} (relative). "
+        f"a test error {abs(error_change):.1f} % {'lower' if error_change >= 0 else 'higher'} (relative)"
+        + _contrast(table, str(slowest.criterion), str(fastest.criterion))
+        + ". "
         f"The lowest test error was {best.criterion}'s ({best.test_error_mean:.2%}, against "
         f"{summary.set_index('criterion').loc[reference, 'test_error_mean']:.2%} "
-        f"without stopping); {relation}. " + _best_sureness(best.criterion, versus) + PRECHELT_TRADE
+        f"without stopping); {relation}. " + _identical(table) + _best_sureness(best.criterion, versus) + PRECHELT_TRADE
+    )
+
+
+def _contrast(table: pd.DataFrame | None, slowest: str, fastest: str) -> str:
+    """How surely the slowest criterion's test accuracy differs from the fastest's, paired by data set and seed,
+    and on how many of those pairs their test errors were identical ("" without the runs)."""
+    if table is None or slowest == fastest:
+        return ""
+    pair = table[table["criterion"].isin([slowest, fastest])]
+    row = against(pair, "criterion", fastest, "test_accuracy", paired_by=("data", "seed")).iloc[0]
+    errors = pair.pivot_table(index=["data", "seed"], columns="criterion", values="test_error").dropna()
+    same = int((errors[slowest] == errors[fastest]).sum())
+    return f"; paired by data set and seed, identical on {same} of {len(errors)}: {sureness(row)}"
+
+
+def _identical(table: pd.DataFrame | None) -> str:
+    """The largest set of criteria whose test errors were identical at every data set and seed, in words, when
+    it holds more than one: the design cannot tell those criteria apart ("" otherwise)."""
+    if table is None:
+        return ""
+    errors = table.pivot_table(index="criterion", columns=["data", "seed"], values="test_error", sort=False)
+    groups = errors.groupby(list(errors.columns), sort=False, dropna=False).groups
+    largest = max(groups.values(), key=len)
+    if len(largest) < 2:
+        return ""
+    return (
+        f"{len(largest)} of the {len(errors)} criteria ({', '.join(map(str, largest))}) reached the identical test "
+        "error at every data set and seed: they stopped where the same weights were kept, and this design cannot "
+        "tell them apart. "
     )
 
 
