@@ -206,9 +206,36 @@ def test_srivastava_pairs_are_paired_by_seed_with_holms_correction():
     for pair, p_value in holm.items():
         assert pairs.loc[pair, "p_holm"] == pytest.approx(p_value)
     assert pairs.loc[("L2", "Dropout + Max-norm"), "verdict"] == "the paper's order holds"
+    # "Max-norm is better" ends "Dropout + Max-norm is better" too: the verdict is matched whole.
+    assert pairs.loc[("Max-norm", "Dropout + Max-norm"), "verdict"] == "the paper's order holds"
     comparison = srivastava._comparison(pd.DataFrame(rows))
     assert comparison["our_rank"].tolist() == comparison["paper_rank"].tolist()
-    assert "holds here" in srivastava._answer(comparison, pairs.reset_index(), 3)
+    answer = srivastava._answer(comparison, pairs.reset_index(), 3)
+    significant = (pairs["p_holm"] < 0.05).all()
+    assert ("The paper's ordering holds here" in answer) == significant
+    assert ("cannot be concluded at 3 seeds: no pair is significantly reversed" in answer) == (not significant)
+    # Max-norm better than dropout + max-norm at every seed by a steady 0.5 points: a significant reversal.
+    reversed_rows = [
+        {**row, "test_error": row["test_error"] + 1.0} if row["method"] == "Dropout + Max-norm" else row for row in rows
+    ]
+    reversed_rows = [
+        {**row, "test_error": row["test_error"] - 0.5} if row["method"] == "Max-norm" else row for row in reversed_rows
+    ]
+    pairs = srivastava._pairs(pd.DataFrame(reversed_rows))
+    answer = srivastava._answer(srivastava._comparison(pd.DataFrame(reversed_rows)), pairs, 3)
+    assert answer.startswith("The paper's ordering does not hold here: Dropout + Max-norm worse than Max-norm")
+    # Two seeds too noisy to tell: no verdict either way, and what the design could have detected.
+    noisy = [row for row in rows if row["seed"] < 2 and row["method"] != "Dropout + Max-norm"]
+    noisy = [
+        {**row, "test_error": row["test_error"] + (0.4 if row["seed"] else -0.4) * (row["method"] == "L2")}
+        for row in noisy
+    ]
+    pairs = srivastava._pairs(pd.DataFrame(noisy))
+    answer = srivastava._answer(srivastava._comparison(pd.DataFrame(noisy)), pairs, 2)
+    assert answer.startswith(
+        "Whether the paper's ordering holds cannot be concluded at 2 seeds: no pair is significantly "
+    )
+    assert "1 of 1 cannot be told apart (these could detect" in answer
 
 
 def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
