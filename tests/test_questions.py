@@ -238,6 +238,27 @@ def test_srivastava_pairs_are_paired_by_seed_with_holms_correction():
     assert "1 of 1 cannot be told apart (these could detect" in answer
 
 
+def test_kadra_says_what_seven_data_sets_can_detect_and_concludes_only_from_significant_tests():
+    from regstudy.questions import kadra_2021_regularization_cocktails as kadra
+
+    # Reference: the published critical values of the two-sided Wilcoxon signed-rank test at 5 % (n = 6..11:
+    # T = 0, 2, 3, 5, 8, 10), the fewest wins being n minus the most losses whose smallest ranks sum to <= T.
+    assert [kadra.fewest_wins(n) for n in range(5, 12)] == [None, 6, 6, 6, 7, 7, 7]
+    neither = kadra._claim({"best single": False, "trees": True}, {"best single": False, "trees": False}, 7)
+    assert neither == (
+        "Whether Kadra et al.'s claim holds cannot be concluded here: the cocktail is not significantly better than "
+        "the best single regularizer, and with 7 data sets a two-sided Wilcoxon test at 5% can tell only a "
+        "cocktail that wins on at least 6 of them, its losses the smallest differences."
+    )
+    refuted = kadra._claim({"best single": False, "trees": False}, {"best single": False, "trees": True}, 9)
+    assert refuted == "Kadra et al.'s claim does not hold here: the tuned trees significantly beat the cocktail."
+    held = kadra._claim({"best single": True, "trees": True}, {"best single": False, "trees": False}, 9)
+    assert held.startswith("Kadra et al.'s claim holds here")
+    assert "no two-sided Wilcoxon test can reach 5%" in kadra._claim(
+        {"best single": False, "trees": False}, {"best single": False, "trees": False}, 5
+    )
+
+
 def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
     import inspect
 
