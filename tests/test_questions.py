@@ -259,6 +259,31 @@ def test_kadra_says_what_seven_data_sets_can_detect_and_concludes_only_from_sign
     )
 
 
+def test_pruning_says_which_penalty_did_not_act():
+    from regstudy.questions import regularization_or_pruning as pruning
+
+    # Question 06's published l1 arm (proximal L1 at 1e-5 under Adam, before its threshold followed Adam's
+    # steps): unpruned, exactly the unregularized network's test accuracy at every seed, and no zero weights.
+    rows = [
+        {"method": method, "seed": seed, "fraction": fraction, "pruned": accuracy - fraction / 10}
+        | {"fine_tuned": accuracy, "trained_zeros": zeros}
+        for seed in range(3)
+        for method, accuracy, zeros in (("none", 0.9 + seed / 100, 0.0), ("l1", 0.9 + seed / 100, 0.0))
+        + (("l2", 0.91 + seed / 100, 0.0), ("strong l1", 0.89, 0.4))
+        for fraction in (0.0, 0.5, 0.9)
+    ]
+    curves = pd.DataFrame(rows)
+    activity = pruning._activity(curves, "none").set_index("method")
+    assert activity["acted"].to_dict() == {"none": "", "l1": "no", "l2": "yes", "strong l1": "yes"}
+    assert activity.loc["strong l1", "zeros"] == pytest.approx(0.4)
+    summary = mean_std(curves, ["method", "fraction"], ["pruned", "fine_tuned"])
+    breaks = pruning._breaks(summary, 0.02).merge(activity.reset_index(), on="method")
+    answer = pruning._answer(breaks, 0.02)
+    assert "the strong l1 network (unpruned 89.0 %, 40.0 % of its weights exactly zero) loses" in answer
+    assert "l1 did not act: unpruned, each tested exactly as the unregularized network did at every seed" in answer
+    assert pruning._baseline({"plain": {}, "l1": {"l1": {}}}) == "plain"
+
+
 def test_every_question_notebook_is_registered_with_its_module_and_parameters_file():
     import inspect
 

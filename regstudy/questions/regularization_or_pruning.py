@@ -64,14 +64,17 @@ def run(
         for method, plugins in methods.items():
             for seed in seeds:
                 result = question.train({"method": method}, plugins=plugins, seed=seed, **training)
+                zeros = exact_zeros(result.model)
                 for row in _pruning_curve(result, fractions, fine_tune_epochs):
-                    rows.append({"method": method, "seed": seed, **row})
+                    rows.append({"method": method, "seed": seed, "trained_zeros": zeros, **row})
                     step = round(100 * row["fraction"])
                     for key in ("pruned", "fine_tuned"):
                         question.client.log_metric(result.run_id, f"{key}_test_accuracy", row[key], step=step)
         curves = pd.DataFrame(rows)
         summary = mean_std(curves, ["method", "fraction"], ["pruned", "fine_tuned"])
         breaks = _breaks(summary, tolerance)
+        activity = _activity(curves, _baseline(methods))
+        breaks = breaks.merge(activity, on="method", how="left")
         answer = _answer(breaks, tolerance)
         figure = _figure(summary)
         found = question.log_result(
@@ -80,6 +83,33 @@ def run(
             figures={"pruning_curves": figure},
         )
     return found
+
+
+def exact_zeros(model: keras.Model) -> float:
+    """The share of the trained model's kernel weights (every weight array of two or more axes) exactly zero."""
+    kernels = [weights.ravel() for weights in model.get_weights() if weights.ndim >= 2]
+    return float(np.mean(np.concatenate(kernels) == 0))
+
+
+def _baseline(methods: dict[str, dict]) -> str | None:
+    """The label of the unregularized method (`none`, or no plugins), if there is one."""
+    return next((label for label, plugins in methods.items() if not plugins or set(plugins) == {"none"}), None)
+
+
+def _activity(curves: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """Per method: the mean share of its trained weights exactly zero, and whether it acted, "no" where its
+    unpruned test accuracy equals the baseline's at every seed and it zeroed no more weights: a penalty that
+    changed nothing, whose curve then says nothing about it."""
+    unpruned = curves[curves["fraction"] == curves["fraction"].min()]
+    by_seed = unpruned.pivot_table(index="seed", columns="method", values="pruned")
+    zeros = unpruned.groupby("method", sort=False)["trained_zeros"].mean()
+    rows = []
+    for method in zeros.index:
+        same = baseline is not None and method != baseline and bool((by_seed[method] == by_seed[baseline]).all())
+        inactive = same and zeros[method] <= zeros[baseline]
+        acted = "" if method == baseline else "no" if inactive else "yes"
+        rows.append({"method": method, "zeros": float(zeros[method]), "acted": acted})
+    return pd.DataFrame(rows)
 
 
 def _pruning_curve(result, fractions: list[float], fine_tune_epochs: int) -> list[dict[str, float]]:
@@ -133,12 +163,21 @@ def _answer(breaks: pd.DataFrame, tolerance: float) -> str:
     def where(value):
         return "never (within the fractions tried)" if np.isnan(value) else f"at {percent(value)} removed"
 
+    def zeros(row):
+        return f", {percent(row.zeros)} of its weights exactly zero" if "zeros" in breaks else ""
+
     sentences = [
-        f"Without fine-tuning, the {row.method} network (unpruned {percent(row.unpruned)}) loses more than "
-        f"{100 * tolerance:g} points "
+        f"Without fine-tuning, the {row.method} network (unpruned {percent(row.unpruned)}{zeros(row)}) loses more "
+        f"than {100 * tolerance:g} points "
         f"{where(row.pruned_breaks_at)}; with fine-tuning {where(row.fine_tuned_breaks_at)}."
         for row in breaks.itertuples()
     ]
+    inactive = breaks[breaks["acted"] == "no"]["method"].tolist() if "acted" in breaks else []
+    if inactive:
+        sentences.append(
+            f"{', '.join(inactive)} did not act: unpruned, each tested exactly as the unregularized network did at "
+            "every seed and zeroed no more weights, so its curve says nothing about that method."
+        )
     ranked = breaks.sort_values("pruned_area", ascending=False)
     sentences.append(
         "Averaged over the fractions tried, pruned test accuracy without fine-tuning was highest for "
