@@ -14,7 +14,7 @@ here (`data`, `plugins`, `engines`, `questions`) holds all its modules.
 3. the model and its step: steps, models, callbacks
 4. engines: engines, backends
 5. a run: config, replicas, preparation, recording, training, lineage, notebooks
-6. studies, searches and questions: study, sweep, workers, search_space, search_file, tune, search_report,
+6. studies, searches and questions: study, sweep, sequential, workers, search_space, search_file, tune, search_report,
    report, results, questions
 7. the command line, and this package's own names: cli, bench, regstudy
 """

@@ -197,15 +197,21 @@ def _sweep(arguments) -> int:
     from regstudy.sweep import summary_table, sweep
 
     print(f"study '{study.name}': {len(study.runs)} runs validated")
-    outcomes = sweep(
-        study,
-        arguments.workers,
-        arguments.executor,
-        arguments.scheduler,
-        arguments.force,
-        dashboard=arguments.dashboard,
-        replicas=arguments.replicas,
-    )
+    options = {
+        "workers": arguments.workers,
+        "executor": arguments.executor,
+        "scheduler": arguments.scheduler,
+        "force": arguments.force,
+        "dashboard": arguments.dashboard,
+        "replicas": arguments.replicas,
+    }
+    if study.stages:  # seeds in stages, each for the methods not yet decided
+        from regstudy.sequential import staged_sweep
+
+        outcomes, decisions = staged_sweep(study, **options)
+        print(decisions.to_string(index=False))
+    else:
+        outcomes = sweep(study, **options)
     print(summary_table(outcomes))
     failed = sum(1 for outcome in outcomes if outcome.failure)
     print(f"{len(outcomes) - failed} finished, {failed} failed; experiment '{study.name}' in {tracking.tracking_uri()}")

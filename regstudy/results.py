@@ -24,6 +24,7 @@ from regstudy.notebooks import REPORT_COMMIT_TAG, log_page, run_comparison_noteb
 from regstudy.paths import params_folder, repository_root
 from regstudy.questions import QUESTIONS
 from regstudy.questions.execution import run_question
+from regstudy.sequential import staged_sweep
 from regstudy.study import load_study
 from regstudy.sweep import sweep
 
@@ -135,7 +136,10 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
             echo(f"{study.name}: not every run is in the store (run `make study`)")
             return None
         echo(f"{study.name}: sweeping what the store lacks (regstudy sweep {study_file})")
-        sweep(study)
+        if study.stages:
+            staged_sweep(study, echo=echo)
+        else:
+            sweep(study)
     parent_id = report.parent_run(study.name)
     if not any(artifact.path == "report.html" for artifact in client.list_artifacts(parent_id)):
         echo(f"{study.name}: reporting (regstudy report {study.name})")

@@ -7,7 +7,7 @@
         l2.l2: [1.0e-5, 1.0e-4, 1.0e-3]
     variants:                              # explicit runs, each a mapping of parameters
       - plugins: {l2: {l2: 0.01}, dropout: {rate: 0.5}}
-    seeds: [0, 1, 2]
+    seeds: [0, 1, 2]                       # or {until_decided: 4, max: 16}: in stages (regstudy.sequential)
     replicas: 64                           # the most runs trained together (regstudy.replicas); 1: each alone
 
 Every run is expanded and validated before anything runs; a variant is identified by a hash of its
@@ -27,7 +27,15 @@ from regstudy.config import RunConfig
 from regstudy.errors import _NO_VALUE, ConfigError
 from regstudy.grid import block_size, expand_block
 from regstudy.plugins import PLUGINS
-from regstudy.validation import ALLOW_LARGE_VARIABLE, REPLICAS, SEED, check_file_name, check_keys, limits_lifted
+from regstudy.validation import (
+    ALLOW_LARGE_VARIABLE,
+    REPLICAS,
+    SEED,
+    Interval,
+    check_file_name,
+    check_keys,
+    limits_lifted,
+)
 from regstudy.yaml_files import read_mapping
 
 STUDY_KEYS = ("name", "parameters", "grid", "variants", "seeds", "replicas")
@@ -66,6 +74,8 @@ class Study:
     document: dict[str, Any]
     replicas: int | None = None
     """The most runs of one program trained together (`regstudy.replicas`), or None for the default."""
+    stages: list[int] | None = None
+    """With `seeds: {until_decided: k, max: n}`, the seeds trained by each look (k, 2k, ..., n); else None."""
 
     @property
     def variant_count(self) -> int:
@@ -111,10 +121,7 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
         shared = document.get("parameters") or {}
         if not isinstance(shared, dict):
             raise ConfigError("parameters", shared, "expected a mapping of parameters every run shares")
-        seeds = document.get("seeds", [0])
-        if not isinstance(seeds, list) or not seeds:
-            raise ConfigError("seeds", seeds, "expected a non-empty list of seeds")
-        seeds = [SEED.check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
+        seeds, stages = _seeds(document.get("seeds", [0]))
         replicas = REPLICAS.check("replicas", document["replicas"]) if "replicas" in document else None
         count = _run_count(document) * len(seeds)
         echo(f"study '{name}': {count:,} runs to validate")
@@ -138,7 +145,30 @@ def load_study(path: str | Path, echo: Callable[[str], None] = lambda text: None
             )
             variant = Variant(config)
             runs.setdefault(variant.key, variant)  # a duplicate variant merges into the first
-    return Study(name, list(runs.values()), document, replicas)
+    return Study(name, list(runs.values()), document, replicas, stages)
+
+
+SEQUENTIAL_KEYS = ("until_decided", "max")
+
+
+def _seeds(seeds: Any) -> tuple[list[int], list[int] | None]:
+    """The seeds to expand, and the stages of a sequential design (`seeds: {until_decided: k, max: n}`: looks
+    after k, 2k, ... seeds up to n, seeds 0 to n - 1), or None for a list of seeds."""
+    if isinstance(seeds, dict):
+        check_keys(seeds, SEQUENTIAL_KEYS, kind="key of sequential seeds", prefix="seeds.")
+        if set(seeds) != set(SEQUENTIAL_KEYS):
+            raise ConfigError("seeds", seeds, "a sequential design needs both until_decided (seeds a stage) and max")
+        step = STAGE.check("seeds.until_decided", seeds["until_decided"])
+        most = Interval(int, step, 1000, limit=True).check("seeds.max", seeds["max"])
+        stages = list(range(step, most, step)) + [most]
+        return list(range(most)), stages
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError("seeds", seeds, "expected a non-empty list of seeds, or {until_decided: k, max: n}")
+    return [SEED.check(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)], None
+
+
+STAGE = Interval(int, 2, 1000, limit=True)
+"""The seeds of one stage: at least two, the fewest a paired test can use."""
 
 
 def _blocks_and_variants(document: dict[str, Any]) -> tuple[list, list]:
