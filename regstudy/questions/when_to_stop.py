@@ -154,8 +154,7 @@ def _identical(table: pd.DataFrame | None) -> str:
         return ""
     return (
         f"{len(largest)} of the {len(errors)} criteria ({', '.join(map(str, largest))}) reached the identical test "
-        "error at every data set and seed: they stopped where the same weights were kept, and this design cannot "
-        "tell them apart. "
+        "error at every data set and seed: this design cannot tell them apart. "
     )
 
 
