@@ -6,7 +6,7 @@ import pytest
 from matplotlib.text import Text
 from scipy import stats
 
-from regstudy import notebooks, report, tracking
+from regstudy import notebooks, report, significance, tracking
 from regstudy.study import load_study
 from regstudy.sweep import _tags, open_parent_run
 from regstudy.training import train_config
@@ -261,7 +261,8 @@ def test_the_strength_figure_draws_a_row_of_panels_for_each_family_with_axes_fit
 
 
 def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_server, tmp_path):
-    """What a person sees: the report's figures of a study of every regularizer, logged to a run of a real
+    """What a person sees: the report's figures of a study of every regularizer (and the critical-difference
+    diagram of a study over data sets), logged to a run of a real
     `mlflow server` and opened in the MLflow UI's artifact viewer in a real browser on a laptop's screen (1440 ×
     900; a screenshot of each is kept beside the test's files). The viewer fits an image to its panel's width:
     each figure is shown whole across, and its smallest text is at least 8 pixels high as shown."""
@@ -282,6 +283,13 @@ def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_ser
         "forest": report.forest_figure(report.ranking(summary, runs)),
         "strength": report.strength_figure(summary),
         "validation_curves": report.curves_figure(runs, curves),
+        # A study over data sets adds Demšar's diagram: here every method's test accuracy on seven of them.
+        "critical_difference": significance.critical_difference_figure(
+            pd.DataFrame(
+                np.random.default_rng(0).uniform(0.8, 0.95, (7, runs["method"].nunique())),
+                columns=list(dict.fromkeys(runs["method"])),
+            )
+        ),
     }
     client = MlflowClient(mlflow_server)
     experiment = client.create_experiment("figures")
