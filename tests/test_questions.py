@@ -238,6 +238,33 @@ def test_srivastava_pairs_are_paired_by_seed_with_holms_correction():
     assert "1 of 1 cannot be told apart (these could detect" in answer
 
 
+def test_srivastava_names_the_max_norm_bounds_no_unit_reached():
+    # Question 08's full size: c = 3 and 4 never clipped (units grew to 2.34 at most), c = 2 held them at 2.
+    methods = {
+        "Max-norm": {f"c={c}": {"max_norm": {"max_value": float(c)}} for c in (2, 3)} | {"c=default": {"max_norm": {}}},
+        "L2": {"l2=1e-4": {"l2": {"l2": 1e-4}}},
+    }
+    table = pd.DataFrame(
+        [
+            {"method": "Max-norm", "candidate": candidate, "seed": seed, "unit_norm_peak": peak + seed / 1000}
+            for candidate, peak in (("c=2", 2.0 - 0.001), ("c=3", 2.34), ("c=default", 2.34))
+            for seed in range(2)
+        ]
+        + [{"method": "L2", "candidate": "l2=1e-4", "seed": 0, "unit_norm_peak": 5.0}]
+    )
+    chosen = pd.DataFrame({"method": ["Max-norm", "L2"], "candidate": ["c=3", "l2=1e-4"]})
+    said = srivastava.inactive_bounds(table, methods, chosen)
+    # The plugin's default bound is 3: "c=default" never reached it either.
+    assert said == (
+        " Max-norm never reached its bound in Max-norm at c=3 (largest unit norm 2.34, the one chosen); Max-norm "
+        "at c=default (largest unit norm 2.34): those networks trained as if without it, and a method chosen at "
+        "one of them is compared without max-norm."
+    )
+    assert (
+        srivastava.inactive_bounds(table[table["candidate"] != "c=3"].assign(unit_norm_peak=3.0), methods, chosen) == ""
+    )
+
+
 def test_kadra_says_what_seven_data_sets_can_detect_and_concludes_only_from_significant_tests():
     from regstudy.questions import kadra_2021_regularization_cocktails as kadra
 

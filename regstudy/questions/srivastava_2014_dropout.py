@@ -10,10 +10,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from regstudy import significance
+from regstudy import PLUGINS, significance
 from regstudy.questions import experiment_of
 from regstudy.questions.common import Answer, Question
 from regstudy.questions.constraints import PLUGINS_BY_LABEL
+from regstudy.report import CLIPPED
 from regstudy.validation import Constraint, MappingOf
 
 EXPERIMENT = experiment_of(__name__)
@@ -62,7 +63,7 @@ def run(methods: dict[str, dict[str, dict]], seeds: list[int], experiment: str =
         selected = table.merge(chosen[["method", "candidate"]], on=["method", "candidate"])
         comparison = _comparison(selected)
         pairs = _pairs(selected)
-        answer = _answer(comparison, pairs, len(seeds))
+        answer = _answer(comparison, pairs, len(seeds)) + inactive_bounds(table, methods, chosen)
         figure = _figure(comparison)
         tables = {"runs": table, "chosen_strengths": chosen, "table9": comparison, "pairs": pairs}
         found = question.log_result(answer, tables, figures={"table9": figure})
@@ -160,6 +161,32 @@ def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
         f"order ({' > '.join(paper)}). Of the {len(pairs)} pairs, {agreeing} go the paper's way on average over "
         f"{seeds} seeds, {len(sure)} of them significantly and {len(reversed_)} significantly the other way (paired "
         f"t-test, two-sided, Holm-corrected p < {significance.ALPHA})."
+    )
+
+
+def inactive_bounds(table: pd.DataFrame, methods: dict[str, dict[str, dict]], chosen: pd.DataFrame) -> str:
+    """The max-norm candidates whose bound no unit ever reached (`unit_norm_peak`, the largest norm of a unit's
+    incoming weights after any epoch, below the bound by more than `report.CLIPPED`), in words: they trained as
+    without max-norm, which a comparison of max-norm must know ("" where every bound clipped)."""
+    if "unit_norm_peak" not in table:
+        return ""
+    picked = set(zip(chosen["method"], chosen["candidate"]))
+    idle = []
+    for method, candidates in methods.items():
+        for candidate, plugins in candidates.items():
+            if "max_norm" not in plugins:
+                continue
+            bound = float({**PLUGINS.get("max_norm").hyperparameters(), **plugins["max_norm"]}["max_value"])
+            rows = table[(table["method"] == method) & (table["candidate"] == candidate)]
+            peak = float(rows["unit_norm_peak"].max())
+            if peak < bound * (1 - CLIPPED):
+                mark = ", the one chosen" if (method, candidate) in picked else ""
+                idle.append(f"{method} at {candidate} (largest unit norm {peak:.3g}{mark})")
+    if not idle:
+        return ""
+    return (
+        f" Max-norm never reached its bound in {'; '.join(idle)}: those networks trained as if without it, and a "
+        "method chosen at one of them is compared without max-norm."
     )
 
 
