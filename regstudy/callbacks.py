@@ -5,16 +5,12 @@ from __future__ import annotations
 import time
 
 import keras
-import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from regstudy.pruning import PRUNED_EPOCH_METRIC
 from regstudy.tracking import Stopwatch
-from regstudy.weights import kernels, weight_penalty
-
-NEAR_ZERO = 1e-3
-"""A weight with |w| below this counts as zero in the `weights_near_zero` fraction."""
+from regstudy.weights import STATISTICS, statistics
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -22,6 +18,8 @@ class EpochTimer(keras.callbacks.Callback):
 
     Kept out of the epoch logs (and so out of `history`), which must be identical for the same seed.
     """
+
+    reads_model = False
 
     def on_train_begin(self, logs=None):
         self.seconds: list[float] = []
@@ -34,40 +32,28 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class WeightStatistics(keras.callbacks.Callback):
-    """Add the penalty's value and statistics of the kernels to each epoch's logs (so to history and MLflow);
-    at the end, `unit_norm_peak`, the largest norm any unit's incoming weights had after any epoch (whether
-    a max-norm constraint ever held a unit at its bound: the report's activity check)."""
+    """Add the kernels' statistics (`regstudy.weights.statistics`: the penalty's value, the norms, the
+    fractions at zero) to each epoch's logs (so to history and MLflow); at the end, `unit_norm_peak`, the
+    largest norm any unit's incoming weights had after any epoch (whether a max-norm constraint ever held a
+    unit at its bound: the report's activity check).
+
+    An engine that computes the statistics in its own epoch (the jax engine, in its compiled program) puts
+    them in the epoch's logs; this then reads them there and not the model, which such an engine need not
+    keep current between epochs (`reads_model`)."""
+
+    reads_model = False
 
     def on_train_begin(self, logs=None):
         self.peak = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
-        statistics = weight_statistics(self.model)
-        self.peak = max(self.peak, statistics["unit_norm_max"])
-        if logs is not None:
-            logs.update(statistics)
+        logs = {} if logs is None else logs
+        if not all(name in logs for name in STATISTICS):
+            logs.update({name: float(value) for name, value in statistics(self.model).items()})
+        self.peak = max(self.peak, float(logs["unit_norm_max"]))
 
     def final_metrics(self) -> dict[str, float]:
         return {"unit_norm_peak": self.peak}
-
-
-def weight_statistics(model: keras.Model) -> dict[str, float]:
-    """The kernels' penalty on the current weights, the L1 and L2 norms of all kernels, the fractions near
-    zero and exactly zero, and the largest norm of a unit's incoming weights (over every axis of a kernel but
-    the last, as `max_norm` bounds it)."""
-    values = [kernel.numpy() for kernel in kernels(model)]
-    weights = np.concatenate([np.ravel(kernel) for kernel in values]).astype(np.float64)
-    unit_norms = [
-        np.sqrt(np.sum(np.square(kernel.astype(np.float64)), axis=tuple(range(kernel.ndim - 1)))) for kernel in values
-    ]
-    return {
-        "unit_norm_max": float(max(norms.max() for norms in unit_norms)),
-        "penalty": weight_penalty(model),
-        "weights_l1": float(np.sum(np.abs(weights))),
-        "weights_l2": float(np.sqrt(np.sum(np.square(weights)))),
-        "weights_near_zero": float(np.mean(np.abs(weights) < NEAR_ZERO)),
-        "weights_zero": float(np.mean(weights == 0)),
-    }
 
 
 def final_metrics(callbacks: list[keras.callbacks.Callback]) -> dict[str, float]:
@@ -101,6 +87,8 @@ class EpochLogger(keras.callbacks.Callback):
             `FLUSH_SECONDS`.
         stopwatch: adds up the time spent writing, if given. Defaults to None.
     """
+
+    reads_model = False
 
     def __init__(
         self,
@@ -147,6 +135,8 @@ class PruningCallback(keras.callbacks.Callback):
         trial: the `optuna.Trial` to report to.
         objective: the epoch metric it reports, e.g. `val_accuracy`.
     """
+
+    reads_model = False
 
     def __init__(self, trial, objective: str):
         super().__init__()

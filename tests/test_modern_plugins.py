@@ -442,7 +442,8 @@ def test_proximal_l1_finds_the_zeros_and_accuracy_of_scikit_learns_l1_logistic_r
             l1_ratio=1, solver="saga", C=1 / (len(splits.x_train) * strength), max_iter=20_000, tol=1e-8
         ).fit(splits.x_train, splits.y_train)
     zeros = np.mean(kernels(result.model)[0].numpy() == 0)
-    assert zeros == result.history["weights_zero"][-1] > 0
+    # the logged fraction is a float32 mean (`weights.statistics`, as the jax engine computes it in its epoch)
+    assert result.history["weights_zero"][-1] == pytest.approx(zeros, rel=1e-6) and zeros > 0
     assert abs(zeros - np.mean(reference.coef_ == 0)) <= 0.10
     assert abs(result.metrics["test_accuracy"] - reference.score(splits.x_test, splits.y_test)) <= 0.02
 

@@ -122,6 +122,7 @@ HELD = {
     "label_smoothing": ("smoothing", 0.0, 0.5),
     "cutout": ("fraction", 0.1, 0.7),
     "cutmix": ("alpha", 0.05, 1.0),
+    "augment": ("shift", 0.0, 0.4),
 }
 
 

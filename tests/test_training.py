@@ -83,6 +83,46 @@ def test_the_penalty_series_is_the_l2_penalty_of_the_logged_weights(experiment):
     np.testing.assert_allclose(result.history["penalty"], 0.01 * np.square(result.history["weights_l2"]), rtol=1e-4)
 
 
+def test_the_weight_statistics_are_numpys_on_the_kernels_and_the_penalty_keras_definition():
+    """`weights.statistics` (in keras.ops, as the jax engine computes it inside its epoch) against numpy in
+    float64 on the same kernels: a Dense kernel with exact zeros and weights near zero, and a Conv kernel,
+    whose unit norms are over every axis but the last; the penalty as Keras defines L1L2, with no 1/2."""
+    import keras
+
+    from regstudy.weights import NEAR_ZERO, statistics
+
+    regularizer = keras.regularizers.L1L2(l1=1e-3, l2=1e-2)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(3, 3, kernel_regularizer=regularizer),
+            keras.layers.Flatten(),
+            keras.layers.Dense(4, kernel_regularizer=regularizer),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    conv, dense = (layer.kernel for layer in (model.layers[0], model.layers[2]))
+    conv.assign(rng.normal(0, 0.3, conv.shape).astype("float32"))
+    values = rng.normal(0, 0.3, dense.shape).astype("float32")
+    values[:5] = 0.0
+    values[5:9] = 5e-4  # below NEAR_ZERO, not zero
+    dense.assign(values)
+    kernels = [np.asarray(kernel.numpy(), dtype=np.float64) for kernel in (conv, dense)]
+    flat = np.concatenate([kernel.ravel() for kernel in kernels])
+    expected = {
+        "unit_norm_max": max(np.sqrt(np.sum(k**2, axis=tuple(range(k.ndim - 1)))).max() for k in kernels),
+        "penalty": 1e-3 * np.abs(flat).sum() + 1e-2 * np.square(flat).sum(),
+        "weights_l1": np.abs(flat).sum(),
+        "weights_l2": np.sqrt(np.square(flat).sum()),
+        "weights_near_zero": np.mean(np.abs(flat) < NEAR_ZERO),
+        "weights_zero": np.mean(flat == 0),
+    }
+    got = {name: float(value) for name, value in statistics(model).items()}
+    assert got == pytest.approx(expected, rel=1e-6)
+    # 5 rows of the Dense kernel's 4 columns are zeros, 4 more rows are near zero (the count, not a rounding)
+    assert round(got["weights_zero"] * flat.size) == 20 and round(got["weights_near_zero"] * flat.size) == 36
+
+
 def test_a_nan_loss_ends_the_run_failed_with_the_reason(client, experiment):
     with pytest.raises(TrainingError, match="became (nan|inf)"):
         train(experiment=experiment, dataset="linear", optimizer="sgd", learning_rate=1e6, hidden_units=[8], epochs=5)

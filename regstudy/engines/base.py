@@ -104,18 +104,25 @@ def drive(model, data: EpochData, epochs: int, callbacks: list, run_epoch) -> di
 
 
 def drive_replicas(
-    models: list, data: list[EpochData], epochs: int, callbacks: list[list], run_epoch
+    models: list, data: list[EpochData], epochs: int, callbacks: list[list], run_epoch, current=None
 ) -> list[dict[str, list[float]]]:
     """`drive` for replicas trained together: `run_epoch(orders, active) -> [(training logs, validation logs)]`
     trains one epoch of the replicas numbered in `active`, each on its own order, and returns their logs.
 
     Each replica has its own callbacks, called as `drive` calls them; one that stops (`stop_training`) trains
     no further epoch, and its history ends there, while the others go on.
+
+    An engine that keeps the weights outside the models between epochs (the jax engine, on its device) passes
+    `current(indices)`, which writes the weights the replicas numbered in `indices` have now to their models.
+    It is called after an epoch for the replicas with a callback that reads the model (`reads_model`), for a
+    replica when it stops, and for every other replica at the end, before the callbacks' `on_train_end`.
     """
     lists = [
         keras.callbacks.CallbackList(chosen, add_history=True, model=model, epochs=epochs, steps=each.steps, verbose=0)
         for model, each, chosen in zip(models, data, callbacks)
     ]
+    current = current or (lambda indices: None)
+    reading = {index for index, each in enumerate(lists) if any(map(reads_model, each.callbacks))}
     active = list(range(len(models)))
     ending = [None] * len(models)
     for index in active:
@@ -128,13 +135,25 @@ def drive_replicas(
             lists[index].on_epoch_begin(epoch)
             lists[index].on_train_batch_begin(0)
         orders = [epoch_order(data[index].seed, epoch, len(data[index].x)) for index in active]
-        for index, (training, validation) in zip(active, run_epoch(orders, active)):
+        logs = run_epoch(orders, active)
+        current([index for index in active if index in reading])
+        for index, (training, validation) in zip(active, logs):
             ending[index] = _epoch_end(lists[index], data[index].steps, epoch, _floats(training), _floats(validation))
+        current([index for index in active if models[index].stop_training and index not in reading])
         active = [index for index in active if not models[index].stop_training]
+    current([index for index in active if index not in reading])
     for model, chosen, logs in zip(models, lists, ending):
         model.optimizer.finalize_variable_values(model.trainable_weights)
         chosen.on_train_end(logs=logs)
     return [model.history.history for model in models]
+
+
+def reads_model(callback) -> bool:
+    """Whether `callback` may read or change the model's variables when an epoch ends: unless it says
+    otherwise (a `reads_model` attribute) or is Keras' `History` or `TerminateOnNaN` (which read the logs),
+    a callback is taken to."""
+    logs_only = (keras.callbacks.History, keras.callbacks.TerminateOnNaN)
+    return getattr(callback, "reads_model", type(callback) not in logs_only)
 
 
 def _epoch_end(callbacks, steps: int, epoch: int, training: dict, validation: dict) -> dict[str, float]:

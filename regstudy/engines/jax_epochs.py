@@ -1,9 +1,10 @@
 """The jax engine's epoch: one `jax.jit` call that trains on every batch of the epoch, then validates.
 
 The call is pure, as JAX wants: it takes the model's state (trainable and non-trainable variables, the random
-seeds' states among them, the optimizer's and the metrics' variables) and returns the new state, which is
-written back to the model's variables after each epoch, so callbacks read and change the weights between
-epochs as under the other engines. The step is the model's own (`RegularizedModel.train_step(state, data)`,
+seeds' states among them, the optimizer's and the metrics' variables) and returns the new state, which stays
+on the device (`Replicas`) and is written to the model's variables when a callback reads them, so callbacks
+read and change the weights between epochs as under the other engines; the weight statistics of the run's
+curves are computed in the call. The step is the model's own (`RegularizedModel.train_step(state, data)`,
 Keras' JAX step with the plugins' hooks), scanned (`jax.lax.scan`) over the epoch's full batches; the last,
 smaller batch (the remainder) is one more step. Validation runs Keras' `test_step` over fixed batches.
 
@@ -22,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from regstudy import lazy_modules
-from regstudy.engines.base import ENGINES, Engine, EpochData, drive, drive_replicas
+from regstudy.engines.base import ENGINES, Engine, EpochData, drive_replicas
+from regstudy.weights import statistics
 
 # Keras lazily and JAX where it is used, so that listing and validating engines imports neither. (No lazy module
 # for JAX: a stub in `sys.modules` would tell libraries that look there that JAX is in use.)
@@ -41,12 +43,11 @@ class JaxEngine(Engine):
     trains_replicas = True
 
     def fit(self, model, data, epochs, callbacks):
-        return drive(model, data, epochs, callbacks, epoch_function(model, data))
+        return self.fit_replicas([model], [data], epochs, [callbacks])[0]
 
     def fit_replicas(self, models, data, epochs, callbacks):
-        if len(models) == 1:
-            return [self.fit(models[0], data[0], epochs, callbacks[0])]
-        return drive_replicas(models, data, epochs, callbacks, replicas_function(models, data))
+        replicas = Replicas(models, data)
+        return drive_replicas(models, data, epochs, callbacks, replicas.epoch, replicas.current)
 
     def evaluator(self, model, batch_size):
         return evaluation_function(model, batch_size)
@@ -76,48 +77,87 @@ def evaluation_function(model: keras.Model, batch_size: int) -> Callable:
     return evaluate
 
 
-def epoch_function(model: keras.Model, data: EpochData) -> Callable:
-    """`run_epoch(order) -> (training logs, validation logs)` for `model` on `data`, compiled on first call."""
-    import jax
+class Replicas:
+    """The state of one model, or of replicas of one program, kept on the device from epoch to epoch: the first
+    model's epoch (`_program`) compiled on the first call, `jax.vmap`ped over the replicas' states and data
+    when there are several.
 
-    run_epoch, inputs = jax.jit(_program(model, data)), _inputs(data)
-
-    def run(order: np.ndarray) -> tuple[dict, dict]:
-        state, training, validation_logs = run_epoch(_state(model), *inputs, order)
-        _write_back(model, state)
-        return training, validation_logs
-
-    return run
-
-
-def replicas_function(models: list[keras.Model], data: list[EpochData]) -> Callable:
-    """`run_epoch(orders, active) -> [(training logs, validation logs)]` for replicas of one program: the first
-    model's epoch, `jax.vmap`ped over the replicas' states and data and compiled once, on first call.
-
-    Every replica is computed each epoch (the program keeps its shape); only the active ones' states are
-    written back to their models, so a replica that stopped keeps the weights it stopped with.
+    The models' own variables are written only when asked (`current`: `drive_replicas` asks for a replica whose
+    callbacks read the model, for one that stops, and for all at the end), since writing every replica's
+    arrays back after every epoch cost more than training them (a group of 48 of the default study's MLPs:
+    about 4 ms a replica an epoch, against 1.5 ms of arithmetic). What a callback assigns to a model's
+    variables between epochs (a learning rate, restored weights) is taken into the state before the next one:
+    a variable whose value is no longer the one last read or written has changed. Every replica is computed
+    each epoch (the program keeps its shape); a replica that stopped was written to its model when it did.
     """
-    import jax
-    import jax.numpy as jnp
 
-    for model, each in zip(models[1:], data[1:]):
-        _prepare(model, each)
-    run_epoch = jax.jit(jax.vmap(_program(models[0], data[0])))
-    inputs = jax.tree.map(lambda *values: jnp.stack(values), *[_inputs(each) for each in data])
-    every = np.arange(len(data[0].x), dtype=np.int32)
+    def __init__(self, models: list[keras.Model], data: list[EpochData]):
+        import jax
+        import jax.numpy as jnp
 
-    def run(orders: list[np.ndarray], active: list[int]) -> list[tuple[dict, dict]]:
-        given = dict(zip(active, orders))
-        order = np.stack([given.get(index, every) for index in range(len(models))])
-        state = jax.tree.map(lambda *values: jnp.stack(values), *[_state(model) for model in models])
-        state, training, validation_logs = jax.device_get(run_epoch(state, *inputs, order))
-        for index in active:
-            # One transfer of a replica's arrays, not one a value: stacking and splitting inside the program
-            # instead made compiling it cost more (4.4 s a group, not 2.2) than the epochs saved.
-            _write_back(models[index], jax.device_put(_replica(state, index)))
-        return [(_replica(training, index), _replica(validation_logs, index)) for index in active]
+        self.models, self.stacked = models, len(models) > 1
+        for model, each in zip(models[1:], data[1:]):
+            _prepare(model, each)
+        program = _program(models[0], data[0])
+        self.variables = [jax.tree.leaves(_owners(model), is_leaf=_is_variable) for model in models]
+        state = [_state(model) for model in models]
+        self.leaves, self.structure = jax.tree.flatten(state[0])
+        if self.stacked:
+            program = jax.vmap(program)
+            inputs = jax.tree.map(lambda *values: jnp.stack(values), *[_inputs(each) for each in data])
+            self.leaves = [jnp.stack(values) for values in zip(*[jax.tree.leaves(each) for each in state])]
+        else:
+            inputs = _inputs(data[0])
+        self.run, self.inputs, self.size = jax.jit(program), inputs, len(data[0].x)
+        self.known = [[variable.value for variable in variables] for variables in self.variables]
 
-    return run
+    def epoch(self, orders: list[np.ndarray], active: list[int]) -> list[tuple[dict, dict]]:
+        """Train the replicas numbered in `active` for one epoch, each on its order; return their (training
+        logs, weight statistics among them; validation logs)."""
+        import jax
+
+        self._take_changes()
+        if self.stacked:
+            given, every = dict(zip(active, orders)), np.arange(self.size, dtype=np.int32)
+            order = np.stack([given.get(index, every) for index in range(len(self.models))])
+        else:
+            order = orders[0]
+        state, training, validation = self.run(self.structure.unflatten(self.leaves), *self.inputs, order)
+        self.leaves = jax.tree.leaves(state)
+        training, validation = jax.device_get((training, validation))
+        if not self.stacked:
+            return [(training, validation)]
+        return [(_replica(training, index), _replica(validation, index)) for index in active]
+
+    def current(self, indices: list[int]) -> None:
+        """Write the state's values to the variables of the models numbered in `indices`, but for a variable
+        changed since it was last read or written (a callback's change, which is newer)."""
+        import jax
+
+        if not indices:
+            return
+        host = jax.device_get(self.leaves)
+        for index in indices:
+            # One transfer of a replica's arrays, not one a value.
+            values = jax.device_put([leaf[index] for leaf in host] if self.stacked else host)
+            for position, (variable, value) in enumerate(zip(self.variables[index], values)):
+                if variable.value is self.known[index][position]:
+                    variable.assign(value)
+                    self.known[index][position] = variable.value
+
+    def _take_changes(self) -> None:
+        """Take into the state what was assigned to the models' variables since they were last read or written."""
+        for index, (variables, known) in enumerate(zip(self.variables, self.known)):
+            for position, variable in enumerate(variables):
+                value = variable.value
+                if value is not known[position]:
+                    leaf = self.leaves[position]
+                    self.leaves[position] = leaf.at[index].set(value) if self.stacked else value
+                    known[position] = value
+
+
+def _is_variable(value) -> bool:
+    return isinstance(value, keras.Variable)
 
 
 def _replica(values, index: int):
@@ -177,6 +217,9 @@ def _program(model: keras.Model, data: EpochData) -> Callable:
         if full * size < len(order):
             state, logs = step(state, order[full * size :])
         trainable, non_trainable = state[:2]
+        mapping = [*zip(model.trainable_variables, trainable), *zip(model.non_trainable_variables, non_trainable)]
+        with keras.StatelessScope(state_mapping=mapping):
+            logs = {**logs, **statistics(model)}
         measured = (trainable, non_trainable, reset)
         for batch in validation:
             validation_logs, measured = model.test_step(measured, batch)
@@ -210,10 +253,3 @@ def _owners(model: keras.Model) -> tuple[list, ...]:
 def _state(model: keras.Model) -> tuple[list, ...]:
     """The current values of the state's variables."""
     return tuple([variable.value for variable in variables] for variables in _owners(model))
-
-
-def _write_back(model: keras.Model, state: tuple[list, ...]) -> None:
-    """Assign the epoch's end state to the model's variables."""
-    for variables, values in zip(_owners(model), state):
-        for variable, value in zip(variables, values):
-            variable.assign(value)

@@ -150,7 +150,9 @@ class Augment(Plugin):
     """Image augmentation: random shift, rotation and zoom of each training image (Keras' preprocessing layers).
 
     Keras' `RandomTranslation`, `RandomRotation` and `RandomZoom`, in that order, filling with zeros (the
-    mean of the standardized pixels). Image data only; a zero turns that transform off.
+    mean of the standardized pixels). Image data only. A zero rotation or zoom turns that transform off; a
+    zero shift translates by zero. The shift is a value of the state (`in_state`), so the translation is
+    always there and replicas differing in it share one program.
 
     Args:
         shift: the largest shift, as a fraction of the height and of the width, in [0, 1). Defaults to 0.1.
@@ -158,6 +160,7 @@ class Augment(Plugin):
         zoom: the largest zoom in or out, as a fraction, in [0, 1). Defaults to 0.1.
     """
 
+    in_state = ("shift",)
     parameter_constraints = {
         "shift": Interval(float, 0, 1, closed="left"),
         "rotation": Interval(float, 0, 180),
@@ -172,25 +175,37 @@ class Augment(Plugin):
     def check(self, run):
         _require_images(self, run)
 
-    def layers(self) -> list:
-        layers = []
+    def batch_transform(self, image_shape):
         options = {"fill_mode": "constant", "fill_value": 0.0}
-        if self.shift:
-            layers.append(keras.layers.RandomTranslation(self.shift, self.shift, **options))
+        translation = keras.layers.RandomTranslation(self.shift, self.shift, **options)
+        layers = [translation]
         if self.rotation:
             layers.append(keras.layers.RandomRotation(self.rotation / 360, **options))
         if self.zoom:
             layers.append(keras.layers.RandomZoom((-self.zoom, self.zoom), **options))
-        return layers
-
-    def batch_transform(self, image_shape):
-        layers = self.layers()
 
         def transform(x, y, seed):
             images = _as_images(x, image_shape)
             for layer in layers:
-                transformation = layer.get_random_transformation(images, training=True, seed=seed)
+                if layer is translation:
+                    transformation = _translation(layer, images, seed, self.state_value("shift"), self.shift)
+                else:
+                    transformation = layer.get_random_transformation(images, training=True, seed=seed)
                 images = layer.transform_images(images, transformation)
             return keras.ops.reshape(images, keras.ops.shape(x)), y
 
         return transform
+
+
+def _translation(layer, images, seed, shift, number: float):
+    """Keras' `RandomTranslation` `layer`'s draw for `images`, between −shift and shift of the height and of the
+    width: `shift` is read in the step (the replica's value), and the layer keeps the `number` it was built
+    with after it."""
+    bound = keras.ops.convert_to_tensor(shift)
+    layer.height_lower = layer.width_lower = keras.ops.negative(bound)
+    layer.height_upper = layer.width_upper = bound
+    try:
+        return layer.get_random_transformation(images, training=True, seed=seed)
+    finally:
+        layer.height_lower = layer.width_lower = -number
+        layer.height_upper = layer.width_upper = number
