@@ -435,7 +435,7 @@ def _study_rows(paths: dict[str, dict], workers: int = 2) -> list[tuple[str, str
         )
     rows.append(
         (
-            "fast path's time: the rest (notebooks, kernels, scheduling, idle workers)",
+            "fast path's time: the rest (notebooks, kernels, scheduling, idle workers, each run's last write)",
             f"{busy - fast['in groups']:.0f} s ({(busy - fast['in groups']) / busy:.0%})",
             "",
         )

@@ -23,6 +23,7 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.seconds: list[float] = []
+        self.began = time.perf_counter()  # when the engine, its programs set up, began to train
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()

@@ -54,6 +54,7 @@ class Recorder:
         self.timer = EpochTimer()
         self.plugin_callbacks = prepared.combination.callbacks()
         self.measuring: list = []
+        self.final: dict[str, float] | None = None  # the final metrics, once `finish` computed them
 
     def ending(self):
         """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`)."""
@@ -99,7 +100,8 @@ class Recorder:
         return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
 
     def finish(self, history: dict[str, list[float]], evaluator=None) -> dict[str, float]:
-        """Compute and log the final metrics (and the model and figures if asked); return the metrics.
+        """Compute the final metrics (logged with the run's seconds, `log_seconds`) and log the model and
+        figures if asked; return the metrics.
 
         `evaluator` computes the loss and metrics of the trained model (`regstudy.engines.evaluator`), or None
         for Keras' `evaluate`; a model a plugin's `end_of_training` returns is evaluated by Keras."""
@@ -113,10 +115,8 @@ class Recorder:
         )
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(final_metrics(self.measuring))
+        self.final = metrics
         with self.stopwatch:
-            tracking.log_at_once(
-                self.client, self.run_id, metrics=metrics, series={"epoch_seconds": self.timer.seconds}
-            )
             if self.config.log_model:
                 lineage.log_model(self.client, self.run_id, model, prepared.splits.x_test[:5])
             if self.config.figures:
@@ -127,13 +127,16 @@ class Recorder:
 
     def log_seconds(self, stages: dict[str, float] | None = None) -> dict[str, float]:
         """Log and return `run_seconds` (the whole run), `mlflow_seconds` (MLflow's share of it) and `stages`,
-        where the time of the run's replica group went (`regstudy.training.train_replicas`)."""
+        where the time of the run's replica group went (`regstudy.training.train_replicas`); in the same write,
+        the final metrics `finish` computed, if it did, and each epoch's seconds (`epoch_seconds`): one write
+        a run at its end, not two."""
         seconds = {
             "run_seconds": time.perf_counter() - self.started,
             "mlflow_seconds": self.stopwatch.seconds,
             **(stages or {}),
         }
-        tracking.log_at_once(self.client, self.run_id, metrics=seconds)
+        series = {"epoch_seconds": self.timer.seconds} if self.final is not None else None
+        tracking.log_at_once(self.client, self.run_id, metrics={**(self.final or {}), **seconds}, series=series)
         return seconds
 
 

@@ -41,10 +41,11 @@ class TrainResult:
     """Wall time of each epoch (training and validation), also logged as the `epoch_seconds` series."""
     seconds: dict[str, float] = field(default_factory=dict)
     """`run_seconds`, the wall time of the whole run, and `mlflow_seconds`, the part of it spent writing to
-    MLflow and rendering the figures (all but starting and ending the run, and this last write); and where the
-    time of the run's replica group went (the same on each of its runs: `replicas`, the group's size, and the
-    `group_*_seconds` of building, logging, compiling, training steps and evaluating). Logged as
-    metrics, but kept out of `metrics`, which must be identical for the same seed."""
+    MLflow and rendering the figures (all but starting and ending the run, and this last write, which carries
+    the final metrics too); and where the time of the run's replica group went (the same on each of its runs:
+    `replicas`, the group's size, and the `group_*_seconds` of building, logging, compiling, training steps
+    and evaluating). Logged as metrics, but kept out of `metrics`, which must be identical for the same
+    seed."""
 
 
 def train(
@@ -140,8 +141,10 @@ def train_replicas(
     from regstudy.engines import evaluator, fit_replicas
     from regstudy.preparation import EVALUATION_BATCH_SIZE, prepare
     from regstudy.recording import Recorder
+    from regstudy.replicas import program_key
 
     prepared = [prepare(config) for config in configs]
+    program = program_key(configs[0])
     recorders = [Recorder(*each, started) for each in zip(configs, prepared, run_ids)]
     stages = _Stages(started, recorders)
     stages.mark("building")
@@ -152,6 +155,7 @@ def train_replicas(
         for recorder in recorders:
             recorder.begin(group=recorders[0].run_id, environment=environment)
         stages.mark()
+        fitting = time.perf_counter()
         histories = fit_replicas(
             configs[0].engine,
             [each.model for each in prepared],
@@ -161,9 +165,13 @@ def train_replicas(
                 recorder.callbacks(trial, beside=len(recorders))
                 for recorder, trial in zip(recorders, trials or [None] * len(configs))
             ],
+            program,
         )
-        stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds))
-        measure = evaluator(configs[0].engine, prepared[0].model, EVALUATION_BATCH_SIZE)
+        # The engine's setting up before the first epoch (its models' optimizer and metric variables, stacking
+        # their states) is building; the first epoch's time beyond the others' is compiling.
+        setting_up = recorders[0].timer.began - fitting
+        stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds), building=setting_up)
+        measure = evaluator(configs[0].engine, prepared[0].model, EVALUATION_BATCH_SIZE, program)
         results = [_finish(*each, measure) for each in zip(recorders, histories)]
         stages.mark("evaluating")
         for recorder, result in zip(recorders, results):
@@ -182,15 +190,17 @@ class _Stages:
         self.recorders, self.last, self.logged = recorders, started, 0.0
         self.seconds = {"replicas": float(len(recorders)), "group_logging_seconds": 0.0}
 
-    def mark(self, stage: str | None = None, compiling: float | None = None) -> None:
+    def mark(self, stage: str | None = None, compiling: float | None = None, building: float = 0.0) -> None:
         """End the stage that began at the last mark (`stage`, or None for MLflow's writes only), of which
-        `compiling` seconds, if given, were compiling."""
+        `compiling` seconds, if given, were compiling and `building` seconds building."""
         now, logged = time.perf_counter(), sum(recorder.stopwatch.seconds for recorder in self.recorders)
         writing = logged - self.logged
         if stage is not None:
-            self.seconds[f"group_{stage}_seconds"] = now - self.last - writing - (compiling or 0.0)
+            self.seconds[f"group_{stage}_seconds"] = now - self.last - writing - (compiling or 0.0) - building
         if compiling is not None:
             self.seconds["group_compiling_seconds"] = compiling
+        if building:
+            self.seconds["group_building_seconds"] += building
         self.seconds["group_logging_seconds"] += writing if stage is not None else now - self.last
         self.last, self.logged = now, logged
 

@@ -3,7 +3,8 @@ backend it was imported with; the suite's runs on TensorFlow): `on_jax(runs)` tr
 
 `python jax_jobs.py FILE` reads a JSON list of `regstudy.train` parameters from FILE and writes back, for each,
 the history and metrics, or the one-line refusal of a run that is refused. An item `{"replicas": [parameters,
-...]}` trains its runs together (`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...]}`.
+...]}` trains its runs together (`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...],
+"traced": the epochs' programs traced in the process so far}`.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def _train_each(runs: list[dict]) -> list[dict]:
 
     assert keras.backend.backend() == "jax"
     add_fixed_start()
+    _count_traces()
     results = []
     for parameters in runs:
         if "replicas" in parameters:
-            results.append({"replicas": _train_together(parameters["replicas"])})
+            results.append({"replicas": _train_together(parameters["replicas"]), "traced": len(TRACED)})
             continue
         try:
             result = regstudy.train(**parameters)
@@ -87,6 +89,22 @@ def _train_each(runs: list[dict]) -> list[dict]:
         tags = MlflowClient().get_run(result.run_id).data.tags
         results.append({"history": result.history, "metrics": result.metrics, "tags": tags})
     return results
+
+
+TRACED: list[str] = []
+"""The epochs' programs traced so far in this process (`regstudy.engines.jax_epochs._program`'s calls)."""
+
+
+def _count_traces() -> None:
+    from regstudy.engines import jax_epochs
+
+    program = jax_epochs._program
+
+    def counted(*arguments):
+        TRACED.append(arguments[0].name)
+        return program(*arguments)
+
+    jax_epochs._program = counted
 
 
 def _train_together(runs: list[dict]) -> list[dict]:

@@ -91,6 +91,25 @@ def test_replicas_with_dropout_under_adam_match_their_runs_alone_over_eight_seed
     assert len({tuple(result["history"]["loss"]) for result in together["replicas"]}) == 8
 
 
+def test_a_later_group_of_the_same_program_runs_on_what_an_earlier_group_compiled(experiment, tmp_path):
+    """A process keeps the programs it compiled (`jax_epochs.kept`): a second group of the program of a first
+    (other seeds and dropout rates) traces nothing and computes exactly what it computes in a fresh process,
+    so nothing of the first group's models is baked into the program; a group of another program traces its
+    own."""
+    first, second = (
+        [_run(experiment, seed, plugins={"dropout": {"rate": rate}}) for seed, rate in pairs]
+        for pairs in ([(0, 0.2), (1, 0.5)], [(2, 0.6), (3, 0.1)])
+    )
+    other = [_run(experiment, seed, plugins={"l2": {"l2": 1e-3}}) for seed in (0, 1)]
+    done = on_jax([{"replicas": first}, {"replicas": second}, {"replicas": other}], tmp_path)
+    (tmp_path / "fresh").mkdir()
+    (fresh,) = on_jax([{"replicas": second}], tmp_path / "fresh")
+    assert [group["traced"] for group in done] == [1, 1, 2] and fresh["traced"] == 1
+    for kept, alone in zip(done[1]["replicas"], fresh["replicas"]):
+        assert (kept["history"], kept["metrics"]) == (alone["history"], alone["metrics"])
+    assert done[1]["replicas"][0]["history"]["loss"] != done[0]["replicas"][0]["history"]["loss"]
+
+
 def test_a_replica_whose_loss_becomes_nan_ends_failed_alone_while_the_others_finish(experiment, client, tmp_path):
     """One replica of three under SGD at a learning rate that overflows its weights: its run ends FAILED with
     the reason, and the two others finish with the numbers they have alone."""

@@ -60,19 +60,27 @@ class Engine:
         raise NotImplementedError
 
     def fit_replicas(
-        self, models: list[keras.Model], data: list[EpochData], epochs: int, callbacks: list[list]
+        self,
+        models: list[keras.Model],
+        data: list[EpochData],
+        epochs: int,
+        callbacks: list[list],
+        program: str | None = None,
     ) -> list[dict[str, list[float]]]:
         """Train replicas: compiled models of one program (same layers, shapes and plugins, each with its own
         seed, weights and hyperparameter values), each with its data and callbacks; return their histories.
+        `program` names their program (`regstudy.replicas.program_key`), if known: an engine may keep what it
+        compiled for it and run later replicas of the same name on it.
 
         This default trains them one after another; an engine that can trains them in one program.
         """
         return [self.fit(model, each, epochs, chosen) for model, each, chosen in zip(models, data, callbacks)]
 
-    def evaluator(self, model: keras.Model, batch_size: int):
+    def evaluator(self, model: keras.Model, batch_size: int, program: str | None = None):
         """`evaluate(model, x, y) -> {metric: value}`, the loss and metrics of a trained replica of `model`'s
-        program on `(x, y)` in batches of `batch_size`, as Keras' `evaluate` computes them, from programs
-        compiled once for every replica; or None (this default) to let Keras' `evaluate` do it."""
+        program (named `program`, as for `fit_replicas`) on `(x, y)` in batches of `batch_size`, as Keras'
+        `evaluate` computes them, from programs compiled once for every replica; or None (this default) to let
+        Keras' `evaluate` do it."""
         return None
 
 
@@ -86,15 +94,20 @@ def fit(engine: str, model: keras.Model, data: EpochData, epochs: int, callbacks
 
 
 def fit_replicas(
-    engine: str, models: list[keras.Model], data: list[EpochData], epochs: int, callbacks: list[list]
+    engine: str,
+    models: list[keras.Model],
+    data: list[EpochData],
+    epochs: int,
+    callbacks: list[list],
+    program: str | None = None,
 ) -> list[dict[str, list[float]]]:
     """Train replicas (`Engine.fit_replicas`) with the engine named `engine`; return their histories."""
-    return ENGINES.get(engine)().fit_replicas(models, data, epochs, callbacks)
+    return ENGINES.get(engine)().fit_replicas(models, data, epochs, callbacks, program)
 
 
-def evaluator(engine: str, model: keras.Model, batch_size: int):
+def evaluator(engine: str, model: keras.Model, batch_size: int, program: str | None = None):
     """The engine's evaluator for replicas of `model`'s program (`Engine.evaluator`), or None."""
-    return ENGINES.get(engine)().evaluator(model, batch_size)
+    return ENGINES.get(engine)().evaluator(model, batch_size, program)
 
 
 def drive(model, data: EpochData, epochs: int, callbacks: list, run_epoch) -> dict[str, list[float]]:

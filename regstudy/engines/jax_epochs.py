@@ -17,6 +17,7 @@ compile does.
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,29 +46,56 @@ class JaxEngine(Engine):
     def fit(self, model, data, epochs, callbacks):
         return self.fit_replicas([model], [data], epochs, [callbacks])[0]
 
-    def fit_replicas(self, models, data, epochs, callbacks):
-        replicas = Replicas(models, data)
+    def fit_replicas(self, models, data, epochs, callbacks, program=None):
+        replicas = Replicas(models, data, program)
         return drive_replicas(models, data, epochs, callbacks, replicas.epoch, replicas.current)
 
-    def evaluator(self, model, batch_size):
-        return evaluation_function(model, batch_size)
+    def evaluator(self, model, batch_size, program=None):
+        return evaluation_function(model, batch_size, program)
 
 
-def evaluation_function(model: keras.Model, batch_size: int) -> Callable:
+KEPT_PROGRAMS = 8
+"""How many compiled programs (epochs and evaluations) a process keeps for later replicas of the same program."""
+
+_kept: OrderedDict[tuple, Callable] = OrderedDict()
+
+
+def kept(key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The jitted function kept for `key` (its first element a program's name, `regstudy.replicas.program_key`),
+    else `build()`, kept for the next time: a later group of the same program (a search's next trials, a
+    staged study's next seeds) then runs on what an earlier one traced and compiled, as every replica of a
+    group runs on what its first model's program traced. The last `KEPT_PROGRAMS` are kept; a key without a
+    name (None) is built afresh."""
+    if key[0] is None:
+        return build()
+    if key not in _kept:
+        _kept[key] = build()
+        while len(_kept) > KEPT_PROGRAMS:
+            _kept.popitem(last=False)
+    _kept.move_to_end(key)
+    return _kept[key]
+
+
+def evaluation_function(model: keras.Model, batch_size: int, program: str | None = None) -> Callable:
     """`evaluate(replica, x, y) -> {metric: value}`: `model`'s own `test_step` over the batches of `(x, y)`,
-    jitted once for each shape of `x`, on the weights of `replica` (`model` or another model of its program),
-    as Keras' `evaluate` computes them (its metrics accumulate over the batches from their start)."""
+    jitted once for each shape of `x` (and kept for later models of `program`, see `kept`), on the weights of
+    `replica` (`model` or another model of its program), as Keras' `evaluate` computes them (its metrics
+    accumulate over the batches from their start)."""
     import jax
 
     model.reset_metrics()
     reset = [variable.value for variable in model.metrics_variables]
 
-    @jax.jit
-    def measure(trainable, non_trainable, x, y):
-        state = (trainable, non_trainable, reset)
-        for start in range(0, x.shape[0], batch_size):
-            logs, state = model.test_step(state, (x[start : start + batch_size], y[start : start + batch_size]))
-        return logs
+    def build():
+        def measure(trainable, non_trainable, x, y):
+            state = (trainable, non_trainable, reset)
+            for start in range(0, x.shape[0], batch_size):
+                logs, state = model.test_step(state, (x[start : start + batch_size], y[start : start + batch_size]))
+            return logs
+
+        return jax.jit(measure)
+
+    measure = kept((program, "evaluation", batch_size), build)
 
     def evaluate(replica: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         trainable = [variable.value for variable in replica.trainable_variables]
@@ -91,24 +119,27 @@ class Replicas:
     each epoch (the program keeps its shape); a replica that stopped was written to its model when it did.
     """
 
-    def __init__(self, models: list[keras.Model], data: list[EpochData]):
+    def __init__(self, models: list[keras.Model], data: list[EpochData], program: str | None = None):
         import jax
         import jax.numpy as jnp
 
         self.models, self.stacked = models, len(models) > 1
-        for model, each in zip(models[1:], data[1:]):
-            _prepare(model, each)
-        program = _program(models[0], data[0])
+        reset = [_prepare(model, each) for model, each in zip(models, data)][0]
+
+        def build():
+            epoch = _program(models[0], data[0], reset)
+            return jax.jit(jax.vmap(epoch) if self.stacked else epoch)
+
+        self.run = kept((program, "epoch", len(models)), build)
         self.variables = [jax.tree.leaves(_owners(model), is_leaf=_is_variable) for model in models]
         state = [_state(model) for model in models]
         self.leaves, self.structure = jax.tree.flatten(state[0])
         if self.stacked:
-            program = jax.vmap(program)
             inputs = jax.tree.map(lambda *values: jnp.stack(values), *[_inputs(each) for each in data])
             self.leaves = [jnp.stack(values) for values in zip(*[jax.tree.leaves(each) for each in state])]
         else:
             inputs = _inputs(data[0])
-        self.run, self.inputs, self.size = jax.jit(program), inputs, len(data[0].x)
+        self.inputs, self.size = inputs, len(data[0].x)
         self.known = [[variable.value for variable in variables] for variables in self.variables]
 
     def epoch(self, orders: list[np.ndarray], active: list[int]) -> list[tuple[dict, dict]]:
@@ -194,13 +225,12 @@ def _prepare(model: keras.Model, data: EpochData) -> list:
     return [variable.value for variable in model.metrics_variables]
 
 
-def _program(model: keras.Model, data: EpochData) -> Callable:
+def _program(model: keras.Model, data: EpochData, reset: list) -> Callable:
     """`run_epoch(state, x, y, validation, order) -> (state, training logs, validation logs)`: pure, for
     `jax.jit`; every training step of the epoch in order (the model's own `train_step`), then validation."""
     import jax
 
     _cache_compilations()
-    reset = _prepare(model, data)
     size, full = data.batch_size, len(data.x) // data.batch_size
 
     def run_epoch(state, x, y, validation, order):
