@@ -124,7 +124,9 @@ class Replicas:
         import jax.numpy as jnp
 
         self.models, self.stacked = models, len(models) > 1
-        reset = [_prepare(model, each) for model, each in zip(models, data)][0]
+        for model, each in zip(models[1:], data[1:]):
+            _prepare(model, each)
+        reset = _prepare(models[0], data[0])  # every metric's variables at their start, the same for each
 
         def build():
             epoch = _program(models[0], data[0], reset)
@@ -140,7 +142,7 @@ class Replicas:
         else:
             inputs = _inputs(data[0])
         self.inputs, self.size = inputs, len(data[0].x)
-        self.known = [[variable.value for variable in variables] for variables in self.variables]
+        self.known = [jax.tree.leaves(each) for each in state]  # the values last read, in `variables`' order
 
     def epoch(self, orders: list[np.ndarray], active: list[int]) -> list[tuple[dict, dict]]:
         """Train the replicas numbered in `active` for one epoch, each on its order; return their (training
