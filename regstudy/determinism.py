@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import random
+import sys
 
 import keras
+import numpy as np
 
 
 def make_deterministic(seed: int) -> dict[str, str]:
@@ -22,7 +25,7 @@ def make_deterministic(seed: int) -> dict[str, str]:
     keras.backend.clear_session(free_memory=False)
     if memory_is_short():
         gc.collect()
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     tags = {
         "determinism.seed": str(seed),
         "determinism.op_determinism": "true",
@@ -36,6 +39,26 @@ def make_deterministic(seed: int) -> dict[str, str]:
         gpus = [device for device in jax.devices() if device.platform == "gpu"]
         return {**tags, "jax.version": jax.__version__, "devices.gpus": str(len(gpus))}
     return {**tags, **_tensorflow_determinism()}
+
+
+def set_random_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed(seed)`, but without importing TensorFlow on JAX: Keras' own seeds Python,
+    NumPy, its global seed generator and TensorFlow, which it imports to seed even on JAX (3 to 12 s a process
+    here, twice a sweep's workers) though nothing of a JAX run draws from it. Unless TensorFlow is the
+    backend or imported already, the three others are seeded as Keras seeds them (its global seed and seed
+    generator are Keras' global state); tests/test_jax_engine.py checks that a run on JAX imports no
+    TensorFlow and that Keras' unseeded draws follow the same seed as under Keras' own function."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def _tensorflow_determinism() -> dict[str, str]:

@@ -133,6 +133,37 @@ def test_a_run_compiled_afresh_and_one_loaded_from_the_compilation_cache_give_th
     assert (cached["history"], cached["metrics"]) == (fresh["history"], fresh["metrics"])
 
 
+SEEDED_ON_JAX = """
+import random, sys
+import keras, numpy as np
+import regstudy
+from regstudy.determinism import set_random_seed
+
+regstudy.train(experiment=sys.argv[1], train_size=32, hidden_units=[4], epochs=1, engine="jax", plugins="dropout")
+print("tensorflow" in sys.modules)
+draws = []
+for seed_with in (set_random_seed, keras.utils.set_random_seed):  # regstudy's, then Keras' own (imports TensorFlow)
+    seed_with(3)
+    draws.append([float(keras.random.normal((2,))[0]), random.random(), float(np.random.rand())])
+print(draws[0] == draws[1], draws[0] != [float(keras.random.normal((2,))[0]), random.random(), np.random.rand()])
+"""
+
+
+def test_a_run_on_jax_imports_no_tensorflow_and_is_seeded_as_keras_seeds(experiment):
+    """Keras' `set_random_seed` imports TensorFlow to seed it even on JAX (seconds a worker); regstudy's seeds
+    the rest as Keras does: Keras' unseeded draws, Python's and NumPy's after it equal those after Keras' own."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run(
+        [sys.executable, "-c", SEEDED_ON_JAX, experiment], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True", "True"]
+
+
 def test_a_process_on_tensorflow_refuses_a_jax_run_before_writing_anything(client, experiment):
     with pytest.raises(ConfigError) as refused:
         regstudy.train(experiment=experiment, train_size=64, epochs=1, engine="jax")
