@@ -2,8 +2,10 @@
 
 Runs share a program when they differ only in what the compiled program takes as values of its state: the seed
 (each replica's weights, random generators' states and order of examples), the learning rate when no plugin
-schedules it (an optimizer variable), and the hyperparameters a plugin declares `Plugin.replicable` (those
-that act only in callbacks, and those it reads from the model's state). Everything else (the data set and
+schedules it (an optimizer variable), the hyperparameters a plugin declares `Plugin.replicable` (those
+that act only in callbacks, and those it reads from the model's state), and the plugins that act only
+through callbacks (`Plugin.traced`: early stopping, Prechelt's criteria, SWA train on the program of the same
+run without them, so the default study trains them with its baseline). Everything else (the data set and
 split, the model, the plugins and their other hyperparameters, the epochs and the batch size) is traced into
 the program, so it splits groups.
 
@@ -42,6 +44,7 @@ def program_key(config: RunConfig) -> str:
     parameters["plugins"] = {
         name: {key: value for key, value in options.items() if key not in plugins[name].replicable()}
         for name, options in config.plugins.items()
+        if plugins[name].traced()
     }
     return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:12]
 

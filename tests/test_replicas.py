@@ -56,6 +56,14 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
     # A schedule of the learning rate is traced into the program: snapshot ensembles' learning rates split it.
     snapshot = RunConfig.from_mapping({"plugins": ["snapshot_ensemble"], "engine": "jax"})
     assert program_key(snapshot) != program_key(replace(snapshot, learning_rate=0.1))
+    # Plugins acting only through callbacks (stopping, SWA) train on the program of the same run without them.
+    plain = RunConfig.from_mapping({"plugins": ["none"], "engine": "jax"})
+    callbacks_only = [{"early_stopping": {"patience": 2}}, ["gl"], ["pq"], ["up"], ["swa"]]
+    assert {
+        program_key(replace(plain, plugins=RunConfig.from_mapping({"plugins": each}).plugins))
+        for each in callbacks_only
+    } == {program_key(plain)}
+    assert program_key(replace(base, plugins={"l2": {}, "swa": {}})) == program_key(base) != program_key(plain)
     configs = [replace(base, seed=seed) for seed in range(5)] + [other[1], replace(base, seed=9)]
     assert groups(configs, 3) == [[0, 1, 2], [3, 4, 6], [5]]
     assert groups(configs, 1) == [[i] for i in range(7)]
@@ -179,14 +187,16 @@ def _another(plugin, name):
 
 def test_every_plugin_trains_as_a_replica_as_it_trains_alone(experiment, tmp_path):
     """Registry-parametrized in one process: each plugin's run with seed 1 and every hyperparameter it declares
-    `replicable` changed, trained beside its defaults at seed 0 in one program, computes what it computes alone
-    (its random draws, hyperparameters, callbacks, stopping and averaging its own)."""
+    `replicable` changed, trained beside its defaults at seed 0 in one program (beside `none`, for a plugin that
+    acts only through callbacks), computes what it computes alone (its random draws, hyperparameters,
+    callbacks, stopping and averaging its own)."""
     requests = []
     for name in ON_JAX:
         plugin = PLUGINS.get(name)
         changed = {key: _another(plugin, key) for key in plugin.replicable()}
+        beside = name if plugin.traced() else "none"  # a plugin acting only in callbacks trains on none's program
         runs = [
-            _run(experiment, 0, plugins=[name], model=model_for(name), epochs=2),
+            _run(experiment, 0, plugins=[beside], model=model_for(name), epochs=2),
             _run(experiment, 1, plugins={name: changed}, model=model_for(name), epochs=2),
         ]
         assert program_key(RunConfig.from_mapping(runs[0])) == program_key(RunConfig.from_mapping(runs[1])), name

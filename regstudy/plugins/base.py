@@ -40,6 +40,11 @@ FINAL_MODEL = "final model"
 computed from: restoring the best epoch's weights, SWA, EMA, a snapshot ensemble. A run has at most one."""
 
 
+OUTSIDE_THE_PROGRAM = ("callbacks", "check", "roles")
+"""`Plugin`'s hooks that act outside the compiled program (see `Plugin.traced`); every other hook a plugin
+overrides is taken to shape it."""
+
+
 @dataclass(frozen=True)
 class RunDescription:
     """What a plugin may know of the run it is part of, to refuse one it cannot act on.
@@ -108,6 +113,20 @@ class Plugin(Configurable):
     def replicable(cls) -> tuple[str, ...]:
         """The hyperparameters in which replicas of one program may differ: `varying` and `in_state`."""
         return (*cls.varying, *cls.in_state)
+
+    @classmethod
+    def traced(cls) -> bool:
+        """Whether this plugin shapes the compiled program: it has `in_state` values, or overrides a hook other
+        than those that act outside it (`OUTSIDE_THE_PROGRAM`: its callbacks, its checks). A plugin that acts
+        only through callbacks (early stopping, Prechelt's criteria, SWA) trains on the program of the same run
+        without it, so replicas of both share one (`regstudy.replicas.program_key`)."""
+        hooks = [name for name, value in vars(Plugin).items() if callable(value) and not name.startswith("_")]
+        overridden = [
+            name
+            for name in hooks
+            if name not in OUTSIDE_THE_PROGRAM and getattr(cls, name) is not getattr(Plugin, name)
+        ]
+        return bool(cls.in_state or overridden)
 
     def state_value(self, name: str) -> keras.Variable:
         """The hyperparameter `name` as a value of the model's state: a non-trainable float32 variable (one
