@@ -194,13 +194,14 @@ def run_replicas_notebook(
             the execution fails. Defaults to None.
     """
     client = tracking.connect()
-    run_ids = created if created is not None else []
-    for config, tags in runs:
-        run_ids.append(
-            tracking.create_run(
-                client, config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **tags}
-            )
-        )
+    run_ids = tracking.create_runs(
+        client,
+        [
+            (config.experiment, config.run_name, {"mlflow.source.name": TRAIN_NOTEBOOK.name, **tags})
+            for config, tags in runs
+        ],
+        created,
+    )
     each = parameters if isinstance(parameters, list) else [parameters or {}] * len(runs)
     replicas = [
         {**config.to_dict(), "run_id": run_id, "validated": config.digest(), **more}
