@@ -133,6 +133,9 @@ def test_sureness_gives_the_detectable_difference_in_the_differences_unit():
         "+0.3 points, 95 % CI [-0.1, +0.6], Holm p = 0.43: not distinguishable from noise at 5 seeds (it could "
         "detect 1.1 points or more); about 23 seeds"
     )
+    whole = pd.Series({**row, "verdict": "not distinguishable from noise at 5 seeds (it could detect 0.01 or more)"})
+    assert common.sureness(whole).endswith("(it could detect 1.0 points or more)")  # not "1 points"
+    assert [common.two_figures(value) for value in (0.714, 9.96, 23.4, 100.0)] == ["0.71", "10", "23", "100"]
 
 
 def test_ng_growth_is_the_slope_per_decade():

@@ -141,13 +141,20 @@ def sureness(row: pd.Series, scale: float = 100.0, unit: str = " points") -> str
     interval = f", 95 % CI [{scale * row['low']:+.1f}, {scale * row['high']:+.1f}]" if np.isfinite(row["low"]) else ""
     p_value = f", Holm p = {row['p_holm']:.2g}" if np.isfinite(row["p_holm"]) else ""
     verdict = DETECTABLE.sub(
-        lambda found: f"(it could detect {scale * float(found[1]):.2g}{unit} or more)", row["verdict"]
+        lambda found: f"(it could detect {two_figures(scale * float(found[1]))}{unit} or more)", row["verdict"]
     )
     return f"{scale * row['mean_difference']:+.1f}{unit}{interval}{p_value}: {verdict}"
 
 
 DETECTABLE = re.compile(r"\(it could detect (\S+) or more\)")
 """The smallest detectable difference in a verdict (`significance.Comparison.verdict`), on the scores' scale."""
+
+
+def two_figures(value: float) -> str:
+    """`value` to two significant figures, with the decimal of a whole number below 10 ("1.0 points", not
+    "1 points"), and from 100 on the whole number ("100", not "1.0e+02")."""
+    text = f"{value:#.2g}"
+    return f"{value:.0f}" if "e" in text else text.rstrip(".")
 
 
 def percent(value: float) -> str:

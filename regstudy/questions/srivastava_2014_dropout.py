@@ -12,7 +12,7 @@ from scipy import stats
 
 from regstudy import PLUGINS, significance
 from regstudy.questions import experiment_of
-from regstudy.questions.common import Answer, Question
+from regstudy.questions.common import Answer, Question, two_figures
 from regstudy.questions.constraints import PLUGINS_BY_LABEL
 from regstudy.report import CLIPPED
 from regstudy.validation import Constraint, MappingOf
@@ -151,7 +151,11 @@ def _answer(comparison: pd.DataFrame, pairs: pd.DataFrame, seeds: int) -> str:
         verdict = "The paper's ordering holds here: every pair goes its way, significantly."
     else:
         could = undecided["detectable"].dropna()
-        detect = f" (these could detect {could.min():.2g} to {could.max():.2g} points)" if len(could) else ""
+        detect = (
+            f" (these could detect {two_figures(could.min())} to {two_figures(could.max())} points)"
+            if len(could)
+            else ""
+        )
         verdict = (
             f"Whether the paper's ordering holds cannot be concluded at {seeds} seeds: no pair is significantly "
             f"reversed, and {len(undecided)} of {len(pairs)} cannot be told apart{detect}."
