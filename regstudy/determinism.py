@@ -43,8 +43,8 @@ def make_deterministic(seed: int) -> dict[str, str]:
 
 def set_random_seed(seed: int) -> None:
     """`keras.utils.set_random_seed(seed)`, but without importing TensorFlow on JAX: Keras' own seeds Python,
-    NumPy, its global seed generator and TensorFlow, which it imports to seed even on JAX (3 to 12 s a process
-    here, twice a sweep's workers) though nothing of a JAX run draws from it. Unless TensorFlow is the
+    NumPy, its global seed generator and TensorFlow, which it imports to seed even on JAX (3 to 12 s here, in
+    each of a sweep's workers) though nothing of a JAX run draws from it. Unless TensorFlow is the
     backend or imported already, the three others are seeded as Keras seeds them (its global seed and seed
     generator are Keras' global state); tests/test_jax_engine.py checks that a run on JAX imports no
     TensorFlow and that Keras' unseeded draws follow the same seed as under Keras' own function."""
