@@ -65,7 +65,7 @@ def _add_run_and_sweep(commands) -> None:
     sweep.add_argument(
         "--replicas",
         type=int,
-        help="the most runs of one program trained together (default: the study's, else 16); 1 trains each alone",
+        help="the most runs of one program trained together (default: the study's, else 64); 1 trains each alone",
     )
     sweep.add_argument(
         "--dashboard", action="store_true", help="with a LocalCluster, show Dask's dashboard on 127.0.0.1:8787"

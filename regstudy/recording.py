@@ -99,20 +99,20 @@ class Recorder:
         logger = EpochLogger(self.client, self.run_id, FLUSH_SECONDS * beside, stopwatch=self.stopwatch)
         return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
 
-    def finish(self, history: dict[str, list[float]], evaluator=None) -> dict[str, float]:
+    def finish(self, history: dict[str, list[float]], evaluators=None) -> dict[str, float]:
         """Compute the final metrics (logged with the run's seconds, `log_seconds`) and log the model and
         figures if asked; return the metrics.
 
-        `evaluator` computes the loss and metrics of the trained model (`regstudy.engines.evaluator`), or None
-        for Keras' `evaluate`; a model a plugin's `end_of_training` returns is evaluated by Keras."""
+        `evaluators(model, final)` gives what computes the loss and metrics of `model` (`regstudy.engines.
+        evaluator`), the trained model or (`final`) the one a plugin's `end_of_training` returned, or None for
+        Keras' `evaluate`; without `evaluators`, Keras' `evaluate` computes them."""
         if not np.isfinite(history["loss"][-1]):
             raise TrainingError(f"the training loss became {history['loss'][-1]} at epoch {len(history['loss'])}")
         prepared = self.prepared
         model = prepared.model
         final_model = end_of_training(model, self.plugin_callbacks, prepared.data.x, prepared.splits.task)
-        metrics = evaluate(
-            final_model, prepared.evaluation, prepared.splits.task, evaluator if final_model is model else None
-        )
+        measure = evaluators(final_model, final_model is not model) if evaluators else None
+        metrics = evaluate(final_model, prepared.evaluation, prepared.splits.task, measure)
         metrics["epochs_trained"] = len(history["loss"])
         metrics.update(final_metrics(self.measuring))
         self.final = metrics

@@ -138,8 +138,8 @@ def train_replicas(
     """
     started = time.perf_counter()
     use_backend_of(configs[0].engine)
-    from regstudy.engines import evaluator, fit_replicas
-    from regstudy.preparation import EVALUATION_BATCH_SIZE, prepare
+    from regstudy.engines import fit_replicas
+    from regstudy.preparation import prepare
     from regstudy.recording import Recorder
     from regstudy.replicas import program_key
 
@@ -171,7 +171,7 @@ def train_replicas(
         # their states) is building; the first epoch's time beyond the others' is compiling.
         setting_up = recorders[0].timer.began - fitting
         stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds), building=setting_up)
-        measure = evaluator(configs[0].engine, prepared[0].model, EVALUATION_BATCH_SIZE, program)
+        measure = _evaluators(configs[0].engine, prepared[0].model, program)
         results = [_finish(*each, measure) for each in zip(recorders, histories)]
         stages.mark("evaluating")
         for recorder, result in zip(recorders, results):
@@ -210,6 +210,26 @@ def _compiling(epochs: list[float]) -> float:
     import statistics
 
     return max(0.0, epochs[0] - statistics.median(epochs[1:])) if len(epochs) > 1 else 0.0
+
+
+def _evaluators(engine: str, trained, program: str | None):
+    """`evaluators(model, final) -> evaluate or None`, the engine's evaluator (`regstudy.engines.evaluator`) of a
+    model a group's final metrics come from: every trained model shares the group's first one's; a final model
+    a plugin returned (`final`: a snapshot ensemble) shares the first one of its class and variables' shapes,
+    for theirs are its program's only inputs."""
+    from regstudy.engines import evaluator
+    from regstudy.preparation import EVALUATION_BATCH_SIZE
+
+    of_trained = evaluator(engine, trained, EVALUATION_BATCH_SIZE, program)
+
+    def evaluators(model, final: bool):
+        if not final:
+            return of_trained
+        shapes = [tuple(variable.shape) for variable in model.variables]
+        name = None if program is None else f"{program} {type(model).__name__} {shapes}"
+        return evaluator(engine, model, EVALUATION_BATCH_SIZE, name)
+
+    return evaluators
 
 
 def _finish(recorder, history: dict[str, list[float]], evaluator) -> TrainResult | TrainingError:

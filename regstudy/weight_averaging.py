@@ -112,17 +112,33 @@ class SnapshotEnsemble(keras.callbacks.Callback):
 class EnsembleModel(keras.Model):
     """The mean of the predictions of `member` under each of `snapshots` (trainable and non-trainable weights).
 
-    It has no penalty of its own: its loss is the data loss of the averaged predictions.
+    It has no penalty of its own: its loss is the data loss of the averaged predictions. The snapshots are its
+    own (non-trainable) variables, not constants of its program: one compiled evaluation then serves every
+    ensemble of the same member and number of snapshots (a replica group's, `regstudy.engines.evaluator`).
     """
 
     def __init__(self, member: keras.Model, snapshots: list[tuple[list, list]]):
         super().__init__(name=f"{member.name}_ensemble")
         self.member = member
-        self.snapshots = snapshots
+        self.snapshots = [
+            (self._held(trainable, "trainable"), self._held(non_trainable, "non_trainable"))
+            for trainable, non_trainable in snapshots
+        ]
+
+    def _held(self, values: list, kind: str) -> list:
+        held = []
+        for value in values:
+            value = np.asarray(value)
+            variable = self.add_weight(shape=value.shape, dtype=value.dtype, trainable=False, name=f"snapshot_{kind}")
+            variable.assign(value)
+            held.append(variable)
+        return held
 
     def call(self, x, training=False):
         predictions = [
-            self.member.stateless_call(trainable, non_trainable, x, training=False)[0]
+            self.member.stateless_call(
+                [v.value for v in trainable], [v.value for v in non_trainable], x, training=False
+            )[0]
             for trainable, non_trainable in self.snapshots
         ]
         return ops.mean(ops.stack(predictions), axis=0)

@@ -4,7 +4,7 @@ backend it was imported with; the suite's runs on TensorFlow): `on_jax(runs)` tr
 `python jax_jobs.py FILE` reads a JSON list of `regstudy.train` parameters from FILE and writes back, for each,
 the history and metrics, or the one-line refusal of a run that is refused. An item `{"replicas": [parameters,
 ...]}` trains its runs together (`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...],
-"traced": the epochs' programs traced in the process so far}`.
+"traced": the epochs' programs traced in the process so far, "evaluations": the evaluation programs compiled}`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def _train_each(runs: list[dict]) -> list[dict]:
     results = []
     for parameters in runs:
         if "replicas" in parameters:
-            results.append({"replicas": _train_together(parameters["replicas"]), "traced": len(TRACED)})
+            together = _train_together(parameters["replicas"])
+            results.append({"replicas": together, "traced": len(TRACED), "evaluations": _evaluations()})
             continue
         try:
             result = regstudy.train(**parameters)
@@ -105,6 +106,14 @@ def _count_traces() -> None:
         return program(*arguments)
 
     jax_epochs._program = counted
+
+
+def _evaluations() -> int:
+    """The evaluation programs this process compiled and keeps (`jax_epochs.evaluation_function`, one for each
+    shape of the data a kept evaluation was called on)."""
+    from regstudy.engines import jax_epochs
+
+    return sum(function._cache_size() for key, function in jax_epochs._kept.items() if key[1] == "evaluation")
 
 
 def _train_together(runs: list[dict]) -> list[dict]:

@@ -401,3 +401,17 @@ def test_a_validation_error_comes_before_mlflow_papermill_or_tensorflow_is_impor
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[2, 2] []"
     assert done.stderr.count("key 'epochs': expected an integer >= 1 (got 0)") == 2
+
+
+def test_the_help_names_the_defaults_the_commands_use(capsys):
+    """`--replicas`'s help states the default group size and search batch that sweep and tune fall back to."""
+    from regstudy.cli import parser
+    from regstudy.replicas import DEFAULT_REPLICAS, TRIALS_AT_ONCE
+
+    helps = {}
+    for command in ("sweep", "tune"):
+        with pytest.raises(SystemExit):
+            parser().parse_args([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())
+    assert f"(default: the study's, else {DEFAULT_REPLICAS})" in helps["sweep"]
+    assert f"(default: the file's, else {TRIALS_AT_ONCE} on the jax engine" in helps["tune"]

@@ -69,9 +69,12 @@ WITHOUT_RANDOMNESS = {
     "sam": {"sam": {"rho": 0.05}, "l2": {"l2": 1e-3}},
     "fgsm": {"fgsm": {"epsilon": 0.1}},
     "proximal l1": {"l1": {"l1": 0.05, "method": "proximal"}},
+    "snapshot ensemble": {"snapshot_ensemble": {"cycles": 2}},
 }
 """Runs that draw no random number, one for each way a plugin acts in the step: the loss, constraints and the
-optimizer's options; a second gradient pass at moved weights (SAM) or inputs (FGSM); an update after the step."""
+optimizer's options; a second gradient pass at moved weights (SAM) or inputs (FGSM); an update after the step;
+a final model that is not the trained one (a snapshot ensemble: Keras' `evaluate` on the graph engine, the
+compiled evaluation on jax)."""
 
 
 def test_runs_without_randomness_match_the_graph_engine_to_float_precision(experiment, tmp_path, monkeypatch):

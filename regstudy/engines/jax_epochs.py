@@ -80,11 +80,12 @@ def evaluation_function(model: keras.Model, batch_size: int, program: str | None
     """`evaluate(replica, x, y) -> {metric: value}`: `model`'s own `test_step` over the batches of `(x, y)`,
     jitted once for each shape of `x` (and kept for later models of `program`, see `kept`), on the weights of
     `replica` (`model` or another model of its program), as Keras' `evaluate` computes them (its metrics
-    accumulate over the batches from their start)."""
+    accumulate over the batches from their start). A model whose metrics are not built yet (a final model
+    fresh from `compile`, such as a snapshot ensemble) builds them on the first call, as Keras' `evaluate`
+    would."""
     import jax
 
-    model.reset_metrics()
-    reset = [variable.value for variable in model.metrics_variables]
+    reset: list = []  # every metric's variables at their start, read on the first call
 
     def build():
         def measure(trainable, non_trainable, x, y):
@@ -98,6 +99,8 @@ def evaluation_function(model: keras.Model, batch_size: int, program: str | None
     measure = kept((program, "evaluation", batch_size), build)
 
     def evaluate(replica: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        if not reset:
+            reset.extend(_metrics_at_start(model, x[:1], y[:1]))
         trainable = [variable.value for variable in replica.trainable_variables]
         non_trainable = [variable.value for variable in replica.non_trainable_variables]
         return {name: float(value) for name, value in measure(trainable, non_trainable, x, y).items()}
@@ -219,7 +222,21 @@ def _prepare(model: keras.Model, data: EpochData) -> list:
     (`_symbolic_build`): the state a compiled call takes and returns cannot grow. Returns every metric's
     variables at their start."""
     model.optimizer.build(model.trainable_variables)
-    x, y = data.x[:1], data.y[:1]
+    return _build_metrics(model, data.x[:1], data.y[:1])
+
+
+def _metrics_at_start(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list:
+    """Every metric's variables of `model` at their start; the metrics are built first from one example
+    `(x, y)` if they are not yet."""
+    if all(getattr(each, "built", True) for each in model.metrics):
+        model.reset_metrics()
+        return [variable.value for variable in model.metrics_variables]
+    return _build_metrics(model, x, y)
+
+
+def _build_metrics(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list:
+    """Build the loss's and the metrics' variables from one example `(x, y)`, as Keras' `_symbolic_build` does;
+    return every metric's variables at their start."""
     predicted = model(x)
     model.compute_loss(x, y, predicted)
     model.compute_metrics(x, y, predicted)
