@@ -74,8 +74,10 @@ FLUSH_SECONDS = 2.0
 class EpochLogger(keras.callbacks.Callback):
     """Log every metric Keras reports at the end of an epoch to the run `run_id`, with step = epoch (from 1).
 
-    Epochs are written in batches, at most every `flush_seconds` and when training ends: one store write
-    per epoch would cost more than a small model's epoch. The writes are synchronous, a few milliseconds
+    Epochs are written in batches, at most every `flush_seconds` and when training ends (or, with
+    `write_at_end=False`, whenever the owner writes what `take` returns: a run's final write carries its last
+    epochs too, one store write fewer a run): one store write per epoch would cost more than a small model's
+    epoch. The writes are synchronous, a few milliseconds
     each: MLflow's asynchronous ones would start its logging queue, whose shut-down when the run ends waits
     up to a second for the queue's thread (about 0.5 s a run, more than a short run's whole training).
     MLflow's own `mlflow.keras.MlflowCallback` also logs each validation pass again without a step and
@@ -87,6 +89,7 @@ class EpochLogger(keras.callbacks.Callback):
         flush_seconds: the longest time logged epochs wait before they are written. Defaults to
             `FLUSH_SECONDS`.
         stopwatch: adds up the time spent writing, if given. Defaults to None.
+        write_at_end: write the epochs not yet written when training ends. Defaults to True.
     """
 
     reads_model = False
@@ -97,15 +100,23 @@ class EpochLogger(keras.callbacks.Callback):
         run_id: str,
         flush_seconds: float = FLUSH_SECONDS,
         stopwatch: Stopwatch | None = None,
+        write_at_end: bool = True,
     ):
         super().__init__()
         self.client = client
         self.run_id = run_id
         self.flush_seconds = flush_seconds
         self.stopwatch = stopwatch or Stopwatch()
+        self.write_at_end = write_at_end
+        self._pending: list[Metric] = []
+
+    def take(self) -> list[Metric]:
+        """The logged epochs not yet written, which are then the caller's to write."""
+        pending, self._pending = self._pending, []
+        return pending
 
     def on_train_begin(self, logs=None):
-        self._pending: list[Metric] = []
+        self._pending = []
         self._last_flush = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -115,7 +126,8 @@ class EpochLogger(keras.callbacks.Callback):
             self._flush()
 
     def on_train_end(self, logs=None):
-        self._flush()
+        if self.write_at_end:
+            self._flush()
 
     def _flush(self):
         if self._pending:

@@ -7,7 +7,9 @@ and report to a search's trial; and afterwards computes the final metrics (from 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -55,10 +57,20 @@ class Recorder:
         self.plugin_callbacks = prepared.combination.callbacks()
         self.measuring: list = []
         self.final: dict[str, float] | None = None  # the final metrics, once `finish` computed them
+        self.logger: EpochLogger | None = None  # the epoch logger, once `callbacks` made it
 
-    def ending(self):
-        """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`)."""
-        return tracking.ending(self.client, self.run_id)
+    @contextlib.contextmanager
+    def ending(self) -> Iterator[None]:
+        """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`); the epochs its
+        logger holds for the final write (`log_seconds`) are written first if the run ends before it."""
+        with tracking.ending(self.client, self.run_id):
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(Exception):  # the error that ended the run is the one to raise
+                    if self.logger is not None and (pending := self.logger.take()):
+                        self.client.log_batch(self.run_id, metrics=pending, synchronous=True)
+                raise
 
     def begin(self, group: str | None = None, environment: dict[str, str] | None = None) -> None:
         """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets;
@@ -96,8 +108,10 @@ class Recorder:
             pruning = [PruningCallback(trial, f"val_{metric(self.prepared.splits.task).name}")]
         statistics, chosen = WeightStatistics(), [*self.plugin_callbacks, *pruning]
         self.measuring = [statistics, *chosen]  # those whose `final_metrics` are logged at the end
-        logger = EpochLogger(self.client, self.run_id, FLUSH_SECONDS * beside, stopwatch=self.stopwatch)
-        return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, logger]
+        self.logger = EpochLogger(
+            self.client, self.run_id, FLUSH_SECONDS * beside, stopwatch=self.stopwatch, write_at_end=False
+        )
+        return [self.timer, statistics, keras.callbacks.TerminateOnNaN(), *chosen, self.logger]
 
     def finish(self, history: dict[str, list[float]], evaluators=None) -> dict[str, float]:
         """Compute the final metrics (logged with the run's seconds, `log_seconds`) and log the model and
@@ -128,15 +142,18 @@ class Recorder:
     def log_seconds(self, stages: dict[str, float] | None = None) -> dict[str, float]:
         """Log and return `run_seconds` (the whole run), `mlflow_seconds` (MLflow's share of it) and `stages`,
         where the time of the run's replica group went (`regstudy.training.train_replicas`); in the same write,
-        the final metrics `finish` computed, if it did, and each epoch's seconds (`epoch_seconds`): one write
-        a run at its end, not two."""
+        the final metrics `finish` computed, if it did, each epoch's seconds (`epoch_seconds`) and the last
+        epochs' curves the epoch logger held back: one write a run at its end, not three."""
         seconds = {
             "run_seconds": time.perf_counter() - self.started,
             "mlflow_seconds": self.stopwatch.seconds,
             **(stages or {}),
         }
         series = {"epoch_seconds": self.timer.seconds} if self.final is not None else None
-        tracking.log_at_once(self.client, self.run_id, metrics={**(self.final or {}), **seconds}, series=series)
+        held = self.logger.take() if self.logger is not None else []
+        tracking.log_at_once(
+            self.client, self.run_id, metrics={**(self.final or {}), **seconds}, series=series, points=held
+        )
         return seconds
 
 

@@ -411,11 +411,15 @@ def log_at_once(
     tags: dict[str, str] | None = None,
     metrics: dict[str, float] | None = None,
     series: dict[str, list[float]] | None = None,
+    points: list[mlflow.entities.Metric] | None = None,
 ) -> None:
-    """Write params, tags, metrics and per-epoch series (step = epoch, from 1) to a run in one store call:
-    each call costs a small run more than the data it carries."""
+    """Write params, tags, metrics, per-epoch series (step = epoch, from 1) and metric `points` as they are to a
+    run in one store call: each call costs a small run more than the data it carries."""
     timestamp = int(time.time() * 1000)
-    points = [mlflow.entities.Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()]
+    points = [
+        *(points or []),
+        *(mlflow.entities.Metric(key, float(value), timestamp, 0) for key, value in (metrics or {}).items()),
+    ]
     for key, values in (series or {}).items():
         points += [
             mlflow.entities.Metric(key, float(value), timestamp, step) for step, value in enumerate(values, start=1)

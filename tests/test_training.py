@@ -1,5 +1,6 @@
 """Training and tracking: determinism, what a run leaves in MLflow, and failed runs."""
 
+import keras
 import numpy as np
 import pytest
 import yaml
@@ -165,3 +166,44 @@ def test_a_runs_parameters_are_validated_once_and_its_data_set_and_plugins_built
         assert (again.history, again.metrics) == (result.history, result.metrics)
         with pytest.raises(ConfigError, match="epochs"):
             train(**{**handed_over, "epochs": 0}, validated=parent.digest())
+
+
+def test_a_runs_last_epochs_final_metrics_and_seconds_are_one_write_and_survive_an_error_after_training(
+    client, experiment, monkeypatch
+):
+    """The epochs the logger holds when training ends go out with the final metrics and the seconds, in one
+    store write (`Recorder.log_seconds`); a run that an error ends after training still gets them first."""
+    from mlflow import MlflowClient
+
+    from regstudy import PLUGINS, Plugin
+
+    writes = []
+    log_batch = MlflowClient.log_batch
+
+    def counted(self, run_id, metrics=(), params=(), tags=(), **more):
+        writes.append({"metrics": {metric.key for metric in metrics}, "params": len(params), "tags": len(tags)})
+        return log_batch(self, run_id, metrics=metrics, params=params, tags=tags, **more)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", counted)
+    result = train(**SMALL, experiment=experiment)
+    (final,) = [write for write in writes if write["metrics"]]  # the other is the parameters and tags
+    assert {"loss", "val_accuracy", "weights_l2", "test_accuracy", "run_seconds", "epoch_seconds"} <= final["metrics"]
+    history = client.get_metric_history(result.run_id, "val_loss")
+    assert [point.step for point in history] == [1, 2, 3]
+    assert [point.value for point in history] == pytest.approx(result.history["val_loss"])
+
+    class Fails(keras.callbacks.Callback):
+        def end_of_training(self, model, x):
+            raise RuntimeError("the end of training broke")
+
+    class Breaks(Plugin):
+        def callbacks(self):
+            return [Fails()]
+
+    monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
+    PLUGINS.add("breaks", Breaks)
+    with pytest.raises(RuntimeError, match="the end of training broke"):
+        train(**SMALL, experiment=experiment, plugins=["breaks"])
+    failed = next(run for run in runs_of(client, experiment) if run.info.status == "FAILED")
+    assert "RuntimeError: the end of training broke" in failed.data.tags["failure_reason"]
+    assert [point.step for point in client.get_metric_history(failed.info.run_id, "loss")] == [1, 2, 3]
