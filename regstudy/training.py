@@ -171,8 +171,8 @@ def train_replicas(
         # their states) is building; the first epoch's time beyond the others' is compiling.
         setting_up = recorders[0].timer.began - fitting
         stages.mark("steps", compiling=_compiling(recorders[0].timer.seconds), building=setting_up)
-        measure = _evaluators(configs[0].engine, prepared[0].model, program)
-        results = [_finish(*each, measure) for each in zip(recorders, histories)]
+        evaluators = _evaluators(configs[0].engine, prepared[0].model, program)
+        results = [_finish(*each, evaluators) for each in zip(recorders, histories)]
         stages.mark("evaluating")
         for recorder, result in zip(recorders, results):
             seconds = recorder.log_seconds(stages.seconds)
@@ -232,10 +232,10 @@ def _evaluators(engine: str, trained, program: str | None):
     return evaluators
 
 
-def _finish(recorder, history: dict[str, list[float]], evaluator) -> TrainResult | TrainingError:
+def _finish(recorder, history: dict[str, list[float]], evaluators) -> TrainResult | TrainingError:
     """Record a replica's end: its result, or the error that ended its run FAILED (the others go on)."""
     try:
-        metrics = recorder.finish(history, evaluator)
+        metrics = recorder.finish(history, evaluators)
     except TrainingError as error:
         fail_run(recorder.client, recorder.run_id, f"{type(error).__name__}: {error}")
         return error
