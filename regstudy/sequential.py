@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from regstudy.significance import ALPHA, CONSTANT
+from regstudy.significance import ALPHA, same_difference
 
 BASELINE = "none"
 
@@ -53,7 +53,7 @@ def p_values(differences: np.ndarray) -> np.ndarray:
     if pairs < 2:
         return np.ones(differences.shape[:-1])
     mean, spread = differences.mean(axis=-1), differences.std(axis=-1, ddof=1)
-    constant = (spread <= CONSTANT * np.abs(mean)) | (spread == 0)
+    constant = same_difference(mean, spread)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note on a zero spread, answered below
         t_test = stats.ttest_1samp(differences, 0.0, axis=-1).pvalue

@@ -26,6 +26,14 @@ CONSTANT = 1e-6
 """Differences whose spread is below this share of their mean are the same difference, up to rounding."""
 
 
+def same_difference(mean, spread):
+    """Whether paired differences of this `mean` and `spread` (their standard deviation) are the same at every
+    pair, up to rounding (`CONSTANT`): then `paired` and the sequential looks answer with the exact sign test.
+    Elementwise on arrays."""
+    spread = np.asarray(spread)
+    return (spread <= CONSTANT * np.abs(mean)) | (spread == 0)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Method `first` against method `second` over `pairs` paired seeds; differences are first − second.
@@ -110,7 +118,7 @@ def paired(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note that an exact test has few pairs
         p_wilcoxon = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else math.nan
-    if spread <= CONSTANT * abs(mean) or spread == 0:  # the same difference at every seed, up to rounding
+    if same_difference(mean, spread):  # the same difference at every seed, up to rounding
         p_sign = float(stats.binomtest(pairs, pairs, 0.5).pvalue) if mean else 1.0
         effect = math.nan if mean else 0.0
         return Comparison(

@@ -7,6 +7,7 @@ from scipy import stats
 
 from regstudy import ConfigError
 from regstudy.sequential import decide, holm_rejects, nominal_levels, p_values, spent
+from regstudy.significance import paired
 from regstudy.study import load_study
 
 from helpers import regstudy_command, runs_of, with_role
@@ -30,6 +31,10 @@ def test_a_constant_difference_gets_the_exact_sign_test_and_one_pair_cannot_deci
     assert p_values(differences) == pytest.approx(stats.ttest_rel(differences, np.zeros(4)).pvalue)
     stacked = p_values(np.stack([differences, np.full(4, -0.2), np.zeros(4)]))  # many comparisons at once
     assert stacked == pytest.approx([float(p_values(differences)), 0.125, 1.0])
+    # A difference the same at every seed up to rounding is one for the looks as for the report's comparisons
+    # (`significance.same_difference`): the same p-value as `significance.paired`'s, whichever test it is.
+    for each in (np.full(6, 0.01) + 1e-12 * np.arange(6), differences, np.full(4, -0.2)):
+        assert float(p_values(each)) == pytest.approx(paired(each, np.zeros(len(each))).p_t)
     # Holm over the two at 5 %: a's p (0.0004) is below 0.025, b's (0.4) below nothing.
     assert decide({"a": -(differences + 0.1), "b": np.array([0.01, -0.01, 0.0, 0.02])}, 0.05) == {"a": "worse"}
 
