@@ -123,13 +123,14 @@ class EpochLogger(keras.callbacks.Callback):
         timestamp = int(time.time() * 1000)
         self._pending.extend(Metric(key, float(value), timestamp, epoch + 1) for key, value in (logs or {}).items())
         if time.monotonic() - self._last_flush >= self.flush_seconds:
-            self._flush()
+            self.write()
 
     def on_train_end(self, logs=None):
         if self.write_at_end:
-            self._flush()
+            self.write()
 
-    def _flush(self):
+    def write(self):
+        """Write the logged epochs not yet written."""
         if self._pending:
             with self.stopwatch:
                 self.client.log_batch(self.run_id, metrics=self._pending, synchronous=True)

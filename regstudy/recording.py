@@ -67,9 +67,9 @@ class Recorder:
             try:
                 yield
             except BaseException:
-                with contextlib.suppress(Exception):  # the error that ended the run is the one to raise
-                    if self.logger is not None and (pending := self.logger.take()):
-                        self.client.log_batch(self.run_id, metrics=pending, synchronous=True)
+                if self.logger is not None:
+                    with contextlib.suppress(Exception):  # the error that ended the run is the one to raise
+                        self.logger.write()
                 raise
 
     def begin(self, group: str | None = None, environment: dict[str, str] | None = None) -> None:
