@@ -229,6 +229,35 @@ class StateBatchNormalization(keras.layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable(package="regstudy")
+class StateSpectralNormalization(keras.layers.SpectralNormalization):
+    """Keras' `SpectralNormalization`, whose power iterations may be a value of the model's state (`held`):
+    they then run in a loop of that many turns (`keras.ops.fori_loop`) rather than Keras' Python loop, so that
+    replicas differing in them share one program. The turns run on the kernel with its gradient stopped, as
+    Keras stops it at the vectors they compute; the kernel is then divided by the estimate as Keras divides it.
+    """
+
+    def __init__(self, layer, power_iterations=1, held=None, **options):
+        super().__init__(layer, power_iterations=power_iterations, **options)
+        self.held = held
+
+    def normalized_weights(self):
+        if self.held is None:
+            return super().normalized_weights()
+        weights = ops.reshape(self.kernel, [-1, self.kernel_shape[-1]])
+        fixed = ops.stop_gradient(weights)
+
+        def turn(_, vectors):
+            vector_v = keras.utils.normalize(ops.matmul(vectors[0], ops.transpose(fixed)), axis=None)
+            return keras.utils.normalize(ops.matmul(vector_v, fixed), axis=None), vector_v
+
+        start = (self.vector_u.value, ops.zeros((1, fixed.shape[0]), dtype=fixed.dtype))
+        vector_u, vector_v = ops.fori_loop(0, ops.cast(self.held.value, "int32"), turn, start)
+        sigma = ops.matmul(ops.matmul(vector_v, weights), ops.transpose(vector_u))
+        kernel = ops.reshape(ops.divide(self.kernel, sigma), self.kernel_shape)
+        return ops.cast(vector_u, self.vector_u.dtype), ops.cast(kernel, self.kernel.dtype)
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
 class DropConnectDense(keras.layers.Dense):
     """A Dense layer that drops weights instead of units while training (Wan et al., 2013).
 

@@ -3,7 +3,8 @@
 Runs share a program when they differ only in what the compiled program takes as values of its state: the seed
 (each replica's weights, random generators' states and order of examples), the learning rate when no plugin
 schedules it (an optimizer variable), the hyperparameters a plugin declares `Plugin.replicable` (those
-that act only in callbacks, and those it reads from the model's state), and the plugins that act only
+that act only in callbacks, and those it reads from the model's state), the plugins whose models differ only
+in those (`Plugin.program`: L1, L2 and the elastic net build one penalty), and the plugins that act only
 through callbacks (`Plugin.traced`: early stopping, Prechelt's criteria, SWA train on the program of the same
 run without them, so the default study trains them with its baseline). Everything else (the data set and
 split, the model, the plugins and their other hyperparameters, the epochs and the batch size) is traced into
@@ -41,11 +42,11 @@ def program_key(config: RunConfig) -> str:
     plugins = {name: PLUGINS.get(name) for name in config.plugins}
     if not any(_schedules_learning_rate(plugin) for plugin in plugins.values()):
         del parameters["learning_rate"]
-    parameters["plugins"] = {
-        name: {key: value for key, value in options.items() if key not in plugins[name].replicable()}
+    parameters["plugins"] = sorted(
+        json.dumps(plugins[name].program(name, options), sort_keys=True)
         for name, options in config.plugins.items()
         if plugins[name].traced()
-    }
+    )
     return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:12]
 
 

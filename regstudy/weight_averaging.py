@@ -6,6 +6,7 @@ report and lookahead. Each is a Keras callback (`Plugin.callbacks`) or an update
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -144,9 +145,47 @@ class EnsembleModel(keras.Model):
         return ops.mean(ops.stack(predictions), axis=0)
 
 
-def cycle_epochs(epochs: int, cycles: int) -> int:
-    """The epochs of each of `cycles` cycles in `epochs` (the last may be cut short)."""
-    return max(1, math.ceil(epochs / cycles))
+def cycle_epochs(epochs: int, cycles):
+    """The epochs of each of `cycles` cycles in `epochs` (the last may be cut short): an int, or a float32
+    tensor when `cycles` is a value of the state (a replica's, inside the jax engine's step)."""
+    if isinstance(cycles, numbers.Number):
+        return max(1, math.ceil(epochs / cycles))
+    return ops.maximum(ops.ceil(epochs / ops.cast(cycles, "float32")), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="regstudy")
+class CosineCycles(keras.optimizers.schedules.CosineDecayRestarts):
+    """Keras' `CosineDecayRestarts` (`t_mul = m_mul = 1`) in `cycles` cycles of `cycle_epochs(epochs, cycles)`
+    epochs each, `cycles` a number or the value of the state that a replica's step holds there
+    (`Plugin.held`): replicas differing in it then share one program. Keras' schedule reads its cycle's
+    length, `first_decay_steps`, where this computes it from `cycles`.
+
+    Args:
+        initial_learning_rate: the rate at the start of each cycle.
+        cycles: the cycles in `epochs`.
+        epochs: the run's epochs.
+        steps_per_epoch: the optimizer's steps in an epoch.
+    """
+
+    def __init__(self, initial_learning_rate, cycles, epochs, steps_per_epoch, name="SGDRDecay"):
+        keras.optimizers.schedules.LearningRateSchedule.__init__(self)
+        self.initial_learning_rate, self.alpha, self.name = initial_learning_rate, 0.0, name
+        self._t_mul = self._m_mul = 1.0
+        self.cycles, self.epochs, self.steps_per_epoch = cycles, epochs, steps_per_epoch
+
+    @property
+    def first_decay_steps(self):
+        return cycle_epochs(self.epochs, self.cycles) * self.steps_per_epoch
+
+    def get_config(self):
+        cycles = self.cycles if isinstance(self.cycles, numbers.Number) else int(ops.convert_to_numpy(self.cycles))
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "cycles": cycles,
+            "epochs": self.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "name": self.name,
+        }
 
 
 class EmaReport(keras.callbacks.Callback):

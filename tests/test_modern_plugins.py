@@ -8,11 +8,12 @@ import pytest
 import scipy.stats
 
 from regstudy import PLUGINS, IncompatiblePluginsError, RunConfig
+from regstudy.keras_additions import StateSpectralNormalization
 from regstudy.plugins.augmentation import mix
 from regstudy.residual_layers import ShakeDrop, ShakeShake, StochasticDepth
 from regstudy.steps import RegularizedModel, Step
 from regstudy.training import train
-from regstudy.weight_averaging import EnsembleModel
+from regstudy.weight_averaging import CosineCycles, EnsembleModel
 
 from helpers import runs_of
 
@@ -244,6 +245,36 @@ def test_spectral_normalization_keeps_each_hidden_kernels_largest_singular_value
     output = result.model.get_layer("output").kernel.numpy()
     assert np.linalg.norm(output, ord=2) > 1.2  # the output layer is not wrapped
     assert result.history["penalty"][-1] > 0  # the L2 penalty reaches the wrapped kernels
+
+
+def test_spectral_normalization_with_its_iterations_in_the_state_normalizes_as_keras_does():
+    # The reference is Keras' own SpectralNormalization: same kernel, same start vector, same iterations.
+    x = RNG.normal(size=(4, 6)).astype(np.float32)
+    for iterations in (1, 3):
+        ours = StateSpectralNormalization(keras.layers.Dense(5), held=keras.Variable(iterations, dtype="int32"))
+        theirs = keras.layers.SpectralNormalization(keras.layers.Dense(5), power_iterations=iterations)
+        ours.build(x.shape), theirs.build(x.shape)
+        theirs.layer.set_weights(ours.layer.get_weights())
+        theirs.vector_u.assign(ours.vector_u.value)
+        vector_u, kernel = ours.normalized_weights()
+        expected_u, expected_kernel = theirs.normalized_weights()
+        np.testing.assert_allclose(np.asarray(kernel), np.asarray(expected_kernel), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(vector_u), np.asarray(expected_u), rtol=1e-5, atol=1e-6)
+        sigma = np.linalg.norm(ours.layer.kernel.numpy(), ord=2)
+        assert np.linalg.norm(np.asarray(kernel), ord=2) == pytest.approx(1.0, rel=0.5)  # σ ≈ 1 after division
+        assert sigma != pytest.approx(1.0, rel=0.05)  # the kernel itself was not normalized already
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["a number", "a state value"])
+def test_cosine_cycles_are_keras_cosine_decay_with_restarts_of_one_cycles_steps(held):
+    cycles = keras.Variable(3, dtype="int32") if held else 3
+    # The reference is Keras' CosineDecayRestarts, no growth of the cycle (t_mul = 1) nor of its peak (m_mul = 1).
+    ours = CosineCycles(0.01, cycles, epochs=10, steps_per_epoch=4)  # cycles of ceil(10 / 3) = 4 epochs
+    theirs = keras.optimizers.schedules.CosineDecayRestarts(0.01, 16, t_mul=1.0, m_mul=1.0, alpha=0.0)
+    for step in range(41):
+        assert float(ours(step)) == pytest.approx(float(theirs(step)), rel=1e-5, abs=1e-9)
+    assert float(ours(16)) == pytest.approx(0.01)  # a restart
+    assert CosineCycles.from_config(ours.get_config()).get_config() == ours.get_config()
 
 
 # --- the end of training -------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
     replace = dataclasses.replace
     same = [replace(base, seed=3), replace(base, learning_rate=0.1)]
     assert {program_key(config) for config in [base, *same]} == {program_key(base)}
-    # The L2 strength is a value of the state (`L2.in_state`); spectral norm's iterations are the program's loop.
+    # The L2 strength is a value of the state (`L2.in_state`), and so are spectral norm's iterations.
     assert program_key(replace(base, plugins={"l2": {"l2": 1e-2}})) == program_key(base)
     other = [
         replace(base, epochs=11),
@@ -53,10 +53,18 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
         replace(base, batch_size=16),
     ]
     assert len({program_key(config) for config in [base, *other]}) == 4
-    assert program_key(replace(base, plugins={"spectral_norm": {"power_iterations": 3}})) != program_key(other[1])
-    # A schedule of the learning rate is traced into the program: snapshot ensembles' learning rates split it.
+    assert program_key(replace(base, plugins={"spectral_norm": {"power_iterations": 3}})) == program_key(other[1])
+    # L1, L2 and the elastic net build one penalty (`Plugin.program`); a proximal L1 step is a program of its own,
+    # and two plugins' penalties are two.
+    penalties = [{"l1": {"l1": 1e-4}}, {"l1l2": {"l1": 1e-4, "l2": 1e-3}}, {"l1l2": {"method": "subgradient"}}]
+    assert {program_key(replace(base, plugins=each)) for each in penalties} == {program_key(base)}
+    proximal = [{"l1": {"method": "proximal"}}, {"l1l2": {"method": "proximal"}}, {"l1": {}, "l2": {}}]
+    assert len({program_key(replace(base, plugins=each)) for each in proximal} - {program_key(base)}) == 3
+    # A schedule of the learning rate is traced into the program: snapshot ensembles' learning rates split it, and
+    # their cycles do not (`weight_averaging.CosineCycles`).
     snapshot = RunConfig.from_mapping({"plugins": ["snapshot_ensemble"], "engine": "jax"})
     assert program_key(snapshot) != program_key(replace(snapshot, learning_rate=0.1))
+    assert program_key(snapshot) == program_key(replace(snapshot, plugins={"snapshot_ensemble": {"cycles": 5}}))
     # Plugins acting only through callbacks (stopping, SWA) train on the program of the same run without them.
     plain = RunConfig.from_mapping({"plugins": ["none"], "engine": "jax"})
     callbacks_only = [{"early_stopping": {"patience": 2}}, ["gl"], ["pq"], ["up"], ["swa"]]
@@ -71,17 +79,20 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
 
 
 def test_a_replica_without_randomness_under_sgd_equals_its_run_alone(experiment, tmp_path):
-    """Three seeds, learning rates and L2 strengths in one program, under SGD: each replica's curves and final
-    metrics equal its run's alone to 1e-5 (relative)."""
+    """Five seeds, learning rates and penalties in one program, under SGD: L2 at three strengths, L1 and the
+    elastic net (one penalty, `Plugin.program`). Each replica's curves and final metrics equal its run's alone
+    to 1e-5 (relative)."""
+    penalties = [{"l2": {"l2": 1e-3}}, {"l2": {"l2": 1e-2}}, {"l2": {"l2": 0.0}}, {"l1": {"l1": 1e-3}}]
+    penalties.append({"l1l2": {"l1": 1e-2, "l2": 1e-2}})
     runs = [
-        _run(experiment, seed, optimizer="sgd", learning_rate=rate, plugins={"l2": {"l2": l2}})
-        for seed, rate, l2 in [(0, 0.05, 1e-3), (1, 0.1, 1e-2), (2, 0.02, 0.0)]
+        _run(experiment, seed, optimizer="sgd", learning_rate=rate, plugins=plugins)
+        for seed, rate, plugins in zip(range(5), [0.05, 0.1, 0.02, 0.05, 0.05], penalties)
     ]
     *alone, together = on_jax([*runs, {"replicas": runs}], tmp_path)
     for replica, single in zip(together["replicas"], alone):
         _close(replica, single, 1e-5)
         assert replica["tags"]["seed"] == str(runs[alone.index(single)]["seed"])
-    assert len({result["history"]["loss"][-1] for result in alone}) == 3  # three runs, not one three times
+    assert len({result["history"]["loss"][-1] for result in alone}) == 5  # five runs, not one five times
 
 
 def test_replicas_with_dropout_under_adam_match_their_runs_alone_over_eight_seeds(experiment, tmp_path):
@@ -153,8 +164,9 @@ def test_a_replica_whose_loss_becomes_nan_ends_failed_alone_while_the_others_fin
     assert failed.data.tags["failure_reason"].startswith("TrainingError: the training loss became ")
 
 
-# Hyperparameters Keras reads where no scope maps the model's state (the optimizer's step: `Plugin.held`), or in
-# the loss and the batch transforms, each at two values far enough apart to change the training.
+# Hyperparameters Keras reads where no scope maps the model's state (the optimizer's step and its learning-rate
+# schedule: `Plugin.held`), in the loss and the batch transforms, or as a layer's count of loop turns (spectral
+# norm's power iterations), each at two values far enough apart to change the training.
 HELD = {
     "weight_decay": ("weight_decay", 0.0, 50.0),
     "ema": ("momentum", 0.0, 0.9),
@@ -163,6 +175,8 @@ HELD = {
     "cutout": ("fraction", 0.1, 0.7),
     "cutmix": ("alpha", 0.05, 1.0),
     "augment": ("shift", 0.0, 0.4),
+    "snapshot_ensemble": ("cycles", 1, 3),
+    "spectral_norm": ("power_iterations", 1, 5),
 }
 
 

@@ -108,9 +108,10 @@ class Lookahead(Plugin):
 class SnapshotEnsemble(Plugin):
     """Snapshot ensembles (Huang et al. 2017): cosine cycles with restarts, predictions averaged over cycles.
 
-    The learning rate follows `cycles` cosine cycles from the run's rate to 0 (Keras' `CosineDecayRestarts`,
-    step by step); the weights at the end of each cycle are a snapshot, and the final predictions are the
-    mean of the snapshots'. Logs `snapshots`.
+    The learning rate follows `cycles` cosine cycles from the run's rate to 0, step by step (Keras'
+    `CosineDecayRestarts`, with `cycles` a value of the state: `weight_averaging.CosineCycles`); the weights at
+    the end of each cycle are a snapshot, and the final predictions are the mean of the snapshots'. Logs
+    `snapshots`.
 
     Args:
         cycles: the cycles in the run's epochs, >= 1 (at most one per epoch). Defaults to 3.
@@ -118,16 +119,20 @@ class SnapshotEnsemble(Plugin):
 
     exclusive = (FINAL_MODEL,)
     final_predictions = True
+    in_state = ("cycles",)
     parameter_constraints = {"cycles": Interval(int, 1, 10_000, limit=True)}
 
     def __init__(self, cycles=3):
         self.cycles = cycles
 
     def learning_rate(self, learning_rate, steps_per_epoch, epochs):
-        from regstudy.weight_averaging import cycle_epochs
+        from regstudy.weight_averaging import CosineCycles
 
-        cycle_steps = cycle_epochs(epochs, self.cycles) * steps_per_epoch
-        return keras.optimizers.schedules.CosineDecayRestarts(learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0)
+        self.schedule = CosineCycles(learning_rate, self.cycles, epochs, steps_per_epoch)
+        return self.schedule
+
+    def held(self, model):
+        return [(self.schedule, "cycles", "cycles")]
 
     def callbacks(self):
         from regstudy.weight_averaging import SnapshotEnsemble

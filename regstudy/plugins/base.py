@@ -115,6 +115,14 @@ class Plugin(Configurable):
         return (*cls.varying, *cls.in_state)
 
     @classmethod
+    def program(cls, name: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """What of this plugin (registered as `name`, with `options`) a run's compiled program is traced from:
+        a name and the options not `replicable`. Plugins that build the same model whatever their
+        hyperparameters (L1, L2 and the elastic net: one penalty, its strengths values of the state) give one
+        name, so that their replicas share a program (`regstudy.replicas.program_key`)."""
+        return name, {key: value for key, value in options.items() if key not in cls.replicable()}
+
+    @classmethod
     def traced(cls) -> bool:
         """Whether this plugin shapes the compiled program: it has `in_state` values, or overrides a hook other
         than those that act outside it (`OUTSIDE_THE_PROGRAM`: its callbacks, its checks). A plugin that acts

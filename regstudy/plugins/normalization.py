@@ -41,12 +41,14 @@ class SpectralNorm(Plugin):
     """Spectral normalization (Miyato et al. 2018): divide each hidden kernel by its largest singular value.
 
     Keras' `SpectralNormalization` around every hidden weight layer (Dense and Conv, not the output layer),
-    estimating the singular value by power iteration while training.
+    estimating the singular value by power iteration while training (`power_iterations` a value of the state:
+    `keras_additions.StateSpectralNormalization`).
 
     Args:
         power_iterations: power iterations per training step, >= 1. Defaults to 1.
     """
 
+    in_state = ("power_iterations",)
     parameter_constraints = {"power_iterations": Interval(int, 1, 100, limit=True)}
 
     def __init__(self, power_iterations=1):
@@ -56,4 +58,7 @@ class SpectralNorm(Plugin):
         require_hidden_layers(self, run)
 
     def wrap_layer(self, layer):
-        return keras.layers.SpectralNormalization(layer, power_iterations=self.power_iterations)
+        from regstudy.keras_additions import Held, StateSpectralNormalization
+
+        held = Held(self.state_value("power_iterations"))
+        return StateSpectralNormalization(layer, power_iterations=self.power_iterations, held=held)

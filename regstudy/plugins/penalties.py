@@ -64,8 +64,34 @@ def step_sizes(optimizer, variable):
     raise TypeError(f"the proximal L1 step has no step size for {type(optimizer).__name__}")
 
 
+class _Penalty(Plugin):
+    """What L1, L2 and the elastic net share: one penalty, `l1·Σ|w| + l2·Σw²` on every kernel (Keras' `L1`,
+    `L2` and `L1L2`, as `keras_additions.Penalty` computes them), both strengths values of the state and a
+    strength the plugin lacks 0, so that their replicas share one program (`program`); an L1 term that a
+    proximal step applies after each update (`method: proximal`) is left out of the loss."""
+
+    l1 = l2 = 0.0
+    method = "subgradient"
+
+    @classmethod
+    def program(cls, name, options):
+        if options.get("method", "subgradient") == "subgradient":
+            return "penalty", {}
+        return super().program(name, options)
+
+    def kernel_regularizer(self):
+        from regstudy.keras_additions import Penalty
+
+        l1 = self.state_value("l1") if self.method == "subgradient" else None
+        l2 = self.state_value("l2") if self.method == "subgradient" or "l2" in self.in_state else None
+        return None if l1 is None and l2 is None else Penalty(l1=l1, l2=l2)
+
+    def after_update(self, model):
+        return soft_threshold(model, self.state_value("l1")) if self.method == "proximal" else None
+
+
 @register("l1")
-class L1(Plugin):
+class L1(_Penalty):
     """L1 penalty (lasso): `l1 * sum(|w|)` on every kernel; drives weights to zero.
 
     `method: subgradient` adds Keras' `L1` penalty to the loss: its gradient `l1·sign(w)` makes weights
@@ -89,17 +115,9 @@ class L1(Plugin):
         self.l1 = l1
         self.method = method
 
-    def kernel_regularizer(self):
-        from regstudy.keras_additions import Penalty
-
-        return Penalty(l1=self.state_value("l1")) if self.method == "subgradient" else None
-
-    def after_update(self, model):
-        return soft_threshold(model, self.state_value("l1")) if self.method == "proximal" else None
-
 
 @register("l2")
-class L2(Plugin):
+class L2(_Penalty):
     """L2 penalty (ridge): `l2 * sum(w²)` on every kernel; shrinks all weights.
 
     Args:
@@ -112,14 +130,9 @@ class L2(Plugin):
     def __init__(self, l2=0.001):
         self.l2 = l2
 
-    def kernel_regularizer(self):
-        from regstudy.keras_additions import Penalty
-
-        return Penalty(l2=self.state_value("l2"))
-
 
 @register("l1l2", "elastic_net")
-class ElasticNet(Plugin):
+class ElasticNet(_Penalty):
     """Elastic net: `l1 * sum(|w|) + l2 * sum(w²)` on every kernel.
 
     The L2 term is Keras' penalty; the L1 term is too (`method: subgradient`) or is applied by a proximal
@@ -138,15 +151,6 @@ class ElasticNet(Plugin):
         self.l1 = l1
         self.l2 = l2
         self.method = method
-
-    def kernel_regularizer(self):
-        from regstudy.keras_additions import Penalty
-
-        l1 = self.state_value("l1") if self.method == "subgradient" else None
-        return Penalty(l1=l1, l2=self.state_value("l2"))
-
-    def after_update(self, model):
-        return soft_threshold(model, self.state_value("l1")) if self.method == "proximal" else None
 
 
 @register("orthogonal")
