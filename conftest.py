@@ -28,7 +28,7 @@ def pytest_runtest_setup(item):
                 "sweep",
                 str(_ROOT / "params" / "tiny-study.yaml"),
                 "--workers",
-                "2",
+                "1",  # the suite's other worker has the second core
             ],
             capture_output=True,
             text=True,

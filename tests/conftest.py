@@ -21,8 +21,9 @@ def experiment(request):
     return re.sub(r"[^A-Za-z0-9_.-]+", " ", f"test {request.node.name}").strip()[:200]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on 127.0.0.1, stopped after the test."""
-    with mlflow_server_at(tmp_path) as url:
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1, one for the session (each of the suite's workers starts its own):
+    starting one takes about 20 s, so the tests that need one share it, each in experiments of its own."""
+    with mlflow_server_at(tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url

@@ -43,7 +43,7 @@ def _assert_identical(keras_run, graph_run):
 
 
 @pytest.mark.parametrize("name", PLUGINS.names())
-def test_every_plugin_trains_identically_on_both_engines(name, experiment):
+def test_every_plugin_trains_identically_on_both_engines_and_to_the_bit_again_from_the_same_seed(name, experiment):
     stopper = name in STOPPERS
     parameters = {
         "plugins": {name: ACTING.get(name, {})},
@@ -55,6 +55,9 @@ def test_every_plugin_trains_identically_on_both_engines(name, experiment):
     }
     keras_run, graph_run = _both_engines(experiment, **parameters)
     _assert_identical(keras_run, graph_run)
+    assert np.isfinite(graph_run.metrics["test_loss"])
+    again = train(experiment=experiment, engine="graph", **parameters)  # determinism: the same seed, the same bits
+    assert (again.history, again.metrics) == (graph_run.history, graph_run.metrics)
     if stopper:
         assert graph_run.metrics["stopped_epoch"] < 25, "the criterion never acted, so stopping went untested"
     if PLUGINS.get(name)().kernel_regularizer() is not None:

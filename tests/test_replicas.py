@@ -248,21 +248,21 @@ def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_
         f"name: {name}\n"
         "parameters: {train_size: 64, hidden_units: [8], epochs: 3, engine: jax}\n"
         "grid: {plugins: [none, dropout]}\n"
-        "seeds: [0, 1, 2]\n"
+        "seeds: [0, 1]\n"
     )
     grouped = regstudy_command("sweep", study, "--workers", "2")
     assert grouped.returncode == 0, grouped.stderr[-2000:]
-    assert "6 to run in 2 group(s) of at most 64" in grouped.stdout
+    assert "4 to run in 2 group(s) of at most 64" in grouped.stdout
     runs = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
-    assert len(runs) == 6 and {run.info.status for run in runs} == {"FINISHED"}
-    assert sorted(run.data.tags["seed"] for run in runs) == ["0", "0", "1", "1", "2", "2"]
+    assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
+    assert sorted(run.data.tags["seed"] for run in runs) == ["0", "0", "1", "1"]
     by_group = {}
     for run in runs:
         by_group.setdefault(run.data.tags["replica_group"], []).append(run)
-    assert sorted(map(len, by_group.values())) == [3, 3]
+    assert sorted(map(len, by_group.values())) == [2, 2]
     for first, members in by_group.items():
         assert first in {run.info.run_id for run in members}  # the group's first run names it
-        assert {run.data.metrics["replicas"] for run in members} == {3.0}
+        assert {run.data.metrics["replicas"] for run in members} == {2.0}
         for stage in ("building", "compiling", "steps", "evaluating", "logging"):
             assert len({run.data.metrics[f"group_{stage}_seconds"] for run in members}) == 1  # the group's
             assert members[0].data.metrics[f"group_{stage}_seconds"] >= 0.0
@@ -272,7 +272,7 @@ def test_a_sweep_trains_a_group_per_program_and_records_each_replica_as_its_own_
     scores = {(run.data.tags["variant"], run.data.tags["seed"]): run.data.metrics["test_accuracy"] for run in runs}
     alone = regstudy_command("sweep", study, "--workers", "2", "--force", "--replicas", "1")
     assert alone.returncode == 0, alone.stderr[-2000:]
-    assert "6 to run in 6 group(s) of at most 1" in alone.stdout
+    assert "4 to run in 4 group(s) of at most 1" in alone.stdout
     again = [run for run in runs_of(client, name) if run.data.tags.get("regstudy.role") == "variant"]
     latest = {}
     for run in sorted(again, key=lambda run: run.info.start_time):

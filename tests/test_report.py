@@ -297,13 +297,15 @@ def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_ser
     for name, figure in figures.items():
         client.log_figure(run_id, figure, f"figures/{name}.png")
     client.set_terminated(run_id)
-    for name, figure in figures.items():
-        shown_texts = figure.findobj(lambda artist: isinstance(artist, Text) and artist.get_visible())
-        smallest = min(text.get_fontsize() for text in shown_texts if text.get_text())
-        natural = round(figure.get_figwidth() * figure.dpi)
-        url = f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/figures/{name}.png"
-        with browser_page(url) as page:
-            page.set_viewport_size({"width": 1440, "height": 900})
+    artifacts = f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/figures"
+    with browser_page(f"{artifacts}/{next(iter(figures))}.png") as page:  # one browser, each figure in turn
+        page.set_viewport_size({"width": 1440, "height": 900})
+        for name, figure in figures.items():
+            shown_texts = figure.findobj(lambda artist: isinstance(artist, Text) and artist.get_visible())
+            smallest = min(text.get_fontsize() for text in shown_texts if text.get_text())
+            natural = round(figure.get_figwidth() * figure.dpi)
+            page.goto("about:blank")  # a fresh load of the UI: no image of the figure before stays on the page
+            page.goto(f"{artifacts}/{name}.png", wait_until="load")
             # The viewer's image: the one of the figure's own width (the UI's icons are others).
             find = f"Array.from(document.images).find(i => i.naturalWidth === {natural} && i.clientWidth > 0)"
             page.wait_for_function(f"() => {find} !== undefined", timeout=60_000)
@@ -311,6 +313,6 @@ def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_ser
                 f"() => {{ const r = ({find}).getBoundingClientRect(); return [r.left, r.width]; }}"
             )
             page.screenshot(path=str(tmp_path / f"{name}.png"))
-        assert left >= 0 and left + width <= 1440, name  # whole across, not cut by the panel
-        pixels = smallest * figure.dpi / 72 * width / natural
-        assert pixels >= 8, f"{name}: its {smallest:g}-point text is {pixels:.1f} pixels high in the viewer"
+            assert left >= 0 and left + width <= 1440, name  # whole across, not cut by the panel
+            pixels = smallest * figure.dpi / 72 * width / natural
+            assert pixels >= 8, f"{name}: its {smallest:g}-point text is {pixels:.1f} pixels high in the viewer"

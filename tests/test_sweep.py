@@ -67,7 +67,7 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
     path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
-    path.write_text(path.read_text().replace("epochs: 2", "epochs: 1000"))  # seconds of training a run
+    path.write_text(path.read_text().replace("epochs: 2", "epochs: 150"))  # seconds of training a run
     seen = kill_mid_run(["sweep", path, "--workers", 1], lambda: _children(runs_of(client, experiment)))
     first_finished = {run.info.run_id for run in seen if run.info.status == "FINISHED"}
 
@@ -121,7 +121,7 @@ def auth_server(tmp_path):
     config.write_text(
         "[mlflow]\ndefault_permission = READ\n"
         f"database_uri = sqlite:///{tmp_path / 'users.db'}\nadmin_username = admin\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\nauth_cache_ttl_seconds = 60\n"
     )
     env = {
         **os.environ,
