@@ -106,6 +106,8 @@ def mlflow_server_at(tmp_path, *options, env=None):
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
     command += ["--artifacts-destination", str(tmp_path / "artifacts"), *options]
+    # Without MLflow's job runner (its GenAI jobs), a process of its own that imports MLflow again: seconds of a core.
+    env = {**(env or os.environ), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
     )

@@ -66,7 +66,7 @@ def test_one_failing_variant_does_not_stop_the_others(client, experiment, tmp_pa
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(client, experiment, tmp_path):
-    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2]}\nseeds: [0]\n")
     path.write_text(path.read_text().replace("epochs: 2", "epochs: 150"))  # seconds of training a run
     seen = kill_mid_run(["sweep", path, "--workers", 1], lambda: _children(runs_of(client, experiment)))
     first_finished = {run.info.run_id for run in seen if run.info.status == "FINISHED"}
@@ -78,7 +78,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(cl
     assert sorted((r.data.tags["variant"], r.data.tags["seed"]) for r in finished) == sorted(
         {(r.data.tags["variant"], r.data.tags["seed"]) for r in children}
     )
-    assert len(finished) == 3
+    assert len(finished) == 2
     assert first_finished <= {run.info.run_id for run in finished}  # what had finished was not run again
     assert not [run for run in children if run.info.status == "RUNNING"]
     killed = [run for run in children if run.info.status == "KILLED"]
@@ -86,7 +86,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_one_finished_run_each(cl
 
     again = _sweep(path, "--workers", 1)
     assert again.returncode == 0
-    assert "3 already finished, 0 to run" in again.stdout
+    assert "2 already finished, 0 to run" in again.stdout
     assert len(_children(runs_of(client, experiment))) == len(children)
 
 
@@ -157,7 +157,7 @@ def test_a_dask_sweep_against_an_mlflow_server_lands_every_run(mlflow_server, ex
 
 def test_two_sweeps_of_one_study_at_once_leave_exactly_one_finished_run_each(client, experiment, tmp_path):
     """Two real sweeps started together, and a third while the first runs: one sweeps, the others are refused."""
-    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0, 1]\n")
+    path = _study(tmp_path, experiment, "grid: {plugins: [none, l2], l2.l2: [1.0e-4, 1.0e-3]}\nseeds: [0]\n")
     command = [sys.executable, "-m", "regstudy.cli", "sweep", str(path), "--workers", "1"]
     together = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     deadline = time.monotonic() + 300
@@ -169,8 +169,8 @@ def test_two_sweeps_of_one_study_at_once_leave_exactly_one_finished_run_each(cli
     for refused in (outcomes[1][1], later.stderr):
         assert refused.count("\n") == 1 and "is being swept already, by process" in refused
     children = _children(runs_of(client, experiment))
-    assert sorted(run.info.status for run in children) == ["FINISHED"] * 6
-    assert len({(run.data.tags["variant"], run.data.tags["seed"]) for run in children}) == 6
+    assert sorted(run.info.status for run in children) == ["FINISHED"] * 3
+    assert len({(run.data.tags["variant"], run.data.tags["seed"]) for run in children}) == 3
     assert not any("failure_reason" in run.data.tags for run in children)
 
 
