@@ -298,7 +298,7 @@ def test_the_figures_are_legible_at_the_size_the_mlflow_ui_shows_them(mlflow_ser
         client.log_figure(run_id, figure, f"figures/{name}.png")
     client.set_terminated(run_id)
     artifacts = f"{mlflow_server}/#/experiments/{experiment}/runs/{run_id}/artifacts/figures"
-    with browser_page(f"{artifacts}/{next(iter(figures))}.png") as page:  # one browser, each figure in turn
+    with browser_page(f"{mlflow_server}/health") as page:  # one browser, each figure in turn
         page.set_viewport_size({"width": 1440, "height": 900})
         for name, figure in figures.items():
             shown_texts = figure.findobj(lambda artist: isinstance(artist, Text) and artist.get_visible())
