@@ -107,7 +107,8 @@ def ranking(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
     The strength is chosen on validation, not on test, so that the test score is an honest estimate. Each
     method is compared, paired by seed, with the baseline (`none`) and with the best method
-    (`significance.paired`: the mean difference with its bootstrap 95 % interval, the paired t-test's p-value
+    (`significance.paired`: the mean difference with its bootstrap 95 % interval, whose bounds are the columns
+    "95 % low" and "95 % high", empty for one seed; the paired t-test's p-value
     after Holm's correction across every comparison of the table, Wilcoxon's signed-rank p-value and Cohen's
     d_z; the smallest difference the design could detect, with power 0.8 at Holm's first level), and the
     verdict says in words whether the difference is real, noise at the seeds run (with what the design could
@@ -207,7 +208,8 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
     for column, _ in against:
         label = "vs none" if column == "none" else f"vs best ({leader})"
         table[f"{label}: difference"] = np.nan
-        table[f"{label}: 95 % CI"] = ""
+        table[f"{label}: 95 % low"] = np.nan
+        table[f"{label}: 95 % high"] = np.nan
         table[f"{label}: p (Holm)"] = np.nan
         table[f"{label}: p (Wilcoxon)"] = np.nan
         table[f"{label}: d_z"] = np.nan
@@ -217,9 +219,8 @@ def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, score: str) -> p
         label = "vs none" if column == "none" else f"vs best ({leader})"
         row = table.index[table["method"] == method][0]
         table.loc[row, f"{label}: difference"] = comparison.mean_difference
-        table.loc[row, f"{label}: 95 % CI"] = (
-            f"[{comparison.low:+.4f}, {comparison.high:+.4f}]" if np.isfinite(comparison.low) else "n/a"
-        )
+        table.loc[row, f"{label}: 95 % low"] = comparison.low
+        table.loc[row, f"{label}: 95 % high"] = comparison.high
         table.loc[row, f"{label}: p (Holm)"] = comparison.p_holm
         table.loc[row, f"{label}: p (Wilcoxon)"] = comparison.p_wilcoxon
         table.loc[row, f"{label}: d_z"] = comparison.effect
@@ -234,7 +235,7 @@ def styled(table: pd.DataFrame):
     text at 50 characters)."""
     formats = {}
     for column in table.columns:
-        if column.endswith("difference"):
+        if column.endswith(("difference", "95 % low", "95 % high")):
             formats[column] = "{:+.4f}"
         elif column.endswith(("(Holm)", "(Wilcoxon)")):
             formats[column] = "{:.3g}"
@@ -397,8 +398,9 @@ def forest_figure(table: pd.DataFrame) -> Figure:
     for axes, name, each in zip(panels, names, tables):
         compared = each[each["vs none: difference"].notna()].sort_values("vs none: difference")
         difference = compared["vs none: difference"].to_numpy()
-        bounds = np.array([_interval(text, d) for text, d in zip(compared["vs none: 95 % CI"], difference)])
-        low, high = bounds.T if len(bounds) else (difference, difference)
+        # A comparison of one seed has no interval: its bar is the difference alone.
+        low = compared["vs none: 95 % low"].fillna(compared["vs none: difference"]).to_numpy()
+        high = compared["vs none: 95 % high"].fillna(compared["vs none: difference"]).to_numpy()
         positions = np.arange(len(compared))
         axes.errorbar(
             difference,
@@ -422,15 +424,6 @@ def forest_figure(table: pd.DataFrame) -> Figure:
             axes.set_title(name)
         axes.legend(fontsize="small", loc="lower right")
     return figure
-
-
-def _interval(text: str, difference: float) -> tuple[float, float]:
-    """The bounds of an interval as the ranking writes it ("[-0.0123, +0.0045]"), or the difference itself
-    twice when it has none ("n/a": the same at every seed)."""
-    if not text.startswith("["):
-        return difference, difference
-    low, high = (float(bound) for bound in text.strip("[]").split(","))
-    return low, high
 
 
 def parent_run(study: str) -> str:

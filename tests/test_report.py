@@ -127,8 +127,13 @@ def test_the_ranking_says_how_sure_each_difference_is_paired_by_seed_with_holms_
     )
     html = report.styled(table.reset_index()).to_html()
     assert table.loc["same", "vs none: verdict"] in html  # whole, not cut at 50 characters
-    low, high = (float(x) for x in table.loc["good", "vs none: 95 % CI"].strip("[]").split(","))
+    # The interval's bounds are numbers: scipy's BCa bootstrap of the mean difference, at the seed `paired` uses.
+    bootstrap = stats.bootstrap((differences,), np.mean, method="BCa", rng=np.random.default_rng(0))
+    low, high = table.loc["good", "vs none: 95 % low"], table.loc["good", "vs none: 95 % high"]
+    assert (low, high) == pytest.approx(tuple(bootstrap.confidence_interval))
     assert low < table.loc["good", "vs none: difference"] < high
+    assert np.isnan(table.loc["none", "vs none: 95 % low"])  # no comparison of the baseline with itself
+    assert f"{low:+.4f}" in html
 
 
 def test_the_report_page_opens_in_a_browser_with_its_figures_and_the_ranking_and_is_logged(study, client, tmp_path):
@@ -237,8 +242,8 @@ def test_the_forest_plot_draws_each_methods_difference_from_the_baseline_with_it
     assert [label.get_text() for label in axes.get_yticklabels()] == compared["method"].tolist()
     # The interval drawn for each method is the ranking's own (its bootstrap 95 % interval).
     segments = axes.collections[0].get_segments()
-    for (start, end), text in zip(segments, compared["vs none: 95 % CI"]):
-        low, high = (float(x) for x in text.strip("[]").split(","))
+    bounds = zip(compared["vs none: 95 % low"], compared["vs none: 95 % high"])
+    for (start, end), (low, high) in zip(segments, bounds):
         assert (start[0], end[0]) == pytest.approx((low, high))
     assert any(list(line.get_xdata()) == [0, 0] for line in axes.get_lines())  # the line at zero
     (filled,) = [line for line in axes.get_lines() if line.get_label() == "distinguishable (Holm)"]
