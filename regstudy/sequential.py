@@ -29,6 +29,8 @@ from scipy import stats
 from regstudy.significance import ALPHA, same_difference
 
 BASELINE = "none"
+DECISIONS = "sequential.csv"
+"""The decisions of a staged sweep, as its parent run holds them (and `sequential.md` beside, for reading)."""
 
 
 def spent(fraction: float, alpha: float = ALPHA) -> float:
@@ -134,9 +136,21 @@ def staged_sweep(study, echo: Callable[[str], None] = print, **options) -> tuple
     decisions = _decisions(table, decided, study.stages, levels)
     client = tracking.connect()
     parent = report.parent_run(study.name)
-    client.log_text(parent, decisions.to_csv(index=False), "sequential.csv")
+    client.log_text(parent, decisions.to_csv(index=False), DECISIONS)
     client.log_text(parent, decisions.to_markdown(index=False) + "\n", "sequential.md")
     return list(outcomes.values()), decisions
+
+
+def logged_decisions(study: str) -> pd.DataFrame | None:
+    """The decisions the last staged sweep of `study` logged to its parent run (`staged_sweep`), or None for a
+    study whose seeds were never swept in stages."""
+    from regstudy import report, tracking
+
+    client = tracking.connect()
+    parent = report.parent_run(study)
+    if not any(artifact.path == DECISIONS for artifact in client.list_artifacts(parent)):
+        return None
+    return pd.read_csv(client.download_artifacts(parent, DECISIONS)).astype({"look": "Int64"})
 
 
 def _decisions(runs: pd.DataFrame, decided: dict, stages: list[int], levels: list[float]) -> pd.DataFrame:

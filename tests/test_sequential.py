@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from regstudy import ConfigError
-from regstudy.sequential import decide, holm_rejects, nominal_levels, p_values, spent
+from regstudy.sequential import decide, holm_rejects, logged_decisions, nominal_levels, p_values, spent
 from regstudy.significance import paired
 from regstudy.study import load_study
 
@@ -128,3 +128,8 @@ def test_a_staged_sweep_stops_training_a_method_once_it_is_decided(client, exper
     assert table[1].startswith("l2,l2 is worse than none,1,4,0.0055") and table[2].startswith(
         "max_norm,not decided,,8,"
     )
+    # Read back as the report page shows them: the decided method's look and level, the other's none.
+    decisions = logged_decisions(experiment)
+    assert decisions["decision"].tolist() == ["l2 is worse than none", "not decided"]
+    assert decisions["seeds"].tolist() == [4, 8] and decisions["look"].isna().tolist() == [False, True]
+    assert decisions.loc[0, "look"] == 1 and decisions.loc[0, "level"] == pytest.approx(nominal_levels([4, 8])[0])
