@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from regstudy import report, tracking
+from regstudy import report, sequential, tracking
 from regstudy.errors import ConfigError
 from regstudy.notebooks import REPORT_COMMIT_TAG, log_page, run_comparison_notebook
 from regstudy.paths import params_folder, repository_root
 from regstudy.questions import QUESTIONS
 from regstudy.questions.execution import run_question
-from regstudy.sequential import staged_sweep
 from regstudy.study import load_study
 from regstudy.sweep import sweep
 
@@ -131,13 +130,14 @@ def _study(study_file: Path, run_missing: bool, echo: Callable[[str], None]) -> 
         (run.data.tags.get(tracking.VARIANT_TAG), run.data.tags.get(tracking.SEED_TAG))
         for run in tracking.search_runs(client, study.name, finished + " and attributes.status = 'FINISHED'")
     }
-    if not all(variant.key in done for variant in study.runs):
+    # A staged study is done when its design needs no more runs: not every seed of every method.
+    if not (sequential.complete(study, done) if study.stages else all(variant.key in done for variant in study.runs)):
         if not run_missing:
             echo(f"{study.name}: not every run is in the store (run `make study`)")
             return None
         echo(f"{study.name}: sweeping what the store lacks (regstudy sweep {study_file})")
         if study.stages:
-            staged_sweep(study, echo=echo)
+            sequential.staged_sweep(study, echo=echo)
         else:
             sweep(study)
     parent_id = report.parent_run(study.name)

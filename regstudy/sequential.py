@@ -153,6 +153,30 @@ def logged_decisions(study: str) -> pd.DataFrame | None:
     return pd.read_csv(client.download_artifacts(parent, DECISIONS)).astype({"look": "Int64"})
 
 
+def complete(study, finished: set[tuple[str, str]]) -> bool:
+    """Whether the staged sweep of `study` has nothing left to train, given the keys (variant, seed) of its
+    finished runs: every variant trained the first stage, the sweep logged its decisions, and every run not
+    finished is one the decisions made unnecessary. A decided method needs only the seeds it trained; one not
+    decided needs every seed up to the study's last stage (more, if its study file raised the maximum); the
+    baseline needs as many as the method that needs the most."""
+    from regstudy import report
+
+    if any(variant.key not in finished for variant in study.runs if variant.seed < study.stages[0]):
+        return False
+    decisions = logged_decisions(study.name)
+    if decisions is None:
+        return False
+    needed = {
+        method: int(seeds) if not pd.isna(look) else study.stages[-1]
+        for method, seeds, look in zip(decisions["method"], decisions["seeds"], decisions["look"])
+    }
+    needed[BASELINE] = max(needed.values(), default=study.stages[0])
+    runs = report.study_runs(study.name)
+    method_of = dict(zip(runs["variant"], runs["method"]))
+    missing = [variant for variant in study.runs if variant.key not in finished]
+    return all(variant.seed >= needed.get(method_of.get(variant.id), math.inf) for variant in missing)
+
+
 def _decisions(runs: pd.DataFrame, decided: dict, stages: list[int], levels: list[float]) -> pd.DataFrame:
     """One row per method, the decided first: its decision against the baseline, the look it was made at, the
     seeds it trained, and that look's level."""

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from regstudy import ConfigError
-from regstudy.sequential import decide, holm_rejects, logged_decisions, nominal_levels, p_values, spent
+from regstudy.sequential import complete, decide, holm_rejects, logged_decisions, nominal_levels, p_values, spent
 from regstudy.significance import paired
 from regstudy.study import load_study
 
@@ -133,3 +133,16 @@ def test_a_staged_sweep_stops_training_a_method_once_it_is_decided(client, exper
     assert decisions["decision"].tolist() == ["l2 is worse than none", "not decided"]
     assert decisions["seeds"].tolist() == [4, 8] and decisions["look"].isna().tolist() == [False, True]
     assert decisions.loc[0, "look"] == 1 and decisions.loc[0, "level"] == pytest.approx(nominal_levels([4, 8])[0])
+
+    # The design needs nothing more, though l2 lacks seeds 4-7 (publishing then sweeps nothing); without one of
+    # max_norm's runs, still undecided at the last look, it would need that run again.
+    study = load_study(path)
+    finished = {(run.data.tags["variant"], run.data.tags["seed"]) for run in children if run.info.status == "FINISHED"}
+    assert len(finished) == 20 and complete(study, finished)
+    (last,) = [run for run in children if run.data.params["plugins"] == "max_norm" and run.data.tags["seed"] == "7"]
+    assert not complete(study, finished - {(last.data.tags["variant"], "7")})
+    (early,) = [run for run in children if run.data.params["plugins"] == "l2" and run.data.tags["seed"] == "3"]
+    assert not complete(study, finished - {(early.data.tags["variant"], "3")})  # a seed of the first stage
+    # The study file asks for up to 12 seeds now: max_norm, not decided at 8, needs its next stage.
+    path.write_text(path.read_text().replace("max: 8", "max: 12"))
+    assert not complete(load_study(path), finished)
