@@ -142,13 +142,20 @@ def staged_sweep(study, echo: Callable[[str], None] = print, **options) -> tuple
 
 
 def logged_decisions(study: str) -> pd.DataFrame | None:
-    """The decisions the last staged sweep of `study` logged to its parent run (`staged_sweep`), or None for a
-    study whose seeds were never swept in stages."""
+    """The decisions the staged sweep of `study` logged to its parent run (`staged_sweep`), or None for a study
+    whose seeds were never swept in stages, or whose last sweep (the study file the parent run holds) was not
+    in stages: the decisions are then older than its runs."""
+    import yaml
+
     from regstudy import report, tracking
 
     client = tracking.connect()
     parent = report.parent_run(study)
     if not any(artifact.path == DECISIONS for artifact in client.list_artifacts(parent)):
+        return None
+    with open(client.download_artifacts(parent, "study.yaml")) as file:
+        swept = yaml.safe_load(file)
+    if not isinstance(swept.get("seeds"), dict):
         return None
     return pd.read_csv(client.download_artifacts(parent, DECISIONS)).astype({"look": "Int64"})
 

@@ -9,6 +9,7 @@ from regstudy import ConfigError
 from regstudy.sequential import complete, decide, holm_rejects, logged_decisions, nominal_levels, p_values, spent
 from regstudy.significance import paired
 from regstudy.study import load_study
+from regstudy.sweep import sweep
 
 from helpers import regstudy_command, runs_of, with_role
 
@@ -146,3 +147,8 @@ def test_a_staged_sweep_stops_training_a_method_once_it_is_decided(client, exper
     # The study file asks for up to 12 seeds now: max_norm, not decided at 8, needs its next stage.
     path.write_text(path.read_text().replace("max: 8", "max: 12"))
     assert not complete(load_study(path), finished)
+
+    # Swept since with plain seeds (nothing left to train), its decisions are older than its runs: none shown.
+    path.write_text(path.read_text().replace("{until_decided: 4, max: 12}", "[0, 1]"))
+    assert all(outcome.skipped for outcome in sweep(load_study(path), workers=1, echo=lambda line: None))
+    assert logged_decisions(experiment) is None
