@@ -74,22 +74,46 @@ def test_the_jax_path_trains_the_reference_in_a_process_of_its_own():
     assert 0.9 < accuracy <= 1
 
 
-def test_the_study_rows_give_the_ratios_the_stage_shares_and_the_paired_accuracy_differences():
+def test_the_study_rows_give_the_ratios_the_shares_of_the_workers_time_and_the_paired_accuracy_differences():
     stages = {"building": 10.0, "compiling": 30.0, "steps": 50.0, "evaluating": 5.0, "logging": 5.0}
+    many = {"building": 40.0, "compiling": 60.0, "steps": 240.0, "evaluating": 20.0, "logging": 40.0}
     accuracy = {("a", "0"): 0.9, ("a", "1"): 0.8, ("b", "0"): 0.7}
     paths = {
-        "fast": {"wall": 100.0, "runs": 3, "groups": 2, "in groups": 150.0, "stages": stages, "accuracy": accuracy},
-        "alone": {"wall": 400.0, "runs": 3, "groups": 3, "in groups": 390.0, "stages": stages, "accuracy": accuracy},
-        "fast, 16 seeds": {"wall": 300.0, "runs": 16, "groups": 2, "in groups": 500.0, "stages": stages},
+        "fast": {"wall": 100.0, "runs": 3, "groups": 2, "in groups": 100.0, "spans": 180.0, "stages": stages},
+        "alone": {"wall": 400.0, "runs": 3, "groups": 3, "in groups": 390.0, "spans": 395.0, "stages": stages},
+        "fast, 16 seeds": {"wall": 300.0, "runs": 16, "groups": 2, "in groups": 400.0, "spans": 500.0, "stages": many},
     }
+    paths["fast"]["accuracy"] = paths["alone"]["accuracy"] = accuracy
     rows = {row[0]: row[1] for row in bench._study_rows(paths)}
     assert rows["default study (3 runs, jax engine, 2 workers): fast path vs `replicas: 1`"].endswith("(4.00×)")
     assert "(0.75× the time)" in next(value for key, value in rows.items() if "16 seeds" in key)
     assert "3 of 3 runs identical" in rows["test accuracy, fast path − runs alone, same variant and seed"]
-    # The workers' time is 2 × 100 s: the steps' 50 s are a quarter of it, and 50 s are outside the groups.
-    assert rows["fast path's time: steps (the training steps and callbacks)"] == "50 s (25% of the workers' time)"
-    rest = "fast path's time: the rest (notebooks, kernels, scheduling, idle workers, each run's last write)"
-    assert rows[rest] == "50 s (25%)"
+    # The workers' time is 2 × 100 s at 3 seeds and 2 × 300 s at 16: the steps are 25 % and 40 % of it; the
+    # groups' spans less their insides are around them, and the workers' time less the spans between them.
+    times = "fast path's time at 3 / 16 seeds (share of the workers' time): "
+    assert rows[times + "steps (the training steps and callbacks)"] == "50 s (25%) / 240 s (40%)"
+    around = next(value for key, value in rows.items() if key.startswith(times + "around its groups"))
+    between = next(value for key, value in rows.items() if key.startswith(times + "between its groups"))
+    assert (around, between) == ("80 s (40%) / 100 s (17%)", "20 s (10%) / 100 s (17%)")
+    # Every second of the workers is in one part: the shares add up to the whole.
+    three = bench._time_parts(paths["fast"], 2)
+    assert sum(three.values()) == pytest.approx(2 * paths["fast"]["wall"])
+
+
+def test_a_groups_span_runs_from_its_first_run_created_to_its_last_ended_and_its_inside_is_its_first_write(client):
+    """On runs of a real store: a group of two runs created at 1.0 s and 1.5 s and ended at 5.0 s and 6.0 s
+    spans 5 s; the one-run group from 10 s to 12 s spans 2 s. Inside a group is its least `run_seconds` (its
+    first run's, measured where the runs' last writes begin)."""
+    experiment = client.create_experiment("test group spans")
+
+    def run(start, end, seconds):
+        run_id = client.create_run(experiment, start_time=start).info.run_id
+        client.log_metric(run_id, "run_seconds", seconds)
+        client.set_terminated(run_id, end_time=end)
+        return client.get_run(run_id)
+
+    groups = [[run(1000, 5000, 2.5), run(1500, 6000, 2.0)], [run(10_000, 12_000, 1.5)]]
+    assert bench._group_spans(groups) == {"in groups": 3.5, "spans": 7.0}
 
 
 def test_the_cpu_peak_is_cores_times_clock_times_flops_a_cycle():
