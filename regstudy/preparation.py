@@ -81,7 +81,9 @@ def compile_model(
             learning_rate=learning_rate, **combination.optimizer_options()
         ),
         loss=loss(task, combination.loss_options()),
-        metrics=[metric(task)],
+        # Weighted by a batch's sample weights, the mask of the jax engine's padded last batch (no run has others;
+        # without them a weighted metric is the plain one, under the same name).
+        weighted_metrics=[metric(task)],
         # Small models are dominated by per-step overhead: the keras engine runs an epoch in one graph call too.
         steps_per_execution=steps,
     )

@@ -9,8 +9,11 @@ of these runs Keras' `train_step` unchanged, so it costs nothing. Validation and
 
 On Keras' JAX backend (the jax engine) the step is Keras' stateless one, `train_step(state, data) -> (logs,
 state)`, with the batch transforms and the updates after the step run in a `keras.StatelessScope` over the
-state. A change of the gradients gets a `Step` that computes them with TensorFlow's `tf.GradientTape`, as
-Keras' TensorFlow trainer does, or on JAX a `StatelessStep` that computes them with `jax.value_and_grad` at
+state. Its data may carry a third element, the batch's mask (1 for an example, 0 for padding): the jax engine
+pads the epoch's smaller last batch to the full size, so that one compiled step trains every batch, and the
+mask keeps the padding out of the loss, its gradients and the metrics (see `_stateless_changed_step`). A
+change of the gradients gets a `Step` that computes them with TensorFlow's `tf.GradientTape`, as Keras'
+TensorFlow trainer does, or on JAX a `StatelessStep` that computes them with `jax.value_and_grad` at
 the weights the plugin moved the variables to. The plugins themselves are written in `keras.ops`.
 """
 
@@ -121,6 +124,7 @@ class RegularizedModel(keras.Model):
         `state` is Keras' (trainable, non-trainable, optimizer, metrics variables), or those and the values of
         `update_variables` (as the jax engine passes it), which are then updated and returned with them."""
         x, y = data[0], data[1]
+        mask = data[2] if len(data) > 2 else None
         state, own = tuple(state[:4]), list(state[4]) if len(state) > 4 else None
         if self.batch_transform is not None:
             iteration = state[2][_position(self.optimizer.variables, self.optimizer.iterations)]
@@ -129,10 +133,10 @@ class RegularizedModel(keras.Model):
             with keras.StatelessScope(state_mapping=[(self.batch_seed.state, seed), *self._state_mapping(state[1])]):
                 x, y = self.batch_transform(x, y, self.batch_seed)
         with self._holding(state[1]):
-            if self.step_gradients is None:
+            if self.step_gradients is None and mask is None:
                 logs, state = super().train_step(state, (x, y))
             else:
-                logs, state = self._stateless_changed_step(state, x, y)
+                logs, state = self._stateless_changed_step(state, x, y, mask)
         if self.after_update:
             variables = [self.trainable_variables, self.non_trainable_variables, self.optimizer.variables]
             values = [*state[:3]]
@@ -153,23 +157,44 @@ class RegularizedModel(keras.Model):
         for a scope of its own (a plugin's batch transform or change of the gradients reads them there)."""
         return [(value, non_trainable[_position(self.non_trainable_variables, value)]) for value in self.state_values]
 
-    def _stateless_changed_step(self, state, x, y):
-        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) with the plugin's gradients applied: the plugin
-        runs in a `StatelessScope` over the trainable variables, so moving them moves the weights its `Step`
-        computes at, and nothing else."""
+    def _stateless_changed_step(self, state, x, y, mask=None):
+        """Keras' JAX step (`keras/src/backend/jax/trainer.py`) with the plugin's gradients applied, if it has
+        a `step_gradients`: the plugin runs in a `StatelessScope` over the trainable variables, so moving them
+        moves the weights its `Step` computes at, and nothing else.
+
+        With a `mask` (1 for an example, 0 for padding), the loss is the mean over the examples only, as Keras
+        computes it on the batch without its padding: the mask scaled by the batch's size over the examples'
+        count is the sample weight (Keras divides a weighted sum by the batch's size). The metrics count the
+        examples only (the mask as their weight: the model's metrics are Keras' `weighted_metrics`; the loss's
+        tracker weighted by their count), as Keras weights each batch by its size."""
         import jax
 
         trainable, non_trainable, optimizer, metrics = state
+        weight = None if mask is None else mask * (ops.cast(ops.shape(mask)[0], mask.dtype) / ops.sum(mask))
         (_, (loss, y_pred, non_trainable, metrics)), gradients = jax.value_and_grad(
             self.compute_loss_and_updates, has_aux=True
-        )(trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=optimizer)
-        mapping = [*zip(self.trainable_variables, trainable), *self._state_mapping(non_trainable)]
-        with keras.StatelessScope(state_mapping=mapping):
-            gradients = self.step_gradients(StatelessStep(self, non_trainable, metrics, optimizer), x, y, gradients)
+        )(trainable, non_trainable, metrics, x, y, weight, training=True, optimizer_variables=optimizer)
+        if self.step_gradients is not None:
+            mapping = [*zip(self.trainable_variables, trainable), *self._state_mapping(non_trainable)]
+            with keras.StatelessScope(state_mapping=mapping):
+                step = StatelessStep(self, non_trainable, metrics, optimizer, weight)
+                gradients = self.step_gradients(step, x, y, gradients)
         trainable, optimizer = self.optimizer.stateless_apply(optimizer, gradients, trainable)
         # The loss of the batch and the metrics as Keras' own JAX step updates them, so the logs read the same.
-        logs, metrics = self._update_metrics_variables(metrics, loss, x, y, y_pred, None)
+        if mask is None:
+            logs, metrics = self._update_metrics_variables(metrics, loss, x, y, y_pred, None)
+        else:
+            logs, metrics = self._masked_metrics(metrics, loss, x, y, y_pred, mask)
         return logs, (trainable, non_trainable, optimizer, metrics)
+
+    def _masked_metrics(self, metrics, loss, x, y, y_pred, mask):
+        """Keras' `_update_metrics_variables` for a padded batch: the loss's tracker weighted by the count of
+        examples (Keras weights it by the batch's size), the metrics by the mask."""
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metrics))) as scope:
+            self._loss_tracker.update_state(loss, sample_weight=ops.sum(mask))
+            logs = self.compute_metrics(x, y, y_pred, sample_weight=mask)
+        values = [scope.get_current_value(variable) for variable in self.metrics_variables]
+        return logs, [v if v is not None else variable.value for v, variable in zip(values, self.metrics_variables)]
 
     def _changed_step(self, x, y):
         """Keras' step (`keras/src/backend/tensorflow/trainer.py`) with the plugin's gradients applied."""
@@ -246,17 +271,27 @@ class StatelessStep(Step):
         non_trainable: the values of its non-trainable variables.
         metrics: the values of its metrics' variables.
         optimizer: the values of its optimizer's variables.
+        sample_weight: the step's sample weights (a padded batch's, see `RegularizedModel`), or None.
+            Defaults to None.
     """
 
-    def __init__(self, model: keras.Model, non_trainable: list, metrics: list, optimizer: list):
+    def __init__(self, model: keras.Model, non_trainable: list, metrics: list, optimizer: list, sample_weight=None):
         super().__init__(model)
         self.state = (non_trainable, metrics)
         self.optimizer = optimizer
+        self.sample_weight = sample_weight
 
     def _loss_and_updates(self, trainable, x, y):
         non_trainable, metrics = self.state
         return self.model.compute_loss_and_updates(
-            trainable, non_trainable, metrics, x, y, None, training=True, optimizer_variables=self.optimizer
+            trainable,
+            non_trainable,
+            metrics,
+            x,
+            y,
+            self.sample_weight,
+            training=True,
+            optimizer_variables=self.optimizer,
         )
 
     def loss(self, x, y):

@@ -2,9 +2,10 @@
 backend it was imported with; the suite's runs on TensorFlow): `on_jax(runs)` trains each run there.
 
 `python jax_jobs.py FILE` reads a JSON list of `regstudy.train` parameters from FILE and writes back, for each,
-the history and metrics, or the one-line refusal of a run that is refused. An item `{"replicas": [parameters,
-...]}` trains its runs together (`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...],
-"traced": the epochs' programs traced in the process so far, "evaluations": the evaluation programs compiled}`.
+the history, metrics, tags and the training steps its program traced ("steps traced"), or the one-line
+refusal of a run that is refused. An item `{"replicas": [parameters, ...]}` trains its runs together
+(`regstudy.training.train_replicas`) and gets `{"replicas": [result, ...], "traced": the epochs' programs traced
+in the process so far, "evaluations": the evaluation programs compiled}`.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _train_each(runs: list[dict]) -> list[dict]:
             results.append({"refused": str(error)})
             continue
         tags = MlflowClient().get_run(result.run_id).data.tags
-        results.append({"history": result.history, "metrics": result.metrics, "tags": tags})
+        steps, STEPS_TRACED[:] = len(STEPS_TRACED), []
+        results.append({"history": result.history, "metrics": result.metrics, "tags": tags, "steps traced": steps})
     return results
 
 
@@ -96,16 +98,27 @@ TRACED: list[str] = []
 """The epochs' programs traced so far in this process (`regstudy.engines.jax_epochs._program`'s calls)."""
 
 
+STEPS_TRACED: list[int] = []
+"""The training steps traced since the last run (`RegularizedModel._stateless_step`'s calls, which run only
+when a program is traced): one a program whose batches all go through one scanned step."""
+
+
 def _count_traces() -> None:
     from regstudy.engines import jax_epochs
+    from regstudy.steps import RegularizedModel
 
-    program = jax_epochs._program
+    program, step = jax_epochs._program, RegularizedModel._stateless_step
 
     def counted(*arguments):
         TRACED.append(arguments[0].name)
         return program(*arguments)
 
+    def counted_step(*arguments):
+        STEPS_TRACED.append(1)
+        return step(*arguments)
+
     jax_epochs._program = counted
+    RegularizedModel._stateless_step = counted_step
 
 
 def _evaluations() -> int:

@@ -77,10 +77,27 @@ a final model that is not the trained one (a snapshot ensemble: Keras' `evaluate
 compiled evaluation on jax)."""
 
 
+def test_a_smaller_last_batch_is_filled_up_with_the_epochs_first_examples_and_masked():
+    from regstudy.engines.jax_epochs import padded_batches
+
+    positions, mask = padded_batches(200, 32)  # 6 batches of 32 and one of 8, padded with the first 24 again
+    assert positions.shape == mask.shape == (7, 32)
+    assert positions[:6].ravel().tolist() == list(range(192))
+    assert positions[6].tolist() == [*range(192, 200), *range(24)]
+    assert mask[:6].all() and mask[6].tolist() == [1.0] * 8 + [0.0] * 24
+    positions, mask = padded_batches(5, 8)  # fewer examples than a batch: the order again, and again
+    assert positions.tolist() == [[0, 1, 2, 3, 4, 0, 1, 2]] and mask.tolist() == [[1, 1, 1, 1, 1, 0, 0, 0]]
+    positions, mask = padded_batches(64, 32)  # every batch full: nothing padded, no mask
+    assert positions.tolist() == [list(range(32)), list(range(32, 64))] and mask is None
+
+
 def test_runs_without_randomness_match_the_graph_engine_to_float_precision(experiment, tmp_path, monkeypatch):
     """No dropout, noise or transform, the same examples in the same order, the same starting weights (drawn with
     numpy): the jax engine's epochs compute what the graph engine's do, the smaller last batch included, up to
-    the kernels' rounding."""
+    the kernels' rounding. The graph engine trains the last batch at its own size (8 examples); the jax engine
+    pads it to 32 and masks the padding (`jax_epochs.padded_batches`), so that its program traces one training
+    step, not two: its losses, metrics (the epochs' means over the examples) and SAM's and FGSM's second
+    passes must leave the padding out to match."""
     monkeypatch.setattr(PLUGINS, "_entries", dict(PLUGINS._entries))
     PLUGINS.add("fixed_start", FixedStart)
     common = {
@@ -98,6 +115,7 @@ def test_runs_without_randomness_match_the_graph_engine_to_float_precision(exper
         for key in ("train_loss", "train_accuracy", "validation_loss", "test_loss", "test_accuracy"):
             assert on_jax_["metrics"][key] == pytest.approx(on_graph.metrics[key], rel=2e-4, abs=1e-5), (name, key)
         assert on_graph.history["loss"][-1] < on_graph.history["loss"][0], name  # it trained
+        assert on_jax_["steps traced"] == 1, name  # the last batch went through the scanned step
     # The proximal step leaves exact zeros on both engines.
     assert jax[3]["history"]["weights_zero"][-1] > 0 and graph[3].history["weights_zero"][-1] > 0
 

@@ -5,8 +5,10 @@ seeds' states among them, the optimizer's and the metrics' variables) and return
 on the device (`Replicas`) and is written to the model's variables when a callback reads them, so callbacks
 read and change the weights between epochs as under the other engines; the weight statistics of the run's
 curves are computed in the call. The step is the model's own (`RegularizedModel.train_step(state, data)`,
-Keras' JAX step with the plugins' hooks), scanned (`jax.lax.scan`) over the epoch's full batches; the last,
-smaller batch (the remainder) is one more step. Validation runs Keras' `test_step` over fixed batches.
+Keras' JAX step with the plugins' hooks), scanned (`jax.lax.scan`) over the epoch's batches. A smaller last
+batch is padded to the full size with the epoch's first examples and masked (`padded_batches`), so that the
+program holds one training step, not a second one compiled for the last batch's shape. Validation runs Keras'
+`test_step` over fixed batches.
 
 Compiling the epoch takes about 2 s for the reference workload. XLA's programs are kept on disk
 (`COMPILATION_CACHE`, JAX's persistent cache) unless the user chose a cache of their own: a later run of the same
@@ -244,27 +246,42 @@ def _build_metrics(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list:
     return [variable.value for variable in model.metrics_variables]
 
 
+def padded_batches(examples: int, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The positions in an epoch's order of each batch's examples, as a (batches, batch_size) array, and the
+    mask of the examples among them (1, or 0 for padding), or None if every batch is full.
+
+    A smaller last batch is filled up with the epoch's first examples, again: padding the loss, its gradients
+    and the metrics leave out (`RegularizedModel._stateless_changed_step`), as Keras trains on the last batch
+    without it. What reads the whole batch sees the padding as examples of the training set: batch
+    normalization's statistics, mixup's and CutMix's partners, the activity penalty's mean over the batch. The
+    random numbers drawn for the last batch are drawn for its padded shape."""
+    batches = -(-examples // batch_size)
+    positions = (np.arange(batches * batch_size) % examples).reshape(batches, batch_size)
+    if examples % batch_size == 0:
+        return positions, None
+    mask = (np.arange(batches * batch_size) < examples).astype("float32").reshape(batches, batch_size)
+    return positions, mask
+
+
 def _program(model: keras.Model, data: EpochData, reset: list) -> Callable:
     """`run_epoch(state, x, y, validation, order) -> (state, training logs, validation logs)`: pure, for
-    `jax.jit`; every training step of the epoch in order (the model's own `train_step`), then validation."""
+    `jax.jit`; every training step of the epoch in order (the model's own `train_step`, scanned over the
+    epoch's batches, `padded_batches`), then validation."""
     import jax
 
     _cache_compilations()
-    size, full = data.batch_size, len(data.x) // data.batch_size
+    positions, mask = padded_batches(len(data.x), data.batch_size)
 
     def run_epoch(state, x, y, validation, order):
-        def step(state, indices):
-            logs, state = model.train_step(state, (x[indices], y[indices]))
+        def step(state, batch):
+            indices = order[batch[0]]
+            logs, state = model.train_step(state, (x[indices], y[indices], *batch[1:]))
             return state, logs
 
         trainable, non_trainable, optimizer, _, own = state
         state = (trainable, non_trainable, optimizer, reset, own)
-        logs = {}
-        if full:
-            state, history = jax.lax.scan(step, state, order[: full * size].reshape(full, size))
-            logs = {name: values[-1] for name, values in history.items()}
-        if full * size < len(order):
-            state, logs = step(state, order[full * size :])
+        state, history = jax.lax.scan(step, state, (positions,) if mask is None else (positions, mask))
+        logs = {name: values[-1] for name, values in history.items()}
         trainable, non_trainable = state[:2]
         mapping = [*zip(model.trainable_variables, trainable), *zip(model.non_trainable_variables, non_trainable)]
         with keras.StatelessScope(state_mapping=mapping):
