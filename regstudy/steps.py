@@ -11,7 +11,8 @@ On Keras' JAX backend (the jax engine) the step is Keras' stateless one, `train_
 state)`, with the batch transforms and the updates after the step run in a `keras.StatelessScope` over the
 state. Its data may carry a third element, the batch's mask (1 for an example, 0 for padding): the jax engine
 pads the epoch's smaller last batch to the full size, so that one compiled step trains every batch, and the
-mask keeps the padding out of the loss, its gradients and the metrics (see `_stateless_changed_step`). A
+mask keeps the padding out of the loss, its gradients and the metrics (`_stateless_changed_step`, which then
+trains every batch of the epoch, whatever the plugins, since the epoch's batches share one step). A
 change of the gradients gets a `Step` that computes them with TensorFlow's `tf.GradientTape`, as Keras'
 TensorFlow trainer does, or on JAX a `StatelessStep` that computes them with `jax.value_and_grad` at
 the weights the plugin moved the variables to. The plugins themselves are written in `keras.ops`.
