@@ -10,7 +10,7 @@ import hashlib
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,7 +41,6 @@ def digest(x: np.ndarray, y: np.ndarray) -> str:
 def log_data(client: MlflowClient, run_id: str, dataset: str, splits: Splits, source: str | None = None) -> None:
     """Log the run's train, validation and test sets as MLflow data set inputs (context "train", ...),
     each the arrays after splitting and preprocessing, named `<dataset>-<context>`."""
-    import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -51,11 +50,28 @@ def log_data(client: MlflowClient, run_id: str, dataset: str, splits: Splits, so
         ("validation", splits.x_validation, splits.y_validation),
         ("test", splits.x_test, splits.y_test),
     ):
-        entity = mlflow.data.from_numpy(
-            x, targets=y, source=source, name=f"{dataset}-{context}", digest=digest(x, y)
-        )._to_mlflow_entity()
+        entity = data_set(x, y, f"{dataset}-{context}", source)
         inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
     _log_inputs(client, run_id, inputs)
+
+
+_DATA_SETS: dict[tuple[str, str, str | None], Any] = {}
+"""The data set entities `data_set` made in this process, by name, digest and source."""
+
+
+def data_set(x: np.ndarray, y: np.ndarray, name: str, source: str | None = None):
+    """MLflow's data set entity of the arrays (`mlflow.data.from_numpy`, with `digest`), made once for arrays
+    of one digest: a replica group's runs log the same sets, and `from_numpy` infers their schema and profile
+    anew each time (about 2 ms a set; the digest, which covers every byte, is what tells the arrays apart)."""
+    import mlflow.data
+
+    key = (name, digest(x, y), source)
+    if key not in _DATA_SETS:
+        if len(_DATA_SETS) >= 64:  # a long-lived kernel's sweeps of other data: keep the cache small
+            _DATA_SETS.clear()
+        made = mlflow.data.from_numpy(x, targets=y, source=source, name=name, digest=key[1])
+        _DATA_SETS[key] = made._to_mlflow_entity()
+    return _DATA_SETS[key]
 
 
 def _log_inputs(client: MlflowClient, run_id: str, inputs: list, attempts: int = 3) -> None:

@@ -58,12 +58,15 @@ class Recorder:
         self.measuring: list = []
         self.final: dict[str, float] | None = None  # the final metrics, once `finish` computed them
         self.logger: EpochLogger | None = None  # the epoch logger, once `callbacks` made it
+        self._end: tracking.RunEnd | None = None  # how the run ends, inside `ending`
 
     @contextlib.contextmanager
     def ending(self) -> Iterator[None]:
         """The run's end: FINISHED, or FAILED (or KILLED) with the reason (`tracking.ending`); the epochs its
-        logger holds for the final write (`log_seconds`) are written first if the run ends before it."""
-        with tracking.ending(self.client, self.run_id):
+        logger holds for the final write (`log_seconds`) are written first if the run ends before it.
+
+        The run ends only here or by `fail`, so its status is not read again before it ends FINISHED."""
+        with tracking.ending(self.client, self.run_id, read_first=False) as self._end:
             try:
                 yield
             except BaseException:
@@ -71,6 +74,12 @@ class Recorder:
                     with contextlib.suppress(Exception):  # the error that ended the run is the one to raise
                         self.logger.write()
                 raise
+
+    def fail(self, reason: str) -> None:
+        """End the run FAILED now with `reason` (a replica whose loss became NaN; the group's others go on)."""
+        tracking.fail_run(self.client, self.run_id, reason)
+        if self._end is not None:
+            self._end.status = None  # ended: `ending` leaves it as it is
 
     def begin(self, group: str | None = None, environment: dict[str, str] | None = None) -> None:
         """Log the parameters, tags, the resolved parameters file, the model's summary and the data sets;

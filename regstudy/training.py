@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from regstudy.backends import use_backend_of
 from regstudy.config import RunConfig
 from regstudy.errors import TrainingError
-from regstudy.tracking import environment_tags, fail_run
+from regstudy.tracking import environment_tags
 
 if TYPE_CHECKING:
     import keras
@@ -237,7 +237,7 @@ def _finish(recorder, history: dict[str, list[float]], evaluators) -> TrainResul
     try:
         metrics = recorder.finish(history, evaluators)
     except TrainingError as error:
-        fail_run(recorder.client, recorder.run_id, f"{type(error).__name__}: {error}")
+        recorder.fail(f"{type(error).__name__}: {error}")
         return error
     splits, prepared = recorder.prepared.splits, recorder.prepared
     return TrainResult(

@@ -85,13 +85,17 @@ def execute_runs(
     seconds = time.perf_counter() - started
     if len(run_ids) < len(configs):  # the runs could not all be created: none trained
         return [(None, failure, seconds)] * len(configs)
-    client = tracking.connect()
-    return [(run_id, _failure(client, run_id, failure), seconds) for run_id in run_ids]
+    client, ended = tracking.connect(), {}
+    for experiment in dict.fromkeys(config.experiment for config in configs):
+        ended.update(tracking.read_runs(client, experiment, run_ids))
+    return [(run_id, _failure(ended.get(run_id), failure), seconds) for run_id in run_ids]
 
 
-def _failure(client, run_id: str, failure: str | None) -> str | None:
-    """Why the run did not finish (the execution's `failure` if its run tells no reason), or None if it did."""
-    run = client.get_run(run_id)
+def _failure(run, failure: str | None) -> str | None:
+    """Why the run did not finish (the execution's `failure` if its run tells no reason), or None if it did;
+    `run` is the run as read after the execution, or None if it was not found."""
+    if run is None:
+        return failure or "the run is not in the tracking store"
     if run.info.status == "FINISHED":
         return None
     return failure or run.data.tags.get("failure_reason", f"the run ended {run.info.status}")

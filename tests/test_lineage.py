@@ -114,3 +114,23 @@ def test_a_model_is_logged_only_when_asked_and_never_for_an_ensemble(client, exp
     assert [item.path for item in client.list_artifacts(result.run_id)] == ["model_summary.txt", "params.yaml"]
     with pytest.raises(ConfigError, match="cannot save the model of 'snapshot_ensemble'"):
         RunConfig(plugins=["snapshot_ensemble"], log_model=True)
+
+
+def test_a_data_set_is_mlflows_own_entity_of_its_arrays_made_once_for_equal_arrays_and_anew_for_others():
+    """`data_set` gives what MLflow's `from_numpy` makes of the arrays (the reference: its schema, profile and
+    source), the same entity again for equal arrays (a replica group's runs), and a new one, with its own
+    digest, when one value differs."""
+    import mlflow.data
+
+    from regstudy.lineage import data_set
+
+    x, y = np.arange(60, dtype=np.float32).reshape(20, 3), np.arange(20) % 2
+    made = data_set(x, y, "toy-train")
+    reference = mlflow.data.from_numpy(x, targets=y, name="toy-train", digest=digest(x, y))._to_mlflow_entity()
+    assert made.to_dictionary() == reference.to_dictionary()
+    assert data_set(x.copy(), y.copy(), "toy-train") is made
+    changed = y.copy()
+    changed[-1] = 1 - changed[-1]
+    other = data_set(x, changed, "toy-train")
+    assert other is not made and other.digest == digest(x, changed) != made.digest
+    assert data_set(x, y, "toy-validation").name == "toy-validation"
