@@ -10,12 +10,13 @@ import hashlib
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     import keras
+    from mlflow.entities import Dataset
     from mlflow.tracking import MlflowClient
 
     from regstudy.data import Splits
@@ -55,11 +56,11 @@ def log_data(client: MlflowClient, run_id: str, dataset: str, splits: Splits, so
     _log_inputs(client, run_id, inputs)
 
 
-_DATA_SETS: dict[tuple[str, str, str | None], Any] = {}
+_DATA_SETS: dict[tuple[str, str, str | None], Dataset] = {}
 """The data set entities `data_set` made in this process, by name, digest and source."""
 
 
-def data_set(x: np.ndarray, y: np.ndarray, name: str, source: str | None = None):
+def data_set(x: np.ndarray, y: np.ndarray, name: str, source: str | None = None) -> Dataset:
     """MLflow's data set entity of the arrays (`mlflow.data.from_numpy`, with `digest`), made once for arrays
     of one digest: a replica group's runs log the same sets, and `from_numpy` infers their schema and profile
     anew each time (about 2 ms a set; the digest, which covers every byte, is what tells the arrays apart)."""

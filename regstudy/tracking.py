@@ -155,7 +155,7 @@ def _wal_commits_unsynced(connection, _record=None) -> None:
     appends to the log without waiting for the disk, which the log's checkpoints sync. SQLite's own advice
     for WAL mode (sqlite.org/pragma.html#pragma_synchronous): the database cannot be corrupted, and a commit
     survives the process being killed (kill -9); only a power loss or the machine's crash may undo the last
-    commits. At the default (FULL) each of a run's dozen commits waited for the disk. A database in another
+    commits. At the default (FULL) each of a run's commits waited for the disk. A database in another
     journal mode keeps the default, which its safety needs."""
     if isinstance(connection, sqlite3.Connection):
         if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
