@@ -317,8 +317,21 @@ def _under(prefix: str) -> Iterator[None]:
         raise error.located(prefix=prefix) from None
 
 
+SPLIT_PARAMETERS = (
+    "dataset",
+    "dataset_options",
+    "train_size",
+    "validation_fraction",
+    "test_fraction",
+    "split_seed",
+    "folds",
+    "fold",
+)
+"""The parameters of a run that its train, validation and test sets are made from (`splits_for`)."""
+
+
 def splits_for(config: RunConfig) -> Splits:
-    """The train, validation and test sets of the run `config` describes."""
+    """The train, validation and test sets of the run `config` describes, from its `SPLIT_PARAMETERS`."""
     dataset = DATASETS.get(config.dataset).from_config(config.dataset_options)
     return split(
         dataset,

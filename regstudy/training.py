@@ -139,11 +139,11 @@ def train_replicas(
     started = time.perf_counter()
     use_backend_of(configs[0].engine)
     from regstudy.engines import fit_replicas
-    from regstudy.preparation import prepare
+    from regstudy.preparation import prepare_replicas
     from regstudy.recording import Recorder
     from regstudy.replicas import program_key
 
-    prepared = [prepare(config) for config in configs]
+    prepared = prepare_replicas(configs)
     program = program_key(configs[0])
     recorders = [Recorder(*each, started) for each in zip(configs, prepared, run_ids)]
     stages = _Stages(started, recorders)

@@ -78,6 +78,45 @@ def test_runs_differing_in_seed_and_learning_rate_share_a_program_and_others_do_
     assert groups(graph, 16) == [[i] for i in range(7)]  # the graph engine trains each run alone
 
 
+def test_the_replicas_of_a_split_share_it_read_only_and_a_run_alone_keeps_its_own():
+    from regstudy.preparation import prepare_replicas
+
+    base = RunConfig.from_mapping({"train_size": 64, "hidden_units": [8], "plugins": ["dropout"]})
+    other = dataclasses.replace(base, split_seed=1)
+    configs = [dataclasses.replace(base, seed=seed) for seed in range(3)] + [other]
+    prepared = prepare_replicas(configs)
+    # The reference: each run's own split, made by `splits_for` as a run alone makes it.
+    for config, each in zip(configs, prepared):
+        expected = splits_for(config)
+        for name in ("x_train", "y_train", "x_validation", "y_validation", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(each.splits, name), getattr(expected, name))
+    assert prepared[0].splits is prepared[1].splits is prepared[2].splits
+    assert not prepared[0].splits.x_train.flags.writeable and not prepared[2].splits.y_test.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        prepared[1].splits.x_train[0, 0] = 1.0
+    # The run of another split is alone in it: its own arrays, writable as a run alone's are.
+    assert prepared[3].splits is not prepared[0].splits and prepared[3].splits.x_train.flags.writeable
+    assert not np.array_equal(prepared[3].splits.y_train, prepared[0].splits.y_train)
+    assert [each.data.seed for each in prepared] == [0, 1, 2, 0]
+
+
+def test_a_runs_split_is_made_from_its_split_parameters_only():
+    from regstudy.config import SPLIT_PARAMETERS
+
+    read = []
+
+    class Recording:
+        def __init__(self, config):
+            self.config = config
+
+        def __getattr__(self, name):
+            read.append(name)
+            return getattr(self.config, name)
+
+    splits_for(Recording(RunConfig(train_size=64)))
+    assert sorted(set(read)) == sorted(SPLIT_PARAMETERS)
+
+
 def test_a_replica_without_randomness_under_sgd_equals_its_run_alone(experiment, tmp_path):
     """Five seeds, learning rates and penalties in one program, under SGD: L2 at three strengths, L1 and the
     elastic net (one penalty, `Plugin.program`). Each replica's curves and final metrics equal its run's alone
