@@ -343,38 +343,52 @@ STAGES = {
 }
 
 
-def study_paths(folder: Path, study: Path = DEFAULT_STUDY, workers: int = 2) -> dict[str, dict]:
+STUDY_REPEATS = 3
+"""How many times `make bench` sweeps the study each way, the three ways in turn. Two sweeps of the default
+study at 16 seeds, of the same code on one quiet machine in one session, took 241 and 263 s (and 231 and 244 s
+after a change): a spread wider than the difference the 16-seed row speaks of, whose ratio sat at 0.98-1.04
+in single sweeps. So each ratio is the median of the ratios taken repeat by repeat, and the repeats also show
+whether a sweep gives the same numbers again."""
+
+
+def study_paths(
+    folder: Path, study: Path = DEFAULT_STUDY, workers: int = 2, repeats: int = STUDY_REPEATS
+) -> dict[str, list[dict]]:
     """The study swept three ways on `workers` workers, each into a new experiment and with an empty XLA
     compilation cache: on the fast path (replica groups), with `replicas: 1` (each run alone), and on the fast
-    path at 16 seeds; each sweep's wall time, its runs' test accuracies by (variant, seed), and the seconds of
-    its groups' stages (`_group_stages`)."""
+    path at 16 seeds; the three in turn, `repeats` times, so that every repeat sees the machine's moment. For
+    each way, one entry a repeat: its wall time, its runs' test accuracies by (variant, seed), and the seconds
+    of its groups' stages (`_group_stages`)."""
     import yaml
 
     from regstudy.study import load_study
     from regstudy.sweep import sweep
 
     document = yaml.safe_load(study.read_text())
-    measured = {}
+    measured: dict[str, list[dict]] = {}
     # The side-by-side pair at today's three seeds (the issue's baseline), whatever the study file asks for.
     three, sixteen = [0, 1, 2], list(range(16))
-    for label, replicas, seeds in (("fast", None, three), ("alone", 1, three), ("fast, 16 seeds", None, sixteen)):
-        name = f"bench-{document['name']}-{label.replace(', ', '-').replace(' ', '-')}"
-        path = folder / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({**document, "name": name, "seeds": seeds}))
-        loaded = load_study(path)
-        # Each sweep compiles into an empty XLA cache that keeps every program, as regstudy's own does on a
-        # first `make study` (the sweep's kernels inherit these variables).
-        cache = {
-            "JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="regstudy-bench-jax-", dir=folder),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        }
-        os.environ.update(cache)
-        try:
-            wall = _timed(functools.partial(sweep, loaded, workers=workers, replicas=replicas, echo=lambda text: None))
-        finally:
-            for variable in cache:
-                del os.environ[variable]
-        measured[label] = {"wall": wall, "runs": len(loaded.runs), **_group_stages(name)}
+    for repeat in range(1, repeats + 1):
+        for label, replicas, seeds in (("fast", None, three), ("alone", 1, three), ("fast, 16 seeds", None, sixteen)):
+            name = f"bench-{document['name']}-{label.replace(', ', '-').replace(' ', '-')}-{repeat}"
+            path = folder / f"{name}.yaml"
+            path.write_text(yaml.safe_dump({**document, "name": name, "seeds": seeds}))
+            loaded = load_study(path)
+            # Each sweep compiles into an empty XLA cache that keeps every program, as regstudy's own does on a
+            # first `make study` (the sweep's kernels inherit these variables).
+            cache = {
+                "JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="regstudy-bench-jax-", dir=folder),
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            }
+            os.environ.update(cache)
+            try:
+                wall = _timed(
+                    functools.partial(sweep, loaded, workers=workers, replicas=replicas, echo=lambda text: None)
+                )
+            finally:
+                for variable in cache:
+                    del os.environ[variable]
+            measured.setdefault(label, []).append({"wall": wall, "runs": len(loaded.runs), **_group_stages(name)})
     return measured
 
 
@@ -420,27 +434,34 @@ def _time_parts(sweep: dict, workers: int) -> dict[str, float]:
     return parts
 
 
-def _study_rows(paths: dict[str, dict], workers: int = 2) -> list[tuple[str, str, str]]:
-    """The fast path against `replicas: 1` and at 16 seeds, where its time goes, and its accuracies against
-    the runs alone."""
+def _study_rows(paths: dict[str, list[dict]], workers: int = 2) -> list[tuple[str, str, str]]:
+    """The fast path against `replicas: 1` and at 16 seeds (medians of the ratios of each repeat's sweeps),
+    whether every repeat gave the same numbers, where the fast path's time goes (in its repeat of median wall
+    time), and its accuracies against the runs alone."""
     import numpy as np
     import scipy.stats
 
     fast, alone, many = paths["fast"], paths["alone"], paths["fast, 16 seeds"]
-    keys = sorted(fast["accuracy"])
-    differences = np.array([fast["accuracy"][key] - alone["accuracy"][key] for key in keys])
+    speedups = [a["wall"] / f["wall"] for f, a in zip(fast, alone)]
+    times = [m["wall"] / a["wall"] for m, a in zip(many, alone)]
+    first = fast[0]
+    keys = sorted(first["accuracy"])
+    differences = np.array([first["accuracy"][key] - alone[0]["accuracy"][key] for key in keys])
     # Zeros (identical runs) split between the signs: dropping them would test only the runs that differ.
     test = scipy.stats.wilcoxon(differences, zero_method="zsplit") if np.any(differences) else None
     rows = [
         (
-            f"default study ({fast['runs']} runs, jax engine, {workers} workers): fast path vs `replicas: 1`",
-            f"{fast['wall']:.0f} s ({fast['groups']} groups) vs {alone['wall']:.0f} s "
-            f"({alone['wall'] / fast['wall']:.2f}×)",
+            f"default study ({first['runs']} runs, jax engine, {workers} workers): fast path vs `replicas: 1`"
+            f"{_of_repeats(fast)}",
+            f"{_median_wall(fast):.0f} s ({first['groups']} groups) vs {_median_wall(alone):.0f} s "
+            f"({statistics.median(speedups):.2f}×{_spread(speedups, '×')})",
             "≥ 5×",
         ),
         (
-            f"default study at 16 seeds ({many['runs']} runs) on the fast path vs `replicas: 1` at its own seeds",
-            f"{many['wall']:.0f} s vs {alone['wall']:.0f} s ({many['wall'] / alone['wall']:.2f}× the time)",
+            f"default study at 16 seeds ({many[0]['runs']} runs) on the fast path vs `replicas: 1` at its own seeds"
+            f"{_of_repeats(many)}",
+            f"{_median_wall(many):.0f} s vs {_median_wall(alone):.0f} s "
+            f"({statistics.median(times):.2f}× the time{_spread(times, '×')})",
             "< 1×",
         ),
         (
@@ -451,17 +472,54 @@ def _study_rows(paths: dict[str, dict], workers: int = 2) -> list[tuple[str, str
             "equal within seed noise",
         ),
     ]
-    three, sixteen = _time_parts(fast, workers), _time_parts(many, workers)
+    if len(fast) > 1:
+        rows.append(_repeat_row(paths))
+    three, sixteen = _time_parts(_median_repeat(fast), workers), _time_parts(_median_repeat(many), workers)
+    which = ", in the sweep of median wall time" if len(fast) > 1 else ""
     for part, seconds in three.items():
         rows.append(
             (
-                f"fast path's time at 3 / 16 seeds (share of the workers' time): {part}",
-                f"{seconds:.0f} s ({seconds / (fast['wall'] * workers):.0%}) / "
-                f"{sixteen[part]:.0f} s ({sixteen[part] / (many['wall'] * workers):.0%})",
+                f"fast path's time at 3 / 16 seeds (share of the workers' time{which}): {part}",
+                f"{seconds:.0f} s ({seconds / (_median_wall(fast) * workers):.0%}) / "
+                f"{sixteen[part]:.0f} s ({sixteen[part] / (_median_wall(many) * workers):.0%})",
                 "≥ 50 % (3 seeds)" if part.startswith("steps") else "",
             )
         )
     return rows
+
+
+def _median_repeat(sweeps: list[dict]) -> dict:
+    """The sweep of median wall time among repeats (the later of the two middle ones for an even count)."""
+    return sorted(sweeps, key=lambda sweep: sweep["wall"])[len(sweeps) // 2]
+
+
+def _median_wall(sweeps: list[dict]) -> float:
+    return _median_repeat(sweeps)["wall"]
+
+
+def _of_repeats(sweeps: list[dict]) -> str:
+    return f" (medians of {len(sweeps)} sweeps each)" if len(sweeps) > 1 else ""
+
+
+def _spread(values: list[float], unit: str) -> str:
+    return f", {min(values):.2f}–{max(values):.2f}{unit} across repeats" if len(values) > 1 else ""
+
+
+def _repeat_row(paths: dict[str, list[dict]]) -> tuple[str, str, str]:
+    """Whether each way's repeated sweeps gave every run the same test accuracy, as deterministic training
+    should on one machine."""
+    counts = []
+    for label, sweeps in paths.items():
+        reference = sweeps[0]["accuracy"]
+        differing = sum(
+            any(sweep["accuracy"].get(key) != value for sweep in sweeps[1:]) for key, value in reference.items()
+        )
+        counts.append(f"{label}: {differing} of {len(reference)}")
+    return (
+        f"runs whose test accuracy differs between the {len(next(iter(paths.values())))} sweeps of the same way",
+        "; ".join(counts),
+        "0 (deterministic)",
+    )
 
 
 def startup(repeats: int = 5) -> dict[str, float]:
@@ -505,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jax-run", type=int, help=argparse.SUPPRESS)  # one seed on the jax engine (`jax_fit`)
     parser.add_argument("--jax-matmul", action="store_true", help=argparse.SUPPRESS)  # `jax_matmul_gflops`
     parser.add_argument("--study", type=Path, default=DEFAULT_STUDY, help="the study of the replica rows")
+    parser.add_argument(
+        "--study-repeats",
+        type=int,
+        default=STUDY_REPEATS,
+        help=f"sweeps of the study each way (default {STUDY_REPEATS})",
+    )
     arguments = parser.parse_args(argv)
     if arguments.jax_matmul:
         import json
@@ -524,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += _sweep_rows(sweep_throughput(Path(folder)), engine_sweeps(Path(folder)))
     rows += _search_and_hook_rows(pruning_savings(), hook_costs(arguments.seeds))
     with tempfile.TemporaryDirectory() as folder:
-        rows += _study_rows(study_paths(Path(folder), arguments.study))
+        rows += _study_rows(study_paths(Path(folder), arguments.study, repeats=arguments.study_repeats))
     table = "| measure | value | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     print(table)
     if arguments.output:

@@ -79,11 +79,13 @@ def test_the_study_rows_give_the_ratios_the_shares_of_the_workers_time_and_the_p
     many = {"building": 40.0, "compiling": 60.0, "steps": 240.0, "evaluating": 20.0, "logging": 40.0}
     accuracy = {("a", "0"): 0.9, ("a", "1"): 0.8, ("b", "0"): 0.7}
     paths = {
-        "fast": {"wall": 100.0, "runs": 3, "groups": 2, "in groups": 100.0, "spans": 180.0, "stages": stages},
-        "alone": {"wall": 400.0, "runs": 3, "groups": 3, "in groups": 390.0, "spans": 395.0, "stages": stages},
-        "fast, 16 seeds": {"wall": 300.0, "runs": 16, "groups": 2, "in groups": 400.0, "spans": 500.0, "stages": many},
+        "fast": [{"wall": 100.0, "runs": 3, "groups": 2, "in groups": 100.0, "spans": 180.0, "stages": stages}],
+        "alone": [{"wall": 400.0, "runs": 3, "groups": 3, "in groups": 390.0, "spans": 395.0, "stages": stages}],
+        "fast, 16 seeds": [
+            {"wall": 300.0, "runs": 16, "groups": 2, "in groups": 400.0, "spans": 500.0, "stages": many}
+        ],
     }
-    paths["fast"]["accuracy"] = paths["alone"]["accuracy"] = accuracy
+    paths["fast"][0]["accuracy"] = paths["alone"][0]["accuracy"] = accuracy
     rows = {row[0]: row[1] for row in bench._study_rows(paths)}
     assert rows["default study (3 runs, jax engine, 2 workers): fast path vs `replicas: 1`"].endswith("(4.00×)")
     assert "(0.75× the time)" in next(value for key, value in rows.items() if "16 seeds" in key)
@@ -96,8 +98,42 @@ def test_the_study_rows_give_the_ratios_the_shares_of_the_workers_time_and_the_p
     between = next(value for key, value in rows.items() if key.startswith(times + "between its groups"))
     assert (around, between) == ("80 s (40%) / 100 s (17%)", "20 s (10%) / 100 s (17%)")
     # Every second of the workers is in one part: the shares add up to the whole.
-    three = bench._time_parts(paths["fast"], 2)
-    assert sum(three.values()) == pytest.approx(2 * paths["fast"]["wall"])
+    three = bench._time_parts(paths["fast"][0], 2)
+    assert sum(three.values()) == pytest.approx(2 * paths["fast"][0]["wall"])
+    # One sweep each way is no repeat: no row compares repeats.
+    assert not any(key.startswith("runs whose test accuracy differs") for key in rows)
+
+
+def test_repeated_sweeps_give_medians_of_pairwise_ratios_the_median_sweeps_parts_and_what_differed():
+    """Three repeats: the fast path takes 100, 120 and 90 s where the runs alone take 330, 480 and 450 s, so
+    the ratios pair by pair are 3.3, 4 and 5 (median 4.00×), where the median walls' ratio would be 4.5; 16
+    seeds take 300, 270 and 360 s, 0.91, 0.56 and 0.80 of the runs alone (median 0.80×, not 300 / 450). The
+    parts of the time are those of the sweep of median wall time (100 s; 300 s at 16 seeds), and the third
+    fast sweep gave one run another accuracy."""
+    accuracy = {("a", "0"): 0.9, ("a", "1"): 0.8, ("b", "0"): 0.7}
+
+    def sweep(wall, runs, steps):
+        stages = {"building": 0.0, "compiling": 0.0, "steps": steps, "evaluating": 0.0, "logging": 0.0}
+        return {"wall": wall, "runs": runs, "groups": 2, "in groups": steps, "spans": steps, "stages": stages}
+
+    paths = {
+        "fast": [sweep(100.0, 3, 50.0), sweep(120.0, 3, 70.0), sweep(90.0, 3, 40.0)],
+        "alone": [sweep(330.0, 3, 320.0), sweep(480.0, 3, 470.0), sweep(450.0, 3, 440.0)],
+        "fast, 16 seeds": [sweep(300.0, 16, 240.0), sweep(270.0, 16, 200.0), sweep(360.0, 16, 300.0)],
+    }
+    for sweeps in paths.values():
+        for each in sweeps:
+            each["accuracy"] = dict(accuracy)
+    paths["fast"][2]["accuracy"][("b", "0")] = 0.71
+    rows = {row[0]: row[1] for row in bench._study_rows(paths)}
+    study = "default study (3 runs, jax engine, 2 workers): fast path vs `replicas: 1` (medians of 3 sweeps each)"
+    assert rows[study] == "100 s (2 groups) vs 450 s (4.00×, 3.30–5.00× across repeats)"
+    sixteen = next(value for key, value in rows.items() if "16 seeds (16 runs)" in key)
+    assert sixteen == "300 s vs 450 s (0.80× the time, 0.56–0.91× across repeats)"
+    times = "fast path's time at 3 / 16 seeds (share of the workers' time, in the sweep of median wall time): "
+    assert rows[times + "steps (the training steps and callbacks)"] == "50 s (25%) / 240 s (40%)"
+    differs = rows["runs whose test accuracy differs between the 3 sweeps of the same way"]
+    assert differs == "fast: 1 of 3; alone: 0 of 3; fast, 16 seeds: 0 of 3"
 
 
 def test_a_groups_span_runs_from_its_first_run_created_to_its_last_ended_and_its_inside_is_its_first_write(client):
