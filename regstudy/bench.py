@@ -570,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"sweeps of the study each way (default {STUDY_REPEATS})",
     )
     arguments = parser.parse_args(argv)
+    if arguments.study_repeats < 1:
+        parser.error(f"argument --study-repeats: expected a whole number from 1 up, got {arguments.study_repeats}")
     if arguments.jax_matmul:
         import json
 

@@ -136,6 +136,13 @@ def test_repeated_sweeps_give_medians_of_pairwise_ratios_the_median_sweeps_parts
     assert differs == "fast: 1 of 3; alone: 0 of 3; fast, 16 seeds: 0 of 3"
 
 
+def test_a_bench_of_no_study_sweeps_is_refused_before_anything_is_measured(capsys):
+    with pytest.raises(SystemExit) as refused:
+        bench.main(["--study-repeats", "0"])
+    assert refused.value.code == 2
+    assert "--study-repeats: expected a whole number from 1 up, got 0" in capsys.readouterr().err
+
+
 def test_a_groups_span_runs_from_its_first_run_created_to_its_last_ended_and_its_inside_is_its_first_write(client):
     """On runs of a real store: a group of two runs created at 1.0 s and 1.5 s and ended at 5.0 s and 6.0 s
     spans 5 s; the one-run group from 10 s to 12 s spans 2 s. Inside a group is its least `run_seconds` (its
